@@ -1,0 +1,95 @@
+"""The `higgs` application: global flags, one sub-app per noun, one error handler."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+
+from higgs_cli import __version__
+from higgs_cli.cli.output import out
+from higgs_cli.errors import EXIT_RUNTIME, EXIT_USAGE, HiggsError
+
+app = typer.Typer(
+    name="higgs",
+    help="Expressive speech and audio production with Higgs Audio V2.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+_state = {"debug": False}
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"higgs {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global(
+    json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    out.json_mode = json_output
+    out.quiet = quiet
+    _state["debug"] = debug
+
+
+def _register_nouns() -> None:
+    from higgs_cli.cli import model, plugins, project, say, voice
+
+    say.register(app)
+    app.add_typer(model.app, name="model", help="Download, inspect and create models.")
+    app.add_typer(voice.app, name="voice", help="Manage the library of voice profiles.")
+    app.add_typer(project.app, name="project", help="Create, validate and render projects.")
+    app.add_typer(plugins.app, name="plugins", help="List installed task plugins.")
+    from higgs_cli.plugins.manager import get_plugin_manager
+
+    get_plugin_manager().hook.register_commands(cli=app)
+
+
+def _report(error: HiggsError) -> int:
+    if out.json_mode:
+        sys.stdout.write(json.dumps(error.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        out.error(str(error))
+    return error.exit_code
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the CLI; known errors become one clean message and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    debug = "--debug" in args
+    try:
+        _register_nouns()
+        app(args=args, prog_name="higgs", standalone_mode=False)
+    except HiggsError as error:
+        if debug:
+            raise
+        sys.exit(_report(error))
+    except typer.Exit as exit_:
+        sys.exit(exit_.exit_code)
+    except typer.Abort:
+        out.error("aborted")
+        sys.exit(130)
+    except KeyboardInterrupt:
+        out.error("interrupted; nothing half-written was kept")
+        sys.exit(130)
+    except Exception as error:  # click's usage errors
+        import click
+
+        if isinstance(error, click.exceptions.ClickException):
+            error.show()
+            sys.exit(EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_RUNTIME)
+        if debug:
+            raise
+        out.error(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")
+        sys.exit(EXIT_RUNTIME)
+    sys.exit(0)

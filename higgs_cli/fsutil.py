@@ -1,0 +1,91 @@
+"""Atomic writes and inter-process locks: a failed or interrupted write never
+leaves a half-written file, and two processes never write the same thing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from higgs_cli.errors import LockedError, UsageError
+
+
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
+    """Yield a temporary path beside `target`; on success it replaces `target` in one rename.
+
+    On any exception the temporary file is removed and `target` is untouched.
+    """
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {target}: folder {parent} does not exist",
+                         hint="create the folder first or choose another output path")
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"cannot write {target}: folder {parent} is not writable")
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or (target.suffix or ".tmp"), dir=parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        with open(tmp_path, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp_path, target)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+
+
+def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(target, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary folder beside `target`; on success it becomes `target`.
+
+    If `target` exists it is replaced only after the new folder is complete.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
+            os.replace(target, old / "x")
+            os.replace(tmp, target)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 0.0) -> Iterator[None]:
+    """Hold an inter-process lock; raise LockedError naming `what` if another process has it."""
+    from filelock import FileLock, Timeout
+
+    lock_file = Path(lock_file)
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(lock_file))
+    try:
+        lock.acquire(timeout=timeout)
+    except Timeout:
+        raise LockedError(f"{what} is in use by another higgs process (lock {lock_file})",
+                          hint="wait for the other command to finish, then try again") from None
+    try:
+        yield
+    finally:
+        lock.release()

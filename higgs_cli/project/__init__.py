@@ -1,0 +1,1 @@
+"""Projects: the YAML format, validation, planning into engine requests, rendering."""

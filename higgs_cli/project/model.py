@@ -1,0 +1,105 @@
+"""The in-memory form of a validated `project.yaml`. No I/O here.
+
+`load.py` builds these from YAML (with file:line:column for every node);
+plugins read them to plan sections into engine requests.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value stands in its file, 1-based, for error messages."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Project-wide generation settings; lines may override seed/temperature/pause/scene."""
+
+    temperature: float = 0.7
+    top_k: int | None = None
+    top_p: float = 0.95
+    ras_window: int = 7
+    ras_max_repeat: int = 2
+    seed: int = 0
+    max_seconds: float = 30.0
+    pause: float = 0.4
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    format: str = "wav"  # wav | flac | mp3
+    loudness: float = -16.0  # integrated LUFS target
+    peak: float = -1.0  # dBFS ceiling of the limiter
+    crossfade_ms: float = 10.0
+    trim_silence: bool = True
+    stems: bool = True
+    subtitles: bool = True
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A speaker maps to exactly one voice source: a library voice, a project-local
+    recording with its transcript, or a text description alone."""
+
+    name: str
+    voice: str | None = None  # voice library name
+    audio: Path | None = None  # project-local reference recording (resolved, inside the project)
+    transcript: str | None = None
+    description: str | None = None  # free text, e.g. "warm female voice, British accent"
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken line. None means "use the section's or project's default"."""
+
+    speaker: str | None
+    text: str
+    seed: int | None = None
+    temperature: float | None = None
+    pause: float | None = None  # seconds of silence after this line
+    scene: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the script handled by one task plugin.
+
+    `lines` holds the section's lines (a single `text:` becomes one line);
+    `fields` holds the remaining task-specific keys (e.g. bgm's `music`) with
+    `field_locations` for error messages.
+    """
+
+    id: str
+    task: str
+    lines: tuple[Line, ...]
+    fields: dict[str, Any] = field(default_factory=dict)
+    field_locations: dict[str, Location] = field(default_factory=dict)
+    scene: str | None = None
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path  # the project folder
+    file: Path  # the project.yaml
+    title: str
+    model: str | None
+    scene: str | None
+    defaults: SamplingDefaults
+    output: OutputSettings
+    speakers: dict[str, Speaker]
+    sections: tuple[Section, ...]

@@ -1,0 +1,67 @@
+"""Shared fixtures: run the real CLI in-process; make tiny random checkpoints once per session."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+
+@dataclass
+class CliResult:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory, monkeypatch):
+    """Every test gets its own HIGGS_HOME and no network."""
+    home = tmp_path_factory.mktemp("higgs_home")
+    monkeypatch.setenv("HIGGS_HOME", str(home))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.delenv("HIGGS_MODEL", raising=False)
+    monkeypatch.setenv("COLUMNS", "200")
+    yield home
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run `higgs ARGS...` in-process and return its exit code and output."""
+    from higgs_cli.cli.app import main
+
+    def run(*args: str | os.PathLike) -> CliResult:
+        capsys.readouterr()
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random-init Higgs Audio V2 checkpoint in the real on-disk layout."""
+    from higgs_cli.engine.checkpoint import init_random
+
+    path = tmp_path_factory.mktemp("models") / "tiny"
+    init_random(path, size="tiny", seed=0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_session(tiny_model):
+    """One loaded ModelSession on the tiny checkpoint, shared by the whole test run."""
+    from higgs_cli.engine.session import ModelSession
+
+    return ModelSession.load(str(tiny_model), device="cpu")
