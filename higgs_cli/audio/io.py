@@ -1,0 +1,171 @@
+"""Read any audio file as 24 kHz mono float32; write results atomically.
+
+Reading never refuses a sample rate or a channel count: it downmixes and
+resamples. It refuses, with a message naming the file, only what cannot be
+used: a missing file, a folder, something that is not audio, no samples,
+NaN or infinite samples, or more seconds than the caller allows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from higgs_cli.engine.request import SAMPLE_RATE
+from higgs_cli.errors import AudioError, UsageError
+from higgs_cli.fsutil import atomic_path
+
+__all__ = ["SAMPLE_RATE", "duration", "is_silent", "load_audio", "peak_db", "supported_output_formats",
+           "write_audio"]
+
+_READ_HINT = "use a WAV, FLAC, OGG or MP3 file; convert other formats first (for example with ffmpeg)"
+
+# extension -> (libsndfile format, subtype)
+_OUTPUT_FORMATS = {
+    "wav": ("WAV", "PCM_16"),
+    "flac": ("FLAC", "PCM_16"),
+    "ogg": ("OGG", "VORBIS"),
+    "mp3": ("MP3", "MPEG_LAYER_III"),
+}
+
+
+def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> np.ndarray:
+    """Read `path` as float32 mono at SAMPLE_RATE, clipped to [-1, 1]."""
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(f"audio file {path} does not exist", hint="check the path and the spelling of the file name")
+    if path.is_dir():
+        raise AudioError(f"{path} is a folder, not an audio file", hint="give the path of one audio file")
+    if path.stat().st_size == 0:
+        raise AudioError(f"{path} is an empty file (0 bytes)", hint="export or record the audio again")
+
+    try:
+        data, rate = _read_soundfile(path, max_seconds)
+    except _UnknownFormat as unknown:
+        data, rate = _read_audioread(path, max_seconds, why=str(unknown))
+    if data.shape[0] == 0:
+        raise AudioError(f"{path} contains no audio samples", hint="export or record the audio again")
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path} contains NaN or infinite samples", hint="the file is damaged; export it again")
+
+    mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
+    if mono.size == 0:
+        raise AudioError(f"{path} is too short to use ({data.shape[0]} samples)", hint="use a longer recording")
+    _check_length(path, mono.size / SAMPLE_RATE, max_seconds)
+    return np.ascontiguousarray(np.clip(mono, -1.0, 1.0), dtype=np.float32)
+
+
+def _check_length(path: Path, seconds: float, max_seconds: float | None) -> None:
+    if max_seconds is not None and seconds > max_seconds:
+        raise AudioError(f"{path} is {seconds:.1f} s long; at most {max_seconds:g} s is allowed here",
+                         hint="cut the audio shorter and try again")
+
+
+class _UnknownFormat(Exception):
+    """libsndfile could not open the file; another decoder may."""
+
+
+def _read_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
+    """(frames x channels, rate); _UnknownFormat when libsndfile cannot open the file."""
+    try:
+        handle = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise _UnknownFormat((getattr(error, "error_string", None) or str(error)).strip().rstrip(".")) from None
+    with handle:
+        rate = int(handle.samplerate)
+        if rate <= 0:
+            raise AudioError(f"{path} declares an invalid sample rate ({rate})", hint=_READ_HINT)
+        if handle.frames > 0:
+            _check_length(path, handle.frames / rate, max_seconds)
+        try:
+            data = handle.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as error:
+            raise AudioError(f"{path} is damaged: {error}", hint=_READ_HINT) from None
+    return data, rate
+
+
+def _read_audioread(path: Path, max_seconds: float | None, *, why: str) -> tuple[np.ndarray, int]:
+    """Decode through audioread (ffmpeg or GStreamer when installed) as 16-bit PCM."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import audioread
+
+        try:
+            with audioread.audio_open(str(path)) as source:
+                rate, channels = int(source.samplerate), int(source.channels)
+                limit = None if max_seconds is None else int(max_seconds * rate * channels * 2) + 1
+                chunks, size = [], 0
+                for chunk in source:
+                    chunks.append(chunk)
+                    size += len(chunk)
+                    if limit is not None and size > limit:
+                        _check_length(path, size / (rate * channels * 2), max_seconds)
+        except AudioError:
+            raise
+        except Exception:  # audioread raises many unrelated types for undecodable input; libsndfile's reason is clearer
+            raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT) from None
+    if rate <= 0 or channels <= 0:
+        raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT)
+    pcm = np.frombuffer(b"".join(chunks), dtype="<i2")
+    pcm = pcm[: pcm.size - pcm.size % channels]
+    return (pcm.astype(np.float32) / 32768.0).reshape(-1, channels), rate
+
+
+@functools.cache
+def supported_output_formats() -> list[str]:
+    """File extensions (without the dot) that write_audio can produce with this libsndfile."""
+    formats = sf.available_formats()
+    return [ext for ext, (fmt, subtype) in _OUTPUT_FORMATS.items()
+            if fmt in formats and subtype in sf.available_subtypes(fmt)]
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
+    """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format."""
+    path = Path(path)
+    ext = path.suffix.lower().lstrip(".")
+    supported = supported_output_formats()
+    if ext not in supported:
+        shown = f"'.{ext}'" if ext else "no extension"
+        raise UsageError(f"cannot write {path}: {shown} is not a supported audio format",
+                         hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim not in (1, 2):
+        raise ValueError(f"audio must be 1-D or frames x channels, got shape {data.shape}")
+    if data.shape[0] == 0:
+        raise AudioError(f"nothing to write to {path}: the audio is empty")
+    if not np.isfinite(data).all():
+        raise AudioError(f"cannot write {path}: the audio contains NaN or infinite samples")
+    fmt, subtype = _OUTPUT_FORMATS[ext]
+    try:
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate), format=fmt, subtype=subtype)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise AudioError(f"could not write {path}: {error}") from None
+    return path
+
+
+def peak_db(audio: np.ndarray) -> float:
+    """The highest absolute sample in dBFS; -inf for empty or all-zero audio."""
+    data = np.asarray(audio)
+    peak = float(np.max(np.abs(data))) if data.size else 0.0
+    return 20.0 * math.log10(peak) if peak > 0 else -math.inf
+
+
+def is_silent(audio: np.ndarray, threshold_db: float = -60.0) -> bool:
+    """True when no sample reaches `threshold_db` dBFS (empty audio is silent)."""
+    return peak_db(audio) < threshold_db
+
+
+def duration(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float:
+    """Length in seconds."""
+    return int(np.asarray(audio).shape[0]) / sample_rate
