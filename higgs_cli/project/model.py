@@ -56,9 +56,10 @@ class Speaker:
     name: str
     voice: str | None = None  # voice library name
     audio: Path | None = None  # project-local reference recording (resolved, inside the project)
-    transcript: str | None = None
+    transcript: str | None = None  # the recording's words (read from `transcript_file:` when given there)
     description: str | None = None  # free text, e.g. "warm female voice, British accent"
     location: Location | None = None
+    transcript_file: Path | None = None  # project-local file the transcript was read from (resolved)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class Section:
     field_locations: dict[str, Location] = field(default_factory=dict)
     scene: str | None = None
     location: Location | None = None
+    speaker: str | None = None  # the section's `speaker:`; already applied to lines that name none
 
 
 @dataclass(frozen=True)
