@@ -1,0 +1,123 @@
+"""Helpers the built-in task plugins share: speakers, field checks, scenes, requests.
+
+Outside plugins may import these too, but nothing here is a stable API.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from higgs_cli.engine.request import GenerationRequest, Turn
+
+if TYPE_CHECKING:
+    from higgs_cli.plugins.task import PlanContext
+    from higgs_cli.project.model import Line, Project, Section
+
+SPEAKER_FIELD = "default speaker for lines that name none (a key of `speakers:`)"
+
+
+def where(section: Section, *, key: str | None = None, line: Line | None = None) -> str:
+    """The best "file:line:col" for a problem: the line, else the field, else the section."""
+    loc = (line.location if line is not None else None) or \
+        (section.field_locations.get(key) if key else None) or section.location
+    return str(loc) if loc is not None else f"section '{section.id}'"
+
+
+def speaker_of(line: Line, section: Section, project: Project) -> str | None:
+    """The line's speaker, else the section's `speaker:`, else the project's only speaker."""
+    if line.speaker:
+        return line.speaker
+    if section.fields.get("speaker"):
+        return str(section.fields["speaker"])
+    if len(project.speakers) == 1:
+        return next(iter(project.speakers))
+    return None
+
+
+def has_voice(project: Project, name: str) -> bool:
+    speaker = project.speakers[name]
+    return bool(speaker.voice or speaker.audio)
+
+
+def check_speakers(section: Section, project: Project, *, need_voice: bool = False) -> list[str]:
+    """Every line resolves to a known speaker (with a voice reference when `need_voice`)."""
+    problems: list[str] = []
+    known = ", ".join(sorted(project.speakers)) or "none"
+    default = section.fields.get("speaker")
+    if default is not None and str(default) not in project.speakers:
+        problems.append(f"{where(section, key='speaker')}: unknown speaker '{default}' (known: {known})")
+    for line in section.lines:
+        name = speaker_of(line, section, project)
+        if name is None:
+            problems.append(f"{where(section, line=line)}: this line has no speaker; "
+                            f"set `speaker:` on the line or on the section")
+        elif name not in project.speakers:
+            if line.speaker:  # an unknown section default is reported once, above
+                problems.append(f"{where(section, line=line)}: unknown speaker '{name}' (known: {known})")
+        elif need_voice and not has_voice(project, name):
+            problems.append(f"{where(section, line=line)}: task '{section.task}' clones a voice, but speaker "
+                            f"'{name}' has only a description; give it `voice:` or `audio:` + `transcript:`")
+    return problems
+
+
+def check_int(section: Section, key: str, *, minimum: int) -> list[str]:
+    if key not in section.fields:
+        return []
+    value = section.fields[key]
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        return [f"{where(section, key=key)}: `{key}` must be a whole number >= {minimum}, not {value!r}"]
+    return []
+
+
+def check_text(section: Section, key: str, *, required: bool) -> list[str]:
+    value = section.fields.get(key)
+    if value is None:
+        return [f"{where(section)}: task '{section.task}' needs `{key}:`"] if required else []
+    if not isinstance(value, str) or not value.strip():
+        return [f"{where(section, key=key)}: `{key}` must be non-empty text"]
+    return []
+
+
+def field(section: Section, key: str, default: Any) -> Any:
+    value = section.fields.get(key)
+    return default if value is None else value
+
+
+def join_scene(*parts: str | None) -> str | None:
+    """Scene paragraphs joined by blank lines; None when there is nothing to say."""
+    text = "\n\n".join(p.strip() for p in parts if p and p.strip())
+    return text or None
+
+
+def request(ctx: PlanContext, line: Line, section: Section, index: int, *, text: str,
+            history: tuple[Turn, ...] = (), scene: str | None = None) -> GenerationRequest:
+    """A request with the project's sampling, seed and length limit for this line."""
+    return GenerationRequest(
+        text=text,
+        history=history,
+        scene=scene,
+        sampling=ctx.sampling_for(line, section),
+        seed=ctx.seed_for(line, section, index),
+        max_frames=ctx.max_frames,
+    )
+
+
+def solo_scene(ctx: PlanContext, line: Line, section: Section, speaker: str, *extra: str | None) -> str | None:
+    """Scene for one-voice tasks: the line/section/project scene, anything task-specific,
+    and `SPEAKER0: <description>` when the speaker has no recording to clone."""
+    described = None
+    if not ctx.voice_turns(speaker):
+        description = ctx.speaker_description(speaker)
+        described = f"SPEAKER0: {description}" if description else None
+    return join_scene(ctx.scene_for(line, section), *extra, described)
+
+
+def speaker_numbers(project: Project) -> dict[str, int]:
+    """SPEAKER0, SPEAKER1, ... in order of first appearance in the project's script."""
+    numbers: dict[str, int] = {}
+    for section in project.sections:
+        for line in section.lines:
+            name = speaker_of(line, section, project)
+            if name is not None and name not in numbers:
+                numbers[name] = len(numbers)
+    return numbers
