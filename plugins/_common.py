@@ -13,9 +13,6 @@ if TYPE_CHECKING:
     from higgs_cli.plugins.task import PlanContext
     from higgs_cli.project.model import Line, Project, Section
 
-SPEAKER_FIELD = "default speaker for lines that name none (a key of `speakers:`)"
-
-
 def where(section: Section, *, key: str | None = None, line: Line | None = None) -> str:
     """The best "file:line:col" for a problem: the line, else the field, else the section."""
     loc = (line.location if line is not None else None) or \
@@ -25,10 +22,8 @@ def where(section: Section, *, key: str | None = None, line: Line | None = None)
 
 def speaker_of(line: Line, section: Section, project: Project) -> str | None:
     """The line's speaker, else the section's `speaker:`, else the project's only speaker."""
-    if line.speaker:
-        return line.speaker
-    if section.fields.get("speaker"):
-        return str(section.fields["speaker"])
+    if line.speaker or section.speaker:
+        return line.speaker or section.speaker
     if len(project.speakers) == 1:
         return next(iter(project.speakers))
     return None
@@ -43,16 +38,15 @@ def check_speakers(section: Section, project: Project, *, need_voice: bool = Fal
     """Every line resolves to a known speaker (with a voice reference when `need_voice`)."""
     problems: list[str] = []
     known = ", ".join(sorted(project.speakers)) or "none"
-    default = section.fields.get("speaker")
-    if default is not None and str(default) not in project.speakers:
-        problems.append(f"{where(section, key='speaker')}: unknown speaker '{default}' (known: {known})")
+    if section.speaker and section.speaker not in project.speakers:
+        problems.append(f"{where(section)}: unknown speaker '{section.speaker}' (known: {known})")
     for line in section.lines:
         name = speaker_of(line, section, project)
         if name is None:
             problems.append(f"{where(section, line=line)}: this line has no speaker; "
                             f"set `speaker:` on the line or on the section")
         elif name not in project.speakers:
-            if line.speaker:  # an unknown section default is reported once, above
+            if line.speaker and line.speaker != section.speaker:  # a section's is reported once, above
                 problems.append(f"{where(section, line=line)}: unknown speaker '{name}' (known: {known})")
         elif need_voice and not has_voice(project, name):
             problems.append(f"{where(section, line=line)}: task '{section.task}' clones a voice, but speaker "

@@ -10,7 +10,7 @@ from higgs_cli.engine.text import normalize_text
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.task import PlannedLine
 
-from ._common import SPEAKER_FIELD, check_speakers, check_text, request, solo_scene, speaker_of
+from ._common import check_speakers, check_text, request, solo_scene, speaker_of
 
 
 class BgmTask:
@@ -18,7 +18,6 @@ class BgmTask:
     description = ("Speech with background music generated along with the voice (experimental): "
                    "describe the music in `music:`.")
     fields = {
-        "speaker": SPEAKER_FIELD,
         "music": "the background music, e.g. 'soft piano, slow tempo' (required)",
     }
 

@@ -11,7 +11,7 @@ from higgs_cli.engine.text import chunk_text, normalize_text
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.task import PlannedLine
 
-from ._common import SPEAKER_FIELD, check_int, check_speakers, field, request, solo_scene, speaker_of
+from ._common import check_int, check_speakers, field, request, solo_scene, speaker_of
 
 
 class CloneTask:
@@ -19,7 +19,6 @@ class CloneTask:
     description = ("Narration in one speaker's voice: a cloned recording, a library voice, or a described "
                    "voice. Long text is split into chunks; each chunk hears the ones before it.")
     fields = {
-        "speaker": SPEAKER_FIELD,
         "max_chunk_chars": "longest chunk in characters, split at sentence ends (default 300)",
         "context_chunks": "how many previous chunks each chunk hears, to keep the voice steady (default 2)",
     }

@@ -12,7 +12,7 @@ from higgs_cli.engine.text import normalize_text
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.task import PlannedLine
 
-from ._common import SPEAKER_FIELD, check_speakers, check_text, join_scene, request, speaker_of
+from ._common import check_speakers, check_text, join_scene, request, speaker_of
 
 
 class HumTask:
@@ -20,7 +20,6 @@ class HumTask:
     description = ("A melody hummed in a cloned voice (experimental): describe the tune in `melody:`; "
                    "the speaker needs a recording (`voice:` or `audio:`).")
     fields = {
-        "speaker": SPEAKER_FIELD,
         "melody": "the tune to hum, e.g. 'a slow lullaby in C major' (required)",
     }
 

@@ -108,6 +108,8 @@ def make_project(root: Path, sections: list[Section], speakers: dict[str, Speake
                    sections=tuple(sections))
 
 
-def section(id: str, task: str, *lines: tuple[str | None, str], scene: str | None = None, **fields) -> Section:
-    return Section(id=id, task=task, lines=tuple(Line(speaker=s, text=t) for s, t in lines),
-                   fields=fields, scene=scene)
+def section(id: str, task: str, *lines: tuple[str | None, str], scene: str | None = None,
+            speaker: str | None = None, **fields) -> Section:
+    """A Section as the loader builds it: the section's speaker applied to lines that name none."""
+    return Section(id=id, task=task, lines=tuple(Line(speaker=s or speaker, text=t) for s, t in lines),
+                   fields=fields, scene=scene, speaker=speaker)

@@ -127,6 +127,8 @@ def _where(task, **fields):
 
 
 def test_validation_problems_name_file_line_column(tmp_path):
+    from dataclasses import replace
+
     project = make_project(tmp_path, [])
     tasks = get_tasks()
     assert tasks["bgm"].validate(_where("bgm"), project) == ["p.yaml:3:5: task 'bgm' needs `music:`"]
@@ -135,8 +137,8 @@ def test_validation_problems_name_file_line_column(tmp_path):
     assert len(hum) == 1 and "p.yaml:3:5: task 'hum' clones a voice" in hum[0] and "'bob'" in hum[0]
     assert tasks["clone"].validate(_where("clone", max_chunk_chars=0), project) == [
         "p.yaml:4:7: `max_chunk_chars` must be a whole number >= 20, not 0"]
-    assert tasks["clone"].validate(_where("clone", speaker="carol"), project)[0].startswith(
-        "p.yaml:4:7: unknown speaker 'carol'")
+    carol = replace(section("s", "clone", (None, "Hi."), speaker="carol"), location=Location("p.yaml", 3, 5))
+    assert tasks["clone"].validate(carol, project) == ["p.yaml:3:5: unknown speaker 'carol' (known: alice, bob)"]
     assert tasks["dialogue"].validate(_where("dialogue"), project) == []
     assert tasks["hum"].validate(section("h", "hum", ("alice", "la"), melody="x"), project) == []
 
