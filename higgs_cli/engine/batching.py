@@ -1,0 +1,133 @@
+"""Continuous batching: a fixed set of slots over one static KV cache.
+
+Waiting requests take free slots (prefill), every busy slot advances one frame
+per decode step, and a finished request frees its slot for the next one, so a
+long line never holds up the batch. A prompt's system/scene/reference part is
+prefilled once and its keys and values copied into every slot that shares it.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from higgs_cli.engine.delay import STREAM_BOS
+from higgs_cli.engine.forward import Runner, StaticCache
+from higgs_cli.engine.prompt import Prompt
+from higgs_cli.engine.request import Sampling
+from higgs_cli.engine.sampling import RowState, choose_frames
+
+
+@dataclass
+class Job:
+    prompt: Prompt
+    sampling: Sampling
+    seed: int
+    max_steps: int
+
+
+class PrefixStore:
+    """Keys/values of shared prompt prefixes, least recently used dropped first."""
+
+    def __init__(self, max_entries: int = 32) -> None:
+        self.entries: OrderedDict[bytes, tuple[torch.Tensor, torch.Tensor]] = OrderedDict()
+        self.max_entries = max_entries
+        self.hits = 0
+
+    def get(self, key: bytes):
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+            self.hits += 1
+        return found
+
+    def put(self, key: bytes, value) -> None:
+        self.entries[key] = value
+        self.entries.move_to_end(key)
+        while len(self.entries) > self.max_entries:
+            self.entries.popitem(last=False)
+
+
+def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.device, dtype: torch.dtype,
+             prefixes: PrefixStore | None = None,
+             on_frames: Callable[[int], None] | None = None,
+             on_frame: Callable[[int, torch.Tensor], None] | None = None) -> list[tuple[np.ndarray, bool]]:
+    """Generate every job; returns each job's delayed frames (N, K) and whether the model ended it.
+
+    `on_frames(n)` is told how many frames each decode step produced;
+    `on_frame(job_index, frame)` sees every frame of every job as it is made.
+    """
+    if not jobs:
+        return []
+    slots = max(1, min(slots, len(jobs)))
+    capacity = max(len(job.prompt.input_ids) + job.max_steps for job in jobs) + 1
+    cache = StaticCache(runner.config, slots, capacity, dtype, device)
+    waiting = list(range(len(jobs)))[::-1]
+    rows: list[RowState | None] = [None] * slots
+    owner: list[int] = [-1] * slots
+    lengths = torch.zeros(slots, dtype=torch.long, device=device)
+    last = torch.full((slots, runner.num_codebooks), STREAM_BOS, dtype=torch.long)
+    results: list[tuple[np.ndarray, bool] | None] = [None] * len(jobs)
+
+    def finish(slot: int) -> None:
+        row = rows[slot]
+        frames = torch.stack(row.frames).numpy() if row.frames else np.zeros((0, runner.num_codebooks), np.int64)
+        results[owner[slot]] = (frames, row.finished)
+        rows[slot] = None
+
+    def emit(busy: list[int], logits: torch.Tensor) -> None:
+        chosen = choose_frames(logits, [rows[s] for s in busy])
+        for slot, frame in zip(busy, chosen):
+            rows[slot].advance(frame)
+            last[slot] = frame
+            if on_frame is not None:
+                on_frame(owner[slot], frame)
+
+    def admit(slot: int) -> None:
+        index = waiting.pop()
+        job = jobs[index]
+        prompt = job.prompt
+        ids = torch.as_tensor(prompt.input_ids, device=device)
+        frames = torch.as_tensor(prompt.audio_frames, device=device)
+        start = 0
+        if prefixes is not None and prompt.prefix_len:
+            stored = prefixes.get(prompt.prefix_key)
+            if stored is not None:
+                cache.keys[:, slot, :, :prompt.prefix_len] = stored[0]
+                cache.values[:, slot, :, :prompt.prefix_len] = stored[1]
+                start = prompt.prefix_len
+                frames = frames[:0]  # reference audio lives in the prefix
+        logits = runner.prefill(cache, slot, ids, frames, start=start)
+        if prefixes is not None and prompt.prefix_len and start == 0:
+            prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
+                                             cache.values[:, slot, :, :prompt.prefix_len].clone()))
+        generator = torch.Generator().manual_seed(job.seed)
+        rows[slot] = RowState(job.sampling, generator, job.max_steps, runner.num_codebooks)
+        owner[slot] = index
+        lengths[slot] = len(prompt.input_ids)
+        emit([slot], logits[None])
+        if on_frames is not None:
+            on_frames(1)
+
+    while True:
+        for slot in range(slots):
+            while rows[slot] is not None and rows[slot].done:
+                finish(slot)
+            while rows[slot] is None and waiting:
+                admit(slot)
+                if rows[slot].done:
+                    finish(slot)
+        busy = [s for s in range(slots) if rows[s] is not None]
+        if not busy:
+            break
+        logits = runner.decode(cache, lengths, last.to(device))
+        busy_index = torch.tensor(busy, device=device)
+        lengths[busy_index] += 1
+        emit(busy, logits[busy_index])
+        if on_frames is not None:
+            on_frames(len(busy))
+    return results

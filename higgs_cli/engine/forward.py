@@ -1,0 +1,125 @@
+"""Forward passes over the Higgs Audio V2 weights with a static, preallocated KV cache.
+
+The weights and submodules are transformers' own (`HiggsAudioV2ForConditionalGeneration`);
+this module only lays out the computation for serving: one slot per batch row,
+prefill into a slot, and a batched one-frame decode step over all slots.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from transformers.models.higgs_audio_v2.modeling_higgs_audio_v2 import apply_rotary_pos_emb
+
+
+class StaticCache:
+    """Keys and values for every layer and slot: (layers, slots, kv_heads, capacity, head_dim)."""
+
+    def __init__(self, config, slots: int, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
+        shape = (config.num_hidden_layers, slots, config.num_key_value_heads, capacity, config.head_dim)
+        self.keys = torch.zeros(shape, dtype=dtype, device=device)
+        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        self.capacity = capacity
+
+
+class Runner:
+    """Prefill and decode for one model. Holds no per-request state."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.config = model.config
+        self.inner = model.model
+        self.layers = list(self.inner.layers)
+        self.num_codebooks = self.config.num_codebooks
+        self.codebook_size = self.config.codebook_size
+        self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
+
+    # ------------------------------------------------------------------ pieces
+
+    def _embed_audio(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.inner.embed_audio_tokens(frames)
+
+    def _attend(self, layer, layer_idx: int, hidden: torch.Tensor, positions: torch.Tensor,
+                cache: StaticCache, slot: int | None, starts: torch.Tensor, mask: torch.Tensor | None,
+                span: int) -> torch.Tensor:
+        """Self-attention writing this chunk's K/V into the cache at `starts` and reading [0, span)."""
+        attn = layer.self_attn
+        batch, length, _ = hidden.shape
+        shape = (batch, length, -1, attn.head_dim)
+        q = attn.q_proj(hidden).view(shape).transpose(1, 2)
+        k = attn.k_proj(hidden).view(shape).transpose(1, 2)
+        v = attn.v_proj(hidden).view(shape).transpose(1, 2)
+        cos, sin = self.inner.rotary_emb(hidden, positions)
+        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        keys, values = cache.keys[layer_idx], cache.values[layer_idx]
+        if slot is None:  # decode: every slot, one new position each
+            rows = torch.arange(batch, device=hidden.device)
+            keys[rows, :, starts] = k[:, :, 0]
+            values[rows, :, starts] = v[:, :, 0]
+            k_all, v_all = keys[:batch, :, :span], values[:batch, :, :span]
+        else:  # prefill: one slot, a run of positions
+            start = int(starts[0])
+            keys[slot, :, start:start + length] = k[0]
+            values[slot, :, start:start + length] = v[0]
+            k_all, v_all = keys[slot:slot + 1, :, :span], values[slot:slot + 1, :, :span]
+        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=attn.scaling,
+                                             enable_gqa=k_all.shape[1] != q.shape[1])
+        return attn.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+
+    def _layer(self, layer, idx: int, hidden: torch.Tensor, audio_mask: torch.Tensor | None, **attend) -> torch.Tensor:
+        residual = hidden
+        if audio_mask is None:  # every position is audio (decode)
+            normed = layer.audio_input_layernorm(hidden)
+        else:
+            normed = hidden.clone()
+            normed[audio_mask] = layer.audio_input_layernorm(hidden[audio_mask])
+            normed[~audio_mask] = layer.input_layernorm(hidden[~audio_mask])
+        hidden = residual + self._attend(layer, idx, normed, **attend)
+        if audio_mask is None:
+            return hidden + layer.audio_mlp(layer.audio_post_attention_layernorm(hidden))
+        text_out = layer.mlp(layer.post_attention_layernorm(hidden[~audio_mask]))
+        audio_out = layer.audio_mlp(layer.audio_post_attention_layernorm(hidden[audio_mask]))
+        hidden[~audio_mask] += text_out
+        hidden[audio_mask] += audio_out
+        return hidden
+
+    def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        hidden = self.inner.norm(hidden)
+        logits = self.model.audio_lm_head(hidden)
+        return logits.view(hidden.shape[0], self.num_codebooks, self.codebook_size).float()
+
+    # ------------------------------------------------------------------ entry points
+
+    @torch.inference_mode()
+    def prefill(self, cache: StaticCache, slot: int, input_ids: torch.Tensor, audio_frames: torch.Tensor,
+                start: int = 0) -> torch.Tensor:
+        """Run prompt tokens input_ids[start:] for one slot whose cache already holds [0, start).
+
+        `audio_frames` are the delayed frames for the audio placeholders in
+        input_ids[start:], in order. Returns the last position's logits (K, V).
+        """
+        ids = input_ids[start:][None]
+        length = ids.shape[1]
+        audio_mask = (ids == self.audio_token_ids[0]) | (ids == self.audio_token_ids[1])
+        hidden = self.inner.embed_tokens(ids)
+        if audio_frames.shape[0]:
+            hidden[audio_mask] = self._embed_audio(audio_frames[None])[0].to(hidden.dtype)
+        positions = torch.arange(start, start + length, device=ids.device)[None]
+        span = start + length
+        causal = torch.ones(length, span, dtype=torch.bool, device=ids.device).tril(diagonal=start)
+        starts = torch.tensor([start], device=ids.device)
+        for idx, layer in enumerate(self.layers):
+            hidden = self._layer(layer, idx, hidden, audio_mask, positions=positions, cache=cache, slot=slot,
+                                 starts=starts, mask=causal[None, None], span=span)
+        return self._logits(hidden[:, -1])[0]
+
+    @torch.inference_mode()
+    def decode(self, cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """One step for slots 0..B-1: `frames` (B, K) at positions `lengths` (B,). Returns (B, K, V)."""
+        hidden = self._embed_audio(frames[:, None])
+        span = int(lengths.max()) + 1
+        visible = torch.arange(span, device=frames.device)[None] <= lengths[:, None]
+        for idx, layer in enumerate(self.layers):
+            hidden = self._layer(layer, idx, hidden, None, positions=lengths[:, None], cache=cache, slot=None,
+                                 starts=lengths, mask=visible[:, None, None], span=span)
+        return self._logits(hidden[:, -1])

@@ -1,0 +1,234 @@
+"""ModelSession: Higgs Audio V2 loaded once, generating batches of requests.
+
+    session = ModelSession.load("bosonai/higgs-audio-v2-generation-3B-base")
+    [result] = session.generate([GenerationRequest(text="Hello there.")])
+
+This module imports torch and transformers; import it only when a model is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from higgs_cli.engine import checkpoint
+from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
+from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
+from higgs_cli.engine.delay import generated_codes
+from higgs_cli.engine.forward import Runner
+from higgs_cli.engine.prompt import build_prompt
+from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.errors import ModelError, UsageError
+
+
+def resolve_model(cli_value: str | None = None, project_value: str | None = None) -> str:
+    """--model, then $HIGGS_MODEL, then the project's `model:`, then the default Hub id."""
+    return cli_value or os.environ.get("HIGGS_MODEL") or project_value or checkpoint.DEFAULT_MODEL
+
+
+def pick_device(requested: str | None = None) -> torch.device:
+    """The requested device, else cuda, then mps, then cpu."""
+    if requested:
+        try:
+            device = torch.device(requested)
+        except RuntimeError:
+            raise UsageError(f"unknown device '{requested}'", hint="use cpu, cuda, cuda:N or mps") from None
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise UsageError("--device cuda was asked for, but no CUDA GPU is available")
+        if device.type == "mps" and not torch.backends.mps.is_available():
+            raise UsageError("--device mps was asked for, but MPS is not available")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    if torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:
+    """bf16 on CUDA, fp32 elsewhere (CPUs without bf16 matrix units run bf16 several times slower)."""
+    if requested:
+        table = {"fp32": torch.float32, "float32": torch.float32, "bf16": torch.bfloat16,
+                 "bfloat16": torch.bfloat16, "fp16": torch.float16, "float16": torch.float16}
+        if requested not in table:
+            raise UsageError(f"unknown dtype '{requested}'", hint="use fp32, bf16 or fp16")
+        return table[requested]
+    return torch.bfloat16 if device.type == "cuda" else torch.float32
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    path: str
+    audio_tokenizer: str
+    is_random: bool
+    model_id: str
+    codec_id: str
+    device: str
+    dtype: str
+    parameters: int
+
+
+class ModelSession:
+    """One loaded model, audio tokenizer and text tokenizer. Not thread-safe."""
+
+    def __init__(self, name: str, files: checkpoint.CheckpointFiles, model, tokenizer, codec: AudioCodec,
+                 device: torch.device, dtype: torch.dtype) -> None:
+        self.name = name
+        self.files = files
+        self.model = model
+        self.tokenizer = tokenizer
+        self.codec = codec
+        self.device = device
+        self.dtype = dtype
+        self.runner = Runner(model)
+        self.prefixes = PrefixStore()
+        self.model_id = fingerprint_folder(files.model_dir)
+        self.num_codebooks = model.config.num_codebooks
+
+    @classmethod
+    def load(cls, model: str | None = None, *, revision: str | None = None, device: str | None = None,
+             dtype: str | None = None) -> ModelSession:
+        """Load from a Hub repo id (cached, offline-aware) or a local folder."""
+        from transformers import AutoTokenizer, HiggsAudioV2ForConditionalGeneration
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+        name = resolve_model(model)
+        files = checkpoint.locate(name, revision=revision)
+        torch_device = pick_device(device)
+        torch_dtype = pick_dtype(torch_device, dtype)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                lm = HiggsAudioV2ForConditionalGeneration.from_pretrained(
+                    files.model_dir, dtype=torch_dtype, use_safetensors=True).to(torch_device).eval()
+                tokenizer = AutoTokenizer.from_pretrained(files.model_dir, trust_remote_code=False)
+                codec = AudioCodec.load(files.audio_tokenizer_dir, files.model_dir, torch_device)
+        except (OSError, ValueError, RuntimeError, KeyError) as error:
+            raise ModelError(f"could not load the checkpoint at {files.model_dir}: {error}",
+                             hint="the files may be corrupt or incomplete: download them again") from None
+        if lm.config.codebook_size != 1026:
+            raise ModelError(f"{files.model_dir} has codebook_size {lm.config.codebook_size}; Higgs Audio V2 "
+                             "needs 1026 (1024 codes + stream BOS + EOS)")
+        if codec.num_codebooks != lm.config.num_codebooks:
+            raise ModelError(f"the audio tokenizer has {codec.num_codebooks} codebooks but the model expects "
+                             f"{lm.config.num_codebooks}", hint="pair the model with its own audio tokenizer")
+        return cls(name, files, lm, tokenizer, codec, torch_device, torch_dtype)
+
+    # ------------------------------------------------------------------ facts
+
+    @property
+    def is_random(self) -> bool:
+        return self.files.is_random
+
+    @property
+    def codec_id(self) -> str:
+        return self.codec.fingerprint
+
+    @property
+    def sample_rate(self) -> int:
+        return 24_000
+
+    @property
+    def frame_rate(self) -> int:
+        return self.codec.frame_rate
+
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.name, str(self.files.model_dir), str(self.files.audio_tokenizer_dir), self.is_random,
+                         self.model_id, self.codec_id, str(self.device), str(self.dtype).removeprefix("torch."),
+                         sum(p.numel() for p in self.model.parameters()))
+
+    # ------------------------------------------------------------------ audio
+
+    def encode_audio(self, audio: np.ndarray) -> np.ndarray:
+        """24 kHz mono audio -> (8, frames) codes."""
+        return self.codec.encode(audio)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.codec.decode(codes)
+
+    # ------------------------------------------------------------------ generation
+
+    def _jobs(self, requests: Sequence[GenerationRequest]) -> list[Job]:
+        jobs = []
+        for request in requests:
+            if not request.text.strip():
+                raise UsageError("cannot generate speech for empty text")
+            if request.max_frames < 1:
+                raise UsageError("max_frames must be at least 1")
+            codes = [turn.codes if turn.codes is not None else self.encode_audio(turn.audio)
+                     for turn in request.history]
+            prompt = build_prompt(request, codes, self.tokenizer, self.num_codebooks)
+            jobs.append(Job(prompt, request.sampling, request.seed, request.max_frames + self.num_codebooks))
+        return jobs
+
+    def generate_frames(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+                        progress: Callable[[int], None] | None = None,
+                        on_frame: Callable[[int, torch.Tensor], None] | None = None,
+                        reuse_prefixes: bool = True) -> list[tuple[np.ndarray, bool]]:
+        """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
+        return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
+                        prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame)
+
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+                 progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
+        """Generate every request (continuously batched) and decode the audio."""
+        results = []
+        for frames, finished in self.generate_frames(requests, batch_size=batch_size, progress=progress):
+            codes = generated_codes(frames)
+            results.append(GenerationResult(codes=codes, audio=self.decode(codes), finished=finished))
+        return results
+
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+        """Yield audio while one request generates, about `chunk_frames` frames at a time.
+
+        Each chunk is decoded with the frames before it as context and only
+        its new samples are yielded, so the chunks join without seams.
+        """
+        import queue
+        import threading
+
+        frames: queue.Queue = queue.Queue()
+        failure: list[BaseException] = []
+
+        def produce() -> None:
+            try:
+                self.generate_frames([request], batch_size=1, on_frame=lambda _, f: frames.put(f.clone()))
+            except BaseException as error:  # handed to the consumer
+                failure.append(error)
+            finally:
+                frames.put(None)
+
+        worker = threading.Thread(target=produce, daemon=True)
+        worker.start()
+        collected: list[torch.Tensor] = []
+        emitted = 0
+        context, lookahead = 4 * chunk_frames, 8  # the decoder sees a few frames either side
+        while True:
+            frame = frames.get()
+            if frame is not None:
+                collected.append(frame)
+                if len(collected) % chunk_frames:
+                    continue
+            if collected:
+                codes = generated_codes(torch.stack(collected).numpy())
+                # while generating, the newest frames are incomplete (delayed codebooks) or lack lookahead
+                ready = codes.shape[1] if frame is None else codes.shape[1] - 1 - lookahead
+                if ready > emitted:
+                    begin = max(0, emitted - context)
+                    audio = self.decode(codes[:, begin:])
+                    per_frame = len(audio) // (codes.shape[1] - begin)
+                    yield audio[(emitted - begin) * per_frame:(ready - begin) * per_frame]
+                    emitted = ready
+            if frame is None:
+                break
+        worker.join()
+        if failure:
+            raise failure[0]
