@@ -37,7 +37,7 @@ class FakeSession:
 
     model_id = "fake-model-sha-1"
     codec_id = "fake-codec-sha-1"
-    model_name = "fake/model"
+    name = "fake/model"
 
     def __init__(self, *, fail_after: int | None = None, is_random: bool = False) -> None:
         self.fail_after = fail_after
@@ -45,16 +45,18 @@ class FakeSession:
         self.generate_calls = 0
         self.encode_calls = 0
         self.requests: list[GenerationRequest] = []
-        self.batches: list[list[str]] = []
+        self.calls: list[list[str]] = []  # the texts of each generate() call
+        self.batch_sizes: list[int] = []
 
     def request_id(self, request: GenerationRequest) -> int:
         history = [(t.text, _array_id(t.codes), _array_id(t.audio)) for t in request.history]
         return _digest(request.text, request.scene, request.system, request.seed, request.max_frames,
                        request.sampling.to_dict(), history)
 
-    def generate(self, requests, *, progress=None):
+    def generate(self, requests, *, batch_size=8, progress=None):
         self.generate_calls += 1
-        self.batches.append([r.text for r in requests])
+        self.calls.append([r.text for r in requests])
+        self.batch_sizes.append(batch_size)
         results = []
         for request in requests:
             if self.fail_after is not None and len(self.requests) >= self.fail_after:

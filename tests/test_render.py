@@ -127,21 +127,33 @@ def test_editing_chunk_two_of_a_clone_section_regenerates_it_and_the_chunks_afte
 
 
 def test_interrupted_render_keeps_finished_lines_and_resumes(tmp_path):
-    project = make_project(tmp_path, [section("talk", "dialogue", *[("alice" if i % 2 else "bob", f"Line {i}.")
-                                                                    for i in range(6)])])
+    project = make_project(tmp_path, [section("story", "clone", ("alice", " ".join(SENTENCES)),
+                                              max_chunk_chars=40)])
     with pytest.raises(FakeInterrupt):
-        render_project(project, FakeSession(fail_after=3), batch_size=2)
+        render_project(project, FakeSession(fail_after=3))
     cache_dir = tmp_path / ".higgs" / "cache"
-    assert len(list(cache_dir.glob("*.npz"))) == 2  # the first batch; the second was lost with the interruption
-    assert sorted(p.name for p in cache_dir.iterdir() if not p.name.endswith(".npz")) == []
+    assert len(list(cache_dir.glob("*.npz"))) == 3
+    assert [p.name for p in cache_dir.iterdir() if not p.name.endswith(".npz")] == []  # no partial entry
     assert not (tmp_path / "build").exists()
-    assert [s.state for s in project_status(project)] == ["stale"] * 2 + ["missing"] * 4
+    assert not list(tmp_path.rglob("*.wav.*")) and not list(tmp_path.rglob(".*.npz"))
+    assert [s.state for s in project_status(project)] == ["stale"] * 3 + ["missing"] * 2
 
     resumed = FakeSession()
-    summary = render_project(project, resumed, batch_size=2)
-    assert len(resumed.requests) == 4 and resumed.generate_calls == 2
-    assert (summary.generated, summary.cached) == (4, 2)
+    summary = render_project(project, resumed)
+    assert [r.text for r in resumed.requests] == SENTENCES[3:]
+    assert (summary.generated, summary.cached) == (2, 3)
     assert (tmp_path / "build" / "test-show.wav").is_file()
+
+
+def test_an_interrupted_call_loses_only_its_own_lines(tmp_path):
+    project = make_project(tmp_path, [section("talk", "dialogue", *[("alice" if i % 2 else "bob", f"Line {i}.")
+                                                                    for i in range(12)])])
+    with pytest.raises(FakeInterrupt):  # calls of 2 x 4 requests: the first is cached, the second is lost
+        render_project(project, FakeSession(fail_after=9), batch_size=2)
+    assert len(list((tmp_path / ".higgs" / "cache").glob("*.npz"))) == 8
+    resumed = FakeSession()
+    render_project(project, resumed, batch_size=2)
+    assert [r.text for r in resumed.requests] == [f"[SPEAKER{i % 2}] Line {i}." for i in range(8, 12)]
 
 
 def test_a_corrupt_cache_entry_is_a_miss_and_is_replaced(tmp_path):
@@ -170,12 +182,12 @@ def test_batches_respect_batch_size_and_context(tmp_path):
         section("b", "dialogue", *[("bob", f"Reply {i}.") for i in range(5)]),
     ])
     session = FakeSession()
-    render_project(project, session, batch_size=3)
-    assert max(len(b) for b in session.batches) == 3
+    render_project(project, session, batch_size=2)
+    assert set(session.batch_sizes) == {2} and len(session.calls[0]) == 6  # 2 slots x 4 batches per call
     order = [r.text for r in session.requests]
     assert [order.index(s) for s in SENTENCES] == sorted(order.index(s) for s in SENTENCES)
-    for batch in session.batches:  # two chunks of one chain never share a batch
-        assert sum(t in SENTENCES for t in batch) <= 1
+    for call in session.calls:  # two chunks of one chain never share a call
+        assert sum(t in SENTENCES for t in call) <= 1
 
 
 def test_random_model_output_is_flagged(tmp_path):

@@ -101,9 +101,9 @@ class ProjectPlanContext:
                 cached.unlink(missing_ok=True)
         if encode is _no_model:
             raise _NeedsModel
-        from higgs_cli.audio.io import load_audio
+        from higgs_cli.voices.library import prepare_reference  # the same preparation as library voices
 
-        codes = np.asarray(encode(load_audio(audio_path)))
+        codes = np.asarray(encode(prepare_reference(audio_path)))
         cached.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cached, suffix=".npy") as tmp, open(tmp, "wb") as handle:
             np.save(handle, codes)

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from higgs_cli.project.model import Project
 
 MANIFEST = "manifest.json"
+CALL_BATCHES = 4  # requests per generate() call, in batches: the engine refills slots as lines finish,
+# and an interruption loses at most this many batches of work
 RANDOM_NOTE = "rendered with a random-init model: the audio is noise, not speech"
 
 
@@ -147,7 +149,7 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     progress = progress or NullProgress()
     build = Path(out_dir) if out_dir is not None else project.root / "build"
-    model = model_name or getattr(session, "model_name", None) or session.model_id
+    model = model_name or getattr(session, "name", None) or session.model_id
     with exclusive_lock(project.root / ".higgs" / "render.lock", what=f"project {project.title}"):
         planned = plan_project(project, session, library)
         if not planned:
@@ -185,7 +187,7 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
 
 
 def _generate(session, planned, context, keys, results, store, batch_size, progress):
-    """Generate every line missing from `results`, in dependency waves; cache each batch.
+    """Generate every line missing from `results`, in dependency waves; cache each call's results.
 
     Lines with equal keys (the same text, voice and settings) are generated once.
     """
@@ -203,10 +205,10 @@ def _generate(session, planned, context, keys, results, store, batch_size, progr
         ready = [i for i in pending if all(j in results for j in context[i])]
         if not ready:  # plan_sections only allows earlier context lines, so this is a bug
             raise HiggsError("render stalled: lines wait on context that is never generated")
-        batch = ready[:batch_size]
+        batch = ready[:batch_size * CALL_BATCHES]
         started = time.perf_counter()
         out = session.generate([_with_context(planned[i], context[i], planned, results) for i in batch],
-                               progress=progress.frames)
+                               batch_size=batch_size, progress=progress.frames)
         spent += time.perf_counter() - started
         if len(out) != len(batch):
             raise HiggsError(f"the model returned {len(out)} results for {len(batch)} requests")
