@@ -76,6 +76,15 @@ def test_add_show_list_json(cli, ref, voices):
     assert [v["name"] for v in data["voices"]] == ["ana", "bo"] and data["skipped"] == []
 
 
+def test_markup_in_text_is_printed_as_written(cli, ref):
+    cli("voice", "add", "ana", ref(), "-t", "[laughs] Hi [/] there", "-d", "[bold]calm")
+    shown = cli("voice", "show", "ana")
+    assert shown.exit_code == 0
+    assert "[laughs] Hi [/] there" in shown.stdout and "[bold]calm" in shown.stdout
+    listed = cli("voice", "list")
+    assert "[laughs] Hi [/] there" in listed.stdout
+
+
 def test_transcript_file(cli, ref, tmp_path):
     (tmp_path / "t.txt").write_text("From a file.\n", encoding="utf-8")
     assert cli("voice", "add", "ana", ref(), "--transcript-file", tmp_path / "t.txt").exit_code == 0

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from higgs_cli.cli.output import out
@@ -23,9 +24,9 @@ Force = Annotated[bool, typer.Option("--force", help="Replace a voice that alrea
 def _show(voice: Voice, console: Console) -> None:
     console.print(f"[bold]{voice.name}[/]  {voice.duration:.1f} s  added {voice.created}", highlight=False)
     if voice.description:
-        console.print(f"  description: {voice.description}", highlight=False)
-    console.print(f"  transcript:  {voice.transcript}", highlight=False)
-    console.print(f"  audio:       {voice.audio_path}", highlight=False)
+        console.print(f"  description: {escape(voice.description)}", highlight=False)
+    console.print(f"  transcript:  {escape(voice.transcript)}", highlight=False)
+    console.print(f"  audio:       {escape(str(voice.audio_path))}", highlight=False)
 
 
 @app.command()
@@ -60,7 +61,7 @@ def list_() -> None:
     """List the voices in the library."""
     voices, skipped = VoiceLibrary().scan()
     for folder in skipped:
-        out.warn(f"skipped {folder.path}: {folder.reason}")
+        out.warn(escape(f"skipped {folder.path}: {folder.reason}"))
 
     def human(console: Console) -> None:
         if not voices:
@@ -70,7 +71,7 @@ def list_() -> None:
         table = Table("name", "seconds", "description", "transcript", box=None)
         for voice in voices:
             text = voice.transcript if len(voice.transcript) <= 60 else voice.transcript[:57] + "..."
-            table.add_row(voice.name, f"{voice.duration:.1f}", voice.description or "", text)
+            table.add_row(voice.name, f"{voice.duration:.1f}", escape(voice.description or ""), escape(text))
         console.print(table)
 
     out.result({"voices": [voice.to_dict() for voice in voices],
@@ -119,7 +120,7 @@ def export(
     voices = VoiceLibrary().export(names or None, archive)
     exported = [voice.name for voice in voices]
     out.result({"archive": str(archive), "voices": exported}, lambda console: console.print(
-        f"exported {len(exported)} voice(s) to {archive}: {', '.join(exported)}", highlight=False))
+        f"exported {len(exported)} voice(s) to {escape(str(archive))}: {', '.join(exported)}", highlight=False))
 
 
 @app.command("import")
