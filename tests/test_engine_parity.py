@@ -1,0 +1,186 @@
+"""Differential tests: the engine against transformers on the same random checkpoint."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+
+from higgs_cli.engine.prompt import build_prompt, messages_for
+from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling, Turn
+from higgs_cli.engine.session import ModelSession
+
+
+@pytest.fixture(scope="module")
+def reference_audio() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    t = np.arange(24000 * 2) / 24000
+    return (0.3 * np.sin(2 * np.pi * 220 * t) + rng.normal(0, 0.05, t.size)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def hf(tiny_model):
+    from transformers import AutoProcessor, HiggsAudioV2ForConditionalGeneration
+
+    processor = AutoProcessor.from_pretrained(tiny_model)
+    model = HiggsAudioV2ForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32).eval()
+    return processor, model
+
+
+def hf_inputs(processor, request: GenerationRequest, audios: list[np.ndarray]):
+    messages = messages_for(request)
+    audio_iter = iter(audios)
+    for message in messages:
+        if message["role"] == "assistant":
+            message["content"] = [{"type": "audio", "audio": next(audio_iter)}]
+    return processor.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=True,
+                                         sampling_rate=24000, return_tensors="pt")
+
+
+def hf_generated(model, inputs, steps: int) -> np.ndarray:
+    out = model.generate(**inputs, do_sample=False, max_new_tokens=steps, return_dict_in_generate=True)
+    reference_frames = inputs["audio_input_ids"].shape[1] if "audio_input_ids" in inputs else 0
+    return out.audio_sequences[0, reference_frames:].numpy()
+
+
+def test_prompt_matches_the_processor(tiny_session, hf, reference_audio):
+    processor, _ = hf
+    request = GenerationRequest(text="The sun rises in the east.", scene="A quiet room.",
+                                history=(Turn("A tone for reference.", audio=reference_audio),))
+    inputs = hf_inputs(processor, request, [reference_audio])
+    prompt = build_prompt(request, [tiny_session.encode_audio(reference_audio)], tiny_session.tokenizer, 8)
+    assert prompt.input_ids.tolist() == inputs["input_ids"][0].tolist()
+    assert np.array_equal(prompt.audio_frames, inputs["audio_input_ids"][0].numpy())
+    assert 0 < prompt.prefix_len < len(prompt.input_ids)
+
+
+@pytest.mark.parametrize("with_voice", [False, True])
+def test_greedy_codes_equal_transformers_generate(tiny_session, hf, reference_audio, with_voice):
+    processor, model = hf
+    history = (Turn("A tone for reference.", audio=reference_audio),) if with_voice else ()
+    request = GenerationRequest(text="Hello there, how are you?", scene="A quiet room." if with_voice else None,
+                                history=history, sampling=GREEDY, max_frames=40)
+    expected = hf_generated(model, hf_inputs(processor, request, [reference_audio] * len(history)), 48)
+    [(frames, finished)] = tiny_session.generate_frames([request])
+    assert frames.shape == expected.shape == (48, 8)
+    assert np.array_equal(frames, expected)
+    assert not finished
+
+
+def test_greedy_parity_through_the_end_of_stream(tiny_model, hf):
+    """Bias the EOS head row so both stop early: the delay-pattern EOS countdown must agree."""
+    processor, model = hf
+    session = ModelSession.load(str(tiny_model), device="cpu")
+    request = GenerationRequest(text="Stop soon.", sampling=GREEDY, max_frames=120)
+    plain = hf_generated(model, hf_inputs(processor, request, []), 30)
+    favourite = int(plain[6, 0])  # a code codebook 0 picks greedily: EOS takes its place
+    biased = copy.deepcopy(model)
+    for m in (biased, session.model):
+        with torch.no_grad():
+            head = m.audio_lm_head.weight
+            head[1025] = head[favourite] * 2.0
+    expected = hf_generated(biased, hf_inputs(processor, request, []), 128)
+    [(frames, finished)] = session.generate_frames([request])
+    assert finished and (expected[-1] == 1025).all()
+    assert len(expected) < 128
+    assert np.array_equal(frames, expected)
+
+
+def test_greedy_parity_holds_in_any_batch_and_with_prefix_reuse(tiny_session, hf, reference_audio):
+    processor, model = hf
+    voice = Turn("A tone for reference.", audio=reference_audio)
+    requests = [
+        GenerationRequest(text="First line.", history=(voice,), sampling=GREEDY, max_frames=30),
+        GenerationRequest(text="A second, longer line of speech.", sampling=GREEDY, max_frames=45),
+        GenerationRequest(text="Third line, same voice.", history=(voice,), sampling=GREEDY, max_frames=20),
+    ]
+    expected = [hf_generated(model, hf_inputs(processor, r, [reference_audio] * len(r.history)), r.max_frames + 8)
+                for r in requests]
+    hits = tiny_session.prefixes.hits
+    for batch_size in (1, 2, 3):
+        got = tiny_session.generate_frames(requests, batch_size=batch_size)
+        for (frames, _), want in zip(got, expected):
+            assert np.array_equal(frames, want)
+    assert tiny_session.prefixes.hits > hits  # the shared voice prefix was reused
+    no_reuse = tiny_session.generate_frames(requests, batch_size=3, reuse_prefixes=False)
+    for (frames, _), want in zip(no_reuse, expected):
+        assert np.array_equal(frames, want)
+
+
+def test_sampled_codes_depend_only_on_the_request_and_seed(tiny_session):
+    sampling = Sampling(temperature=0.9, top_k=50, top_p=0.9)
+    a = GenerationRequest(text="Seeded line.", sampling=sampling, seed=11, max_frames=25)
+    b = GenerationRequest(text="Another line in the batch.", sampling=sampling, seed=12, max_frames=40)
+    alone = tiny_session.generate([a], batch_size=1)[0]
+    together = tiny_session.generate([b, a, b], batch_size=3)[1]
+    again = tiny_session.generate([a])[0]
+    other_seed = tiny_session.generate([GenerationRequest(text="Seeded line.", sampling=sampling, seed=99,
+                                                          max_frames=25)])[0]
+    assert np.array_equal(alone.codes, together.codes)
+    assert np.array_equal(alone.codes, again.codes)
+    assert not np.array_equal(alone.codes, other_seed.codes)
+
+
+def test_length_limit_and_result_shapes(tiny_session):
+    request = GenerationRequest(text="Limit me.", sampling=GREEDY, max_frames=17)
+    [result] = tiny_session.generate([request])
+    assert result.codes.shape == (8, 17)
+    assert not result.finished
+    assert len(result.audio) == 17 * 960
+    assert result.codes.max() < 1024
+
+
+def test_ras_redraws_repeated_codes(tiny_session):
+    """With RAS on and a window of 3 allowing 1 repeat, greedy's repeats get redrawn."""
+    plain = tiny_session.generate([GenerationRequest(text="Repeat.", sampling=GREEDY, max_frames=60)])[0].codes
+    ras = Sampling(temperature=0.0, top_p=1.0, ras_window=3, ras_max_repeat=1)
+    with_ras = tiny_session.generate([GenerationRequest(text="Repeat.", sampling=ras, max_frames=60, seed=1)])[0]
+    assert not np.array_equal(plain, with_ras.codes)
+
+
+def test_codec_round_trip_equals_transformers(tiny_session, hf, reference_audio):
+    processor, _ = hf
+    codec = processor.audio_tokenizer
+    values = processor.feature_extractor(reference_audio, sampling_rate=24000, return_tensors="pt")["input_values"]
+    with torch.no_grad():
+        expected_codes = codec.encode(values).audio_codes[0].numpy()
+    codes = tiny_session.encode_audio(reference_audio)
+    assert codes.shape == (8, 50)
+    assert np.array_equal(codes, expected_codes)
+    with torch.no_grad():
+        expected_audio = codec.decode(torch.as_tensor(codes)[None]).audio_values[0, 0].numpy()
+    assert np.array_equal(tiny_session.decode(codes), expected_audio)
+
+
+def test_codec_is_not_degenerate(tiny_session, reference_audio):
+    """Different codes give clearly different audio, and different audio different codes."""
+    rng = np.random.default_rng(1)
+    a, b = rng.integers(0, 1024, (2, 8, 25))
+    audio_a, audio_b = tiny_session.decode(a), tiny_session.decode(b)
+    assert np.abs(audio_a).max() <= 1.0
+    assert np.abs(audio_a - audio_b).mean() > 0.1 * np.abs(audio_a).mean()
+    noise = rng.normal(0, 0.2, reference_audio.size).astype(np.float32)
+    assert (tiny_session.encode_audio(reference_audio) != tiny_session.encode_audio(noise)).mean() > 0.5
+
+
+def test_batched_decode_matches_single_decode_away_from_the_tail(tiny_session):
+    rng = np.random.default_rng(2)
+    batch = [rng.integers(0, 1024, (8, n)) for n in (60, 20, 45)]
+    together = tiny_session.codec.decode_batch(batch)
+    for codes, audio in zip(batch, together):
+        alone = tiny_session.decode(codes)
+        assert audio.shape == alone.shape
+        body = len(alone) - 10 * 960  # the decoder sees about 9 frames ahead
+        assert np.abs(audio[:body] - alone[:body]).max() < 1e-4
+
+
+def test_streaming_joins_into_the_full_audio(tiny_session):
+    request = GenerationRequest(text="Stream this line.", sampling=Sampling(temperature=0.8), seed=4, max_frames=70)
+    full = tiny_session.generate([request])[0].audio
+    chunks = list(tiny_session.stream(request, chunk_frames=5))
+    assert len(chunks) > 2
+    joined = np.concatenate(chunks)
+    assert joined.shape == full.shape
+    assert np.abs(joined - full).max() < 1e-3
