@@ -291,3 +291,84 @@ def test_clean_removes_cache_and_build(tmp_path):
     clean_project(project)
     assert not (tmp_path / "build").exists() and not (tmp_path / ".higgs" / "cache").exists()
     assert {s.state for s in project_status(project)} == {"missing"}
+
+
+# -- the CLI -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """`higgs project render` gets a FakeSession instead of loading a model."""
+    sessions = []
+
+    def load(model=None, *, revision=None, device=None, project_model=None):
+        sessions.append(FakeSession(is_random=True))
+        sessions[-1].asked = (model, revision, device, project_model)
+        return sessions[-1]
+
+    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
+    return sessions
+
+
+def test_cli_new_validate_render_status_clean(cli, fake_model, tmp_path):
+    show = tmp_path / "show"
+    result = cli("project", "new", show, "--template", "audiobook", "--title", "My Book")
+    assert result.exit_code == 0, result.output
+    assert (show / "project.yaml").is_file()
+    assert cli("project", "validate", show).exit_code == 0
+
+    status = json.loads(cli("--json", "project", "status", show).stdout)
+    assert status["counts"]["missing"] == len(status["lines"]) > 0 and not status["outputs_current"]
+
+    result = cli("project", "render", show, "--model", "some/model", "--device", "cpu", "--batch-size", "2")
+    assert result.exit_code == 0, result.output
+    assert "rendered My Book" in result.stdout and "noise" in result.output
+    assert fake_model[0].asked == ("some/model", None, "cpu", None)
+    assert set(fake_model[0].batch_sizes) == {2}
+    assert (show / "build" / "my-book.flac").is_file()
+
+    result = cli("--json", "project", "render", show)
+    summary = json.loads(result.stdout)
+    assert summary["generated"] == 0 and summary["is_random"] and "noise" in summary["warning"]
+    assert summary["outputs"]["master"].endswith("my-book.flac")
+
+    status = json.loads(cli("--json", "project", "status", show / "project.yaml").stdout)
+    assert status["outputs_current"] and status["counts"]["rendered"] == len(status["lines"])
+    assert "up to date" in cli("project", "status", show).stdout
+
+    result = cli("--json", "project", "clean", show, "--no-cache")
+    assert result.exit_code == 0 and not (show / "build").exists()
+    assert (show / ".higgs" / "cache").is_dir()
+    assert cli("project", "clean", show).exit_code == 0
+    assert not (show / ".higgs" / "cache").exists()
+
+
+def test_cli_validate_lists_every_problem_with_its_position(cli, tmp_path):
+    (tmp_path / "project.yaml").write_text(
+        "title: Broken\n"
+        "speakers:\n"
+        "  host: {description: calm}\n"
+        "script:\n"
+        "  - task: bgm\n"
+        "    speaker: host\n"
+        "    text: Hi.\n"
+        "  - task: hum\n"
+        "    speaker: host\n"
+        "    melody: a lullaby\n"
+        "    text: la la\n")
+    result = cli("project", "validate", tmp_path)
+    assert result.exit_code == 2
+    assert f"{tmp_path / 'project.yaml'}:5:5: task 'bgm' needs `music:`" in result.output
+    assert f"{tmp_path / 'project.yaml'}:11:11: task 'hum' clones a voice" in result.output
+    data = json.loads(cli("--json", "project", "validate", tmp_path).stdout)
+    assert data["exit_code"] == 2 and len(data["problems"]) == 2
+
+
+def test_cli_render_errors(cli, fake_model, tmp_path):
+    show = tmp_path / "show"
+    cli("project", "new", show)
+    assert cli("project", "render", show, "--batch-size", "0").exit_code == 2
+    with exclusive_lock(show / ".higgs" / "render.lock", what="x"):
+        result = cli("project", "render", show)
+    assert result.exit_code == 1 and "in use by another higgs process" in result.output
+    assert cli("project", "render", tmp_path / "nowhere").exit_code == 2

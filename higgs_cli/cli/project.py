@@ -1,0 +1,181 @@
+"""`higgs project ...`: create, validate, render, inspect and clean projects.
+
+Commands parse, call `higgs_cli.project`, print. The model is loaded only by
+`render`; `status` judges lines from the cache and the last build alone.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
+from higgs_cli.cli.progress import load_session
+from higgs_cli.engine.request import FRAME_RATE
+from higgs_cli.project.load import load_project, new_project
+from higgs_cli.project.render import clean_project, project_status, render_project
+
+app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+
+ProjectPath = Annotated[Path, typer.Argument(metavar="[PATH]", show_default=False,
+                                             help="Project folder or its project.yaml (default: this folder).")]
+
+
+@app.command()
+def new(
+    name: Annotated[Path, typer.Argument(metavar="NAME", show_default=False,
+                                         help="Folder to create (it must not exist, or be empty).")],
+    template: Annotated[str, typer.Option("--template", help="Start from 'podcast' (dialogue) "
+                                                             "or 'audiobook' (narration).")] = "podcast",
+    title: Annotated[str | None, typer.Option("--title", help="The title (default: the folder name).")] = None,
+) -> None:
+    """Create a project folder with a commented project.yaml to edit."""
+    folder = new_project(name, title=title or name.resolve().name, template=template)
+    out.result({"path": str(folder), "file": str(folder / "project.yaml"), "template": template},
+               lambda console: console.print(
+                   f"created {folder / 'project.yaml'}\nnext: edit it, then run "
+                   f"`higgs project validate {folder}` and `higgs project render {folder}`", highlight=False))
+
+
+@app.command()
+def validate(path: ProjectPath = Path(".")) -> None:
+    """Check a project file: every problem is listed with file:line:column (exit code 2)."""
+    project = load_project(path)
+    lines = sum(len(section.lines) for section in project.sections)
+    data = {"valid": True, "file": str(project.file), "title": project.title, "speakers": list(project.speakers),
+            "sections": [{"id": s.id, "task": s.task, "lines": len(s.lines)} for s in project.sections],
+            "lines": lines}
+    out.result(data, lambda console: console.print(
+        f"{project.file}: ok ({len(project.sections)} sections, {lines} lines, "
+        f"{len(project.speakers)} speakers)", highlight=False))
+
+
+@app.command()
+def render(
+    path: ProjectPath = Path("."),
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Hub id or folder of the model "
+                                              "(default: $HIGGS_MODEL, then the project's model:).")] = None,
+    revision: Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
+    device: Annotated[str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best there is).")]
+    = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-b",
+                                            help="Lines generated together.")] = 8,
+    force: Annotated[bool, typer.Option("--force", help="Generate every line again, ignoring the cache.")] = False,
+    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
+                                                    "(default: the project's build/ folder).")] = None,
+) -> None:
+    """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
+    project = load_project(path)
+    session = load_session(model, revision=revision, device=device, project_model=project.model)
+    if out.show_progress:
+        with RenderBars(out.err) as bars:
+            summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,
+                                     batch_size=batch_size)
+    else:
+        summary = render_project(project, session, out_dir=output_dir, force=force, batch_size=batch_size)
+    if summary.unfinished:
+        out.warn(f"{len(summary.unfinished)} line(s) stopped at defaults.max_seconds before the model ended them: "
+                 + ", ".join(summary.unfinished[:5]) + (" ..." if len(summary.unfinished) > 5 else ""))
+
+    def human(console: Console) -> None:
+        speed = f", {summary.realtime_factor:.1f}x real time" if summary.realtime_factor else ""
+        console.print(f"rendered [bold]{summary.title}[/]: {summary.lines} lines ({summary.generated} generated"
+                      f"{speed}, {summary.cached} from cache), {summary.duration:.1f} s", highlight=False)
+        for kind, value in summary.outputs.items():
+            shown = f"{len(value)} files in {Path(value[0]).parent}" if isinstance(value, list) and value else value
+            console.print(f"  {kind:<8} {shown}", highlight=False)
+        if summary.is_random:
+            console.print(f"[yellow]note:[/] {RANDOM_MODEL_WARNING}", highlight=False)
+
+    out.result(summary.to_dict(), human)
+
+
+@app.command()
+def status(path: ProjectPath = Path(".")) -> None:
+    """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
+    project = load_project(path)
+    report = project_status(project)
+
+    def human(console: Console) -> None:
+        table = Table("section", "#", "speaker", "state", "text", box=None)
+        colors = {"rendered": "green", "stale": "yellow", "missing": "red"}
+        for line in report:
+            text = line.text if len(line.text) <= 60 else line.text[:57] + "..."
+            table.add_row(line.section, str(line.index), line.speaker or "",
+                          f"[{colors[line.state]}]{line.state}[/]", text)
+        console.print(table)
+        counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)
+        if report.outputs_current:
+            console.print(f"{counts}: the outputs in {report.build_dir} are up to date", highlight=False)
+        else:
+            console.print(f"{counts}: run `higgs project render` to update {report.build_dir}", highlight=False)
+        if report.unresolved_voices:
+            console.print("voices not yet encoded for this model (render encodes them): "
+                          + ", ".join(report.unresolved_voices), highlight=False)
+
+    out.result(report.to_dict(), human)
+
+
+@app.command()
+def clean(
+    path: ProjectPath = Path("."),
+    cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Delete the render cache "
+                                        "(every line will be generated again).")] = True,
+    build: Annotated[bool, typer.Option("--build/--no-build", help="Delete the build outputs.")] = True,
+) -> None:
+    """Delete a project's render cache and build outputs."""
+    project = load_project(path)
+    removed = clean_project(project, cache=cache, build=build)
+    out.result({"removed": removed}, lambda console: console.print(
+        "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
+
+
+class RenderBars:
+    """Rich progress for a render: all lines, one bar per section with work, ETA and speed."""
+
+    def __init__(self, console: Console) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[speed]}"), console=console,
+                                 transient=True)
+        self.overall = None
+        self.sections: dict[str, int] = {}
+        self.frames_done = 0
+        self.started = time.monotonic()
+
+    def __enter__(self) -> RenderBars:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.stop()
+
+    def start(self, sections):
+        total = sum(n for _, n, _ in sections)
+        self.overall = self.progress.add_task("generating", total=total, completed=sum(c for *_, c in sections),
+                                              speed="")
+        for section, n, cached in sections:
+            if n > cached:
+                self.sections[section] = self.progress.add_task(f"  {section}", total=n, completed=cached, speed="")
+        self.started = time.monotonic()
+
+    def frames(self, n):
+        self.frames_done += n
+        elapsed = time.monotonic() - self.started
+        if elapsed > 0 and self.overall is not None:
+            self.progress.update(self.overall, speed=f"{self.frames_done / FRAME_RATE / elapsed:.1f} audio s/s")
+
+    def line_done(self, section, seconds):
+        self.progress.advance(self.overall)
+        if section in self.sections:
+            self.progress.advance(self.sections[section])
+
+    def stage(self, message):
+        if self.overall is not None:
+            self.progress.update(self.overall, description=message)
