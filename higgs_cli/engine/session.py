@@ -111,7 +111,7 @@ class ModelSession:
                     files.model_dir, dtype=torch_dtype, use_safetensors=True).to(torch_device).eval()
                 tokenizer = AutoTokenizer.from_pretrained(files.model_dir, trust_remote_code=False)
                 codec = AudioCodec.load(files.audio_tokenizer_dir, files.model_dir, torch_device)
-        except (OSError, ValueError, RuntimeError, KeyError) as error:
+        except Exception as error:  # safetensors, json and torch each raise their own types
             raise ModelError(f"could not load the checkpoint at {files.model_dir}: {error}",
                              hint="the files may be corrupt or incomplete: download them again") from None
         if lm.config.codebook_size != 1026:
