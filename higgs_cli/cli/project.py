@@ -22,7 +22,7 @@ from higgs_cli.project.render import clean_project, project_status, render_proje
 
 app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
 
-ProjectPath = Annotated[Path, typer.Argument(metavar="[PATH]", show_default=False,
+ProjectPath = Annotated[Path, typer.Argument(metavar="PATH", show_default=False,
                                              help="Project folder or its project.yaml (default: this folder).")]
 
 
