@@ -246,7 +246,7 @@ CASES = {
           - task: clone
             music: jazz
             text: hi
-    """, ('music', "unknown key 'music' in section 1 (task 'clone')")),
+    """, ('music', "unknown key 'music' in section 1 (task 'clone'); it is a key of task 'bgm'")),
     "bad section id": ("""
         script:
           - {id: "my intro", task: clone, text: hi}

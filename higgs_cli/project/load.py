@@ -202,7 +202,11 @@ def _kind(node: Node) -> str:
     if isinstance(node, SequenceNode):
         return "a list"
     return {_NULL: "empty (null)", _BOOL: f"{node.value!r} (true/false)", _INT: f"the number {node.value}",
-            _FLOAT: f"the number {node.value}"}.get(node.tag, f"{node.value!r}")
+            _FLOAT: f"the number {node.value}"}.get(node.tag, repr(_short(node.value)))
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 # --- the loader ----------------------------------------------------------------------
@@ -293,11 +297,15 @@ class _Reader:
             out.setdefault(name, (name, key, value))
         return list(out.values())
 
-    def unknown_keys(self, pairs, allowed: Iterable[str], what: str) -> None:
+    def unknown_keys(self, pairs, allowed: Iterable[str], what: str, owners: dict[str, str] | None = None) -> None:
+        """Report keys outside `allowed`, with a did-you-mean, or the task a key belongs to (`owners`)."""
         allowed = list(allowed)
         for name, key, _ in pairs:
             if name not in allowed:
-                self.p.add(key, f"unknown key '{name}' in {what}{_did_you_mean(name, allowed)}", _one_of(allowed))
+                hint = _did_you_mean(name, allowed)
+                if not hint and owners and name in owners:
+                    hint = f"; it is a key of task '{owners[name]}'"
+                self.p.add(key, f"unknown key '{name}' in {what}{hint}", _one_of(allowed))
 
     def text(self, node: Node, what: str, *, max_chars: int = MAX_NOTE_CHARS, nullable: bool = False) -> Any:
         """Any scalar, as written (so `text: yes` is "yes", not true); stripped and non-empty."""
@@ -569,8 +577,9 @@ class _Reader:
                                f"{_one_of(self.tasks)}; see `higgs plugins list`")
         task_fields = dict(getattr(task, "fields", {}) or {}) if task is not None else {}
         if task is not None:
+            owners = {f: name for name, other in sorted(self.tasks.items()) for f in getattr(other, "fields", {})}
             self.unknown_keys(pairs, [*SECTION_KEYS, *(f for f in task_fields if f not in SECTION_KEYS)],
-                              f"{what} (task '{task_name}')")
+                              f"{what} (task '{task_name}')", owners)
 
         section_id = f"s{index}"
         id_node = None
