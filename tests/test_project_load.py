@@ -630,6 +630,15 @@ def test_task_field_values_are_plain_python(tmp_path, tasks):
     assert section.fields == {"music": {"style": "jazz", "bpm": 90, "instruments": ["piano", "bass"]}}
 
 
+def test_alias_bomb_in_a_task_field_is_refused(tmp_path, tasks):
+    layers = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
+    layers += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]  # 9**10 values
+    found = problems(tmp_path, "script:\n  - task: bgm\n    text: hi\n    music:\n"
+                               + "".join(f"      {layer}\n" for layer in layers))
+    assert found == [at(tmp_path, 5, 7) + "section 1: music is too large once its aliases are expanded "
+                                          "(expected at most 10000 values)"]
+
+
 # --- tasks ----------------------------------------------------------------------------
 
 def test_task_validate_problems_are_reported(tmp_path, tasks):

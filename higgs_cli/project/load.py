@@ -44,6 +44,7 @@ MAX_NOTE_CHARS = 2000  # scene, description, transcript
 MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 64  # speaker names and section ids
 MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_FIELD_NODES = 10_000  # values in one task field, aliases expanded
 TEMPLATES = ("podcast", "audiobook")
 
 TOP_KEYS = ("version", "title", "model", "scene", "defaults", "output", "speakers", "script")
@@ -397,6 +398,10 @@ class _Reader:
         """A task field's value as Python data (safe constructor: plain YAML types only)."""
         if not self.all_ok(node):
             return BAD  # an unsupported tag inside: already reported
+        if _expanded_size(node, {}) > MAX_FIELD_NODES:
+            self.p.add(node, f"{what} is too large once its aliases are expanded",
+                       f"at most {MAX_FIELD_NODES} values")
+            return BAD
         try:
             return _construct(node, deep=True)
         except (yaml.YAMLError, TypeError) as error:
@@ -743,6 +748,17 @@ class _Reader:
         if node is None or not isinstance(node, MappingNode):
             return set()
         return {key.value for key, _ in node.value if isinstance(key, ScalarNode) and key.tag != _MERGE}
+
+
+def _expanded_size(node: Node, memo: dict[int, int]) -> int:
+    """How many nodes `node` stands for with every alias expanded (guards against alias bombs)."""
+    if id(node) not in memo:
+        memo[id(node)] = 1  # a recursive alias counts once
+        if isinstance(node, SequenceNode):
+            memo[id(node)] += sum(_expanded_size(child, memo) for child in node.value)
+        elif isinstance(node, MappingNode):
+            memo[id(node)] += sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+    return memo[id(node)]
 
 
 def _known(values: dict[str, Any]) -> dict[str, Any]:
