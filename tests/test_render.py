@@ -10,11 +10,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soundfile as sf
-from fakes import FakeInterrupt, FakeSession, make_project, section
+from fakes import FakeInterrupt, FakeSession, make_project, section, write_voice
 
 from higgs_cli.audio.master import assemble, trim_silence
 from higgs_cli.errors import LockedError
 from higgs_cli.fsutil import exclusive_lock
+from higgs_cli.project.model import Speaker
 from higgs_cli.project.render import clean_project, project_status, render_project
 from higgs_cli.project.store import Store
 
@@ -372,3 +373,24 @@ def test_cli_render_errors(cli, fake_model, tmp_path):
         result = cli("project", "render", show)
     assert result.exit_code == 1 and "in use by another higgs process" in result.output
     assert cli("project", "render", tmp_path / "nowhere").exit_code == 2
+
+
+@pytest.mark.slow
+def test_render_with_a_real_tiny_model(tiny_session, tmp_path):
+    """The real engine behind the same pipeline: voices encoded, context chunks, cache hits."""
+    from higgs_cli.voices.library import VoiceLibrary
+
+    library = VoiceLibrary(tmp_path / "library")
+    library.add("narrator", write_voice(tmp_path / "n.wav", seconds=1.5, freq=180.0), "A short test recording.")
+    project = make_project(tmp_path / "p", [
+        section("story", "clone", ("alice", "One sentence here. Another sentence there."), max_chunk_chars=25),
+        section("talk", "dialogue", ("bob", "Hello."), ("lib", "Hi [laugh]")),
+    ], speakers={**make_project(tmp_path / "p", []).speakers, "lib": Speaker("lib", voice="narrator")})
+    project = replace(project, defaults=replace(project.defaults, max_seconds=1.0))
+    summary = render_project(project, tiny_session, library=library, batch_size=2)
+    assert summary.is_random and summary.lines == 4 and summary.generated == 4
+    assert (tmp_path / "p" / "build" / "test-show.wav").is_file()
+    assert list((tmp_path / "library" / "narrator" / "codes").glob("*.npy"))
+    again = render_project(project, tiny_session, library=library)
+    assert (again.generated, again.cached) == (0, 4)
+    assert [s.state for s in project_status(project, library=library)] == ["rendered"] * 4
