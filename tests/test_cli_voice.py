@@ -13,28 +13,6 @@ from higgs_cli.fsutil import exclusive_lock
 SR = 24000
 
 
-_registered: list[bool] = []
-
-
-@pytest.fixture(autouse=True)
-def _register_nouns_once(monkeypatch):
-    """Run the real `main`, registering the nouns on the global app once per test run.
-
-    app.main registers every noun again on each call, so a long test run keeps
-    growing the app and each call gets slower; once is enough here.
-    """
-    from higgs_cli.cli import app as app_module
-
-    real = app_module._register_nouns
-
-    def once() -> None:
-        if not _registered:
-            real()
-            _registered.append(True)
-
-    monkeypatch.setattr(app_module, "_register_nouns", once)
-
-
 @pytest.fixture
 def ref(tmp_path):
     def make(name="ref.wav", seconds=2.0, rate=44100, seed=0):

@@ -175,6 +175,7 @@ def test_identical_lines_are_generated_once(tmp_path):
     assert len(session.requests) == 2 and summary.generated == 2
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert manifest["lines"][0]["key"] == manifest["lines"][2]["key"]
+    assert render_project(project, FakeSession()).cached == 3
 
 
 def test_batches_respect_batch_size_and_context(tmp_path):

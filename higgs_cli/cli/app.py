@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from typing import Annotated
@@ -42,7 +43,9 @@ def _global(
     _state["debug"] = debug
 
 
+@functools.cache
 def _register_nouns() -> None:
+    """Attach every noun and plugin command to the app, once per process."""
     from higgs_cli.cli import model, plugins, project, say, voice
 
     say.register(app)

@@ -113,7 +113,8 @@ def _make_informative_codec(config, seed: int):
             layer.project_out.weight.normal_(0.0, 1.0 / math.sqrt(layer.project_out.in_features))
             layer.project_in.weight.normal_(0.0, 1.0 / math.sqrt(layer.project_in.in_features))
         codec.fc2.weight.normal_(0.0, 1.0 / math.sqrt(codec.fc2.in_features))
-        convs = [m for m in codec.acoustic_decoder.modules() if isinstance(m, (torch.nn.Conv1d, torch.nn.ConvTranspose1d))]
+        conv_types = (torch.nn.Conv1d, torch.nn.ConvTranspose1d)
+        convs = [m for m in codec.acoustic_decoder.modules() if isinstance(m, conv_types)]
         for conv in convs:
             conv.reset_parameters()
         probe = torch.randint(0, 1024, (4, 8, 25))

@@ -31,7 +31,8 @@ class AudioCodec:
         try:
             features = DacFeatureExtractor.from_pretrained(model_dir)
         except OSError:
-            features = DacFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, hop_length=model.config.hop_length)
+            features = DacFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE,
+                                           hop_length=model.config.hop_length)
         return cls(model, features, device, fingerprint_folder(folder))
 
     @torch.inference_mode()

@@ -6,7 +6,8 @@ registered through the `higgs.plugins` entry-point group.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import pluggy
 
@@ -17,7 +18,7 @@ hookspec = pluggy.HookspecMarker("higgs")
 
 
 @hookspec
-def register_tasks(register: Callable[["Task"], None]) -> None:
+def register_tasks(register: Callable[[Task], None]) -> None:
     """Register task types usable as a script section's `task:`.
 
     Call `register(task)` once per task; `task` implements `higgs_cli.plugins.task.Task`.

@@ -56,7 +56,7 @@ def plugin_rows() -> list[dict]:
         found: list[str] = []
         impl = getattr(plugin, "register_tasks", None)
         if impl is not None:
-            impl(register=lambda task: found.append(task.name))
+            impl(register=lambda task, found=found: found.append(task.name))
         dist = dists.get(id(plugin))
         rows.append({
             "name": name,

@@ -38,20 +38,20 @@ class PlannedLine:
 class PlanContext(Protocol):
     """What the pipeline offers a task while planning."""
 
-    project: "Project"
+    project: Project
 
     def voice_turns(self, speaker: str) -> tuple[Turn, ...]:
         """The reference Turn(s) for a speaker (empty for a description-only speaker)."""
 
     def speaker_description(self, speaker: str) -> str | None: ...
 
-    def sampling_for(self, line: "Line", section: "Section") -> Sampling: ...
+    def sampling_for(self, line: Line, section: Section) -> Sampling: ...
 
-    def seed_for(self, line: "Line", section: "Section", index: int) -> int: ...
+    def seed_for(self, line: Line, section: Section, index: int) -> int: ...
 
-    def pause_for(self, line: "Line", section: "Section") -> float: ...
+    def pause_for(self, line: Line, section: Section) -> float: ...
 
-    def scene_for(self, line: "Line", section: "Section") -> str | None: ...
+    def scene_for(self, line: Line, section: Section) -> str | None: ...
 
     @property
     def max_frames(self) -> int: ...
@@ -63,8 +63,8 @@ class Task(Protocol):
     description: str
     fields: dict[str, str]  # extra section keys this task accepts -> what each means
 
-    def validate(self, section: "Section", project: "Project") -> list[str]:
+    def validate(self, section: Section, project: Project) -> list[str]:
         """Problems with this section, each "file:line:col: message" (empty when fine)."""
 
-    def plan(self, section: "Section", ctx: PlanContext) -> list[PlannedLine]:
+    def plan(self, section: Section, ctx: PlanContext) -> list[PlannedLine]:
         """Turn the section into generation jobs, in playback order."""

@@ -161,18 +161,21 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
              "build_dir": str(build.resolve())}, indent=2))
         store = Store(project.root)
 
+        same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
+        for i, key in enumerate(keys):
+            same.setdefault(key, []).append(i)
         results: dict[int, CacheEntry] = {}
         if not force:
-            for i, key in enumerate(keys):
+            for key, group in same.items():
                 if (entry := store.get(key)) is not None:
-                    results[i] = entry
+                    results.update(dict.fromkeys(group, entry))
         cached = set(results)
         order = list(dict.fromkeys(p.section for p in planned))
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
         generated, generated_seconds, gen_time = _generate(
-            session, planned, context, keys, results, store, batch_size, progress)
+            session, planned, context, keys, same, results, store, batch_size, progress)
 
         progress.stage("assembling")
         summary_outputs, manifest_lines, duration = _write_outputs(
@@ -186,18 +189,11 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
         )
 
 
-def _generate(session, planned, context, keys, results, store, batch_size, progress):
+def _generate(session, planned, context, keys, same, results, store, batch_size, progress):
     """Generate every line missing from `results`, in dependency waves; cache each call's results.
 
-    Lines with equal keys (the same text, voice and settings) are generated once.
+    Of each group of lines with equal keys (`same`), only the first is generated.
     """
-    same: dict[str, list[int]] = {}
-    for i, key in enumerate(keys):
-        same.setdefault(key, []).append(i)
-    for group in same.values():
-        hit = next((results[i] for i in group if i in results), None)
-        if hit is not None:
-            results.update(dict.fromkeys(group, hit))
     pending = [group[0] for group in same.values() if group[0] not in results]
     generated: set[int] = set()
     seconds = spent = 0.0
