@@ -1,0 +1,34 @@
+# higgs: developer tasks. `make install` puts everything in .venv inside the checkout.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+DEMO_MODEL := .models/tiny
+
+.PHONY: install test lint bench demo clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+lint: install
+	$(BIN)/ruff check higgs_cli plugins tests benchmarks projects
+
+bench: install
+	$(BIN)/python benchmarks/bench_engine.py
+
+# Renders the example podcast offline on a random-init checkpoint (its audio is noise).
+demo: install $(DEMO_MODEL)/config.json
+	$(BIN)/higgs project render projects/podcast --model $(DEMO_MODEL)
+
+$(DEMO_MODEL)/config.json: | install
+	$(BIN)/higgs model init-random $(DEMO_MODEL) --size tiny --force
+
+clean:
+	rm -rf .pytest_cache .ruff_cache .hypothesis projects/*/build projects/*/.higgs
