@@ -13,19 +13,28 @@ from pathlib import Path
 from higgs_cli.errors import LockedError, UsageError
 
 
+def check_writable(target: str | os.PathLike) -> Path:
+    """Raise UsageError unless a file could be written at `target`; creates nothing."""
+    target = Path(target)
+    parent = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise UsageError(f"cannot write {target}: it is a folder", hint="give a file name")
+    if not parent.is_dir():
+        raise UsageError(f"cannot write {target}: folder {parent} does not exist",
+                         hint="create the folder first or choose another output path")
+    if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
+        raise UsageError(f"cannot write {target}: permission denied")
+    return target
+
+
 @contextlib.contextmanager
 def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iterator[Path]:
     """Yield a temporary path beside `target`; on success it replaces `target` in one rename.
 
     On any exception the temporary file is removed and `target` is untouched.
     """
-    target = Path(target)
+    target = check_writable(target)
     parent = target.parent if str(target.parent) else Path(".")
-    if not parent.is_dir():
-        raise UsageError(f"cannot write {target}: folder {parent} does not exist",
-                         hint="create the folder first or choose another output path")
-    if not os.access(parent, os.W_OK):
-        raise UsageError(f"cannot write {target}: folder {parent} is not writable")
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or (target.suffix or ".tmp"), dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)

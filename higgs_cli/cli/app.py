@@ -11,7 +11,7 @@ import typer
 
 from higgs_cli import __version__
 from higgs_cli.cli.output import out
-from higgs_cli.errors import EXIT_RUNTIME, EXIT_USAGE, HiggsError
+from higgs_cli.errors import EXIT_RUNTIME, HiggsError
 
 app = typer.Typer(
     name="higgs",
@@ -72,7 +72,11 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in args
     try:
         _register_nouns()
-        app(args=args, prog_name="higgs", standalone_mode=False)
+        code = app(args=args, prog_name="higgs", standalone_mode=False)
+        if isinstance(code, int) and code:  # typer returns exit codes (130 for Ctrl-C) in this mode
+            if code == 130:
+                out.error("interrupted; nothing half-written was kept")
+            sys.exit(code)
     except HiggsError as error:
         if debug:
             raise
@@ -85,12 +89,11 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         out.error("interrupted; nothing half-written was kept")
         sys.exit(130)
-    except Exception as error:  # click's usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
+    except Exception as error:
+        # Typer bundles its own click, so match click's exception protocol, not its class.
+        if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
-            sys.exit(EXIT_USAGE if isinstance(error, click.UsageError) else EXIT_RUNTIME)
+            sys.exit(error.exit_code)
         if debug:
             raise
         out.error(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")

@@ -18,7 +18,8 @@ DeviceOption = Annotated[Optional[str], typer.Option("--device", help="cpu, cuda
 
 
 def say(
-    text: Annotated[str, typer.Argument(help="The text to speak. [laugh], [music start] ... markers work.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT",
+                                        help="The text to speak. [laugh], [music start] ... markers work.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Output file: .wav, .flac (or .mp3, .ogg).")] = Path(
         "higgs.wav"),
     voice: Annotated[Optional[str], typer.Option(
@@ -42,13 +43,12 @@ def say(
     from higgs_cli.engine.request import Sampling
     from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text
     from higgs_cli.errors import UsageError
-    from higgs_cli.fsutil import atomic_path
+    from higgs_cli.fsutil import check_writable
 
     if output.suffix.lower().lstrip(".") not in supported_output_formats():
         raise UsageError(f"cannot write {output}: unsupported extension",
                          hint="use one of: " + ", ".join(f".{e}" for e in supported_output_formats()))
-    with atomic_path(output):  # fail now, before loading a model, if the output can't be written
-        pass
+    check_writable(output)  # fail now, before loading a model
     if transcript and not voice:
         raise UsageError("--transcript goes with --voice AUDIO")
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p)

@@ -1,0 +1,157 @@
+"""`higgs say` and `higgs model` through the real CLI, on a tiny random checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+
+def _tone(path, rate=44100, channels=2, seconds=2.0):
+    t = np.arange(int(rate * seconds)) / rate
+    mono = 0.4 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 3 * t))
+    sf.write(path, np.stack([mono] * channels, axis=1) if channels > 1 else mono, rate)
+    return path
+
+
+def test_say_writes_24khz_audio_and_reports_it(cli, tiny_model, tmp_path):
+    out = tmp_path / "hello.wav"
+    result = cli("--json", "say", "Hello there.", "-o", out, "--model", tiny_model, "--max-seconds", "1.2",
+                 "--seed", "7")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    audio, rate = sf.read(out)
+    assert rate == 24000
+    assert len(audio) == round(data["seconds"] * 24000)
+    assert data["frames"] <= 30 and data["random_weights"] is True
+    assert "noise" in data["warning"]
+
+
+def test_same_seed_same_audio_other_seed_other_audio(cli, tiny_model, tmp_path):
+    args = ("say", "Same words.", "--model", tiny_model, "--max-seconds", "1")
+    assert cli(*args, "-o", tmp_path / "a.flac", "--seed", "1").exit_code == 0
+    assert cli(*args, "-o", tmp_path / "b.flac", "--seed", "1").exit_code == 0
+    assert cli(*args, "-o", tmp_path / "c.flac", "--seed", "2").exit_code == 0
+    a, b, c = (sf.read(tmp_path / f"{n}.flac")[0] for n in "abc")
+    assert np.array_equal(a, b)
+    assert a.shape != c.shape or not np.array_equal(a, c)
+
+
+def test_human_output_says_the_model_is_random(cli, tiny_model, tmp_path):
+    result = cli("say", "Hi.", "-o", tmp_path / "x.wav", "--model", tiny_model, "--max-seconds", "0.5")
+    assert result.exit_code == 0
+    assert "random weights" in result.stderr and "noise" in result.stdout
+
+
+def test_model_from_environment(cli, tiny_model, tmp_path, monkeypatch):
+    monkeypatch.setenv("HIGGS_MODEL", str(tiny_model))
+    assert cli("say", "Hi.", "-o", tmp_path / "x.wav", "--max-seconds", "0.4").exit_code == 0
+
+
+def test_clone_from_a_file_of_any_rate_and_channels(cli, tiny_model, tmp_path):
+    ref = _tone(tmp_path / "ref.wav", rate=44100, channels=2)
+    out = tmp_path / "clone.wav"
+    result = cli("say", "Cloned words.", "-o", out, "--model", tiny_model, "--voice", ref,
+                 "--transcript", "A reference tone.", "--max-seconds", "0.8")
+    assert result.exit_code == 0, result.output
+    assert out.is_file()
+
+
+def test_clone_from_the_library_uses_cached_codes(cli, tiny_model, tmp_path, _isolated_home):
+    ref = _tone(tmp_path / "ref.wav", rate=16000, channels=1)
+    assert cli("voice", "add", "tone", ref, "--transcript", "A reference tone.").exit_code == 0
+    result = cli("say", "Library voice.", "-o", tmp_path / "x.wav", "--model", tiny_model, "--voice", "tone",
+                 "--max-seconds", "0.6")
+    assert result.exit_code == 0, result.output
+    assert list((_isolated_home / "voices" / "tone" / "codes").glob("*.npy"))
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (("say", ""), 2, "empty"),
+    (("say", "   "), 2, "empty"),
+    (("say", "x" * 6000), 2, "the limit is"),
+    (("say", "hi", "--temperature", "3"), 2, "temperature"),
+    (("say", "hi", "--top-p", "0"), 2, "top-p"),
+    (("say", "hi", "--voice", "nobody"), 2, "no voice named"),
+    (("say", "hi", "--voice", "missing.wav"), 2, "no such file"),
+    (("say", "hi", "--transcript", "words"), 2, "--voice"),
+    (("say", "hi", "--bogus"), 2, "No such option"),
+    (("say", "hi", "--device", "cuda"), 2, "CUDA"),
+])
+def test_bad_say_input_is_a_usage_error_and_writes_nothing(cli, tiny_model, tmp_path, args, code, message):
+    out = tmp_path / "never.wav"
+    result = cli(*args, "-o", out, "--model", tiny_model)
+    assert result.exit_code == code, result.output
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_voice_file_without_transcript_fails_before_loading(cli, tmp_path):
+    ref = _tone(tmp_path / "ref.wav")
+    result = cli("say", "hi", "-o", tmp_path / "o.wav", "--voice", ref, "--model", tmp_path / "no-model")
+    assert result.exit_code == 2 and "--transcript" in result.output
+
+
+def test_unwritable_outputs(cli, tiny_model, tmp_path):
+    result = cli("say", "hi", "-o", tmp_path / "missing" / "x.wav", "--model", tiny_model)
+    assert result.exit_code == 2 and "does not exist" in result.output
+    result = cli("say", "hi", "-o", tmp_path / "x.aiff2", "--model", tiny_model)
+    assert result.exit_code == 2 and "unsupported" in result.output
+
+
+def test_missing_models(cli, tmp_path):
+    result = cli("say", "hi", "-o", tmp_path / "x.wav", "--model", tmp_path / "nothing-here")
+    assert result.exit_code == 1 and "does not exist" in result.output
+    result = cli("--json", "say", "hi", "-o", tmp_path / "x.wav", "--model", "someone/uncached-model")
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert "offline" in error["error"] and "higgs model pull" in error["hint"]
+    assert not (tmp_path / "x.wav").exists()
+
+
+def test_failed_generation_leaves_no_output(cli, tiny_model, tmp_path, monkeypatch):
+    from higgs_cli.engine.session import ModelSession
+
+    def boom(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ModelSession, "generate", boom)
+    out = tmp_path / "x.wav"
+    result = cli("say", "hi", "-o", out, "--model", tiny_model)
+    assert result.exit_code == 130
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_model_info_and_init_random(cli, tiny_model, tmp_path):
+    result = cli("--json", "model", "info", tiny_model)
+    assert result.exit_code == 0
+    info = json.loads(result.stdout)
+    assert info["codebook_size"] == 1026 and info["codebooks"] == 8 and info["random_weights"] is True
+    assert cli("--json", "model", "info").exit_code == 0
+    target = tmp_path / "fresh"
+    result = cli("--json", "model", "init-random", target, "--size", "tiny", "--seed", "3")
+    assert result.exit_code == 0, result.output
+    assert (target / "config.json").is_file() and "noise" in json.loads(result.stdout)["warning"]
+    again = cli("model", "init-random", target)
+    assert again.exit_code == 2 and "not empty" in again.output
+    assert cli("model", "init-random", tmp_path / "x", "--size", "huge").exit_code == 2
+
+
+def test_model_pull_offline_explains(cli):
+    result = cli("model", "pull", "someone/uncached-model")
+    assert result.exit_code == 1
+    assert "offline" in result.output
+
+
+def test_help_is_fast_and_imports_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys; from higgs_cli.cli.app import main\ntry: main(['--help'])\nexcept SystemExit: pass\n" \
+           "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'heavy import'"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "say" in done.stdout and "project" in done.stdout
