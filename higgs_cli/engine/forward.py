@@ -22,6 +22,23 @@ class StaticCache:
         self.capacity = capacity
 
 
+def fuse_linears(linears: list[torch.nn.Linear]) -> torch.Tensor | None:
+    """One weight matrix for several bias-free linears over the same input.
+
+    The linears' weights become views into the fused matrix, so memory does
+    not grow and the model's own modules keep working on the same numbers.
+    """
+    if any(linear.bias is not None for linear in linears):
+        return None
+    fused = torch.cat([linear.weight.detach() for linear in linears])
+    start = 0
+    for linear in linears:
+        rows = linear.weight.shape[0]
+        linear.weight.data = fused[start:start + rows]
+        start += rows
+    return fused
+
+
 class Runner:
     """Prefill and decode for one model. Holds no per-request state."""
 
@@ -33,24 +50,41 @@ class Runner:
         self.num_codebooks = self.config.num_codebooks
         self.codebook_size = self.config.codebook_size
         self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
+        with torch.no_grad():  # one matmul for q/k/v and one for gate/up instead of three and two
+            self.qkv = [fuse_linears([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj])
+                        for l in self.layers]
+            self.gate_up = {id(mlp): fuse_linears([mlp.gate_proj, mlp.up_proj])
+                            for l in self.layers for mlp in (l.mlp, l.audio_mlp)}
+
+    def _mlp(self, mlp, x: torch.Tensor) -> torch.Tensor:
+        fused = self.gate_up[id(mlp)]
+        if fused is None:
+            return mlp(x)
+        gate, up = F.linear(x, fused).split(mlp.intermediate_size, dim=-1)
+        return mlp.down_proj(mlp.act_fn(gate) * up)
 
     # ------------------------------------------------------------------ pieces
 
     def _embed_audio(self, frames: torch.Tensor) -> torch.Tensor:
         return self.inner.embed_audio_tokens(frames)
 
-    def _attend(self, layer, layer_idx: int, hidden: torch.Tensor, positions: torch.Tensor,
+    def _attend(self, layer, layer_idx: int, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
                 cache: StaticCache, slot: int | None, starts: torch.Tensor, mask: torch.Tensor | None,
                 span: int) -> torch.Tensor:
         """Self-attention writing this chunk's K/V into the cache at `starts` and reading [0, span)."""
         attn = layer.self_attn
         batch, length, _ = hidden.shape
         shape = (batch, length, -1, attn.head_dim)
-        q = attn.q_proj(hidden).view(shape).transpose(1, 2)
-        k = attn.k_proj(hidden).view(shape).transpose(1, 2)
-        v = attn.v_proj(hidden).view(shape).transpose(1, 2)
-        cos, sin = self.inner.rotary_emb(hidden, positions)
-        q, k = apply_rotary_pos_emb(q, k, cos, sin)
+        fused = self.qkv[layer_idx]
+        if fused is None:
+            q, k, v = attn.q_proj(hidden), attn.k_proj(hidden), attn.v_proj(hidden)
+        else:
+            sizes = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
+            q, k, v = F.linear(hidden, fused).split(sizes, dim=-1)
+        q = q.reshape(shape).transpose(1, 2)
+        k = k.reshape(shape).transpose(1, 2)
+        v = v.reshape(shape).transpose(1, 2)
+        q, k = apply_rotary_pos_emb(q, k, *rope)
         keys, values = cache.keys[layer_idx], cache.values[layer_idx]
         if slot is None:  # decode: every slot, one new position each
             rows = torch.arange(batch, device=hidden.device)
@@ -76,9 +110,9 @@ class Runner:
             normed[~audio_mask] = layer.input_layernorm(hidden[~audio_mask])
         hidden = residual + self._attend(layer, idx, normed, **attend)
         if audio_mask is None:
-            return hidden + layer.audio_mlp(layer.audio_post_attention_layernorm(hidden))
-        text_out = layer.mlp(layer.post_attention_layernorm(hidden[~audio_mask]))
-        audio_out = layer.audio_mlp(layer.audio_post_attention_layernorm(hidden[audio_mask]))
+            return hidden + self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden))
+        text_out = self._mlp(layer.mlp, layer.post_attention_layernorm(hidden[~audio_mask]))
+        audio_out = self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden[audio_mask]))
         hidden[~audio_mask] += text_out
         hidden[audio_mask] += audio_out
         return hidden
@@ -108,8 +142,9 @@ class Runner:
         span = start + length
         causal = torch.ones(length, span, dtype=torch.bool, device=ids.device).tril(diagonal=start)
         starts = torch.tensor([start], device=ids.device)
+        rope = self.inner.rotary_emb(hidden, positions)
         for idx, layer in enumerate(self.layers):
-            hidden = self._layer(layer, idx, hidden, audio_mask, positions=positions, cache=cache, slot=slot,
+            hidden = self._layer(layer, idx, hidden, audio_mask, rope=rope, cache=cache, slot=slot,
                                  starts=starts, mask=causal[None, None], span=span)
         return self._logits(hidden[:, -1])[0]
 
@@ -119,7 +154,8 @@ class Runner:
         hidden = self._embed_audio(frames[:, None])
         span = int(lengths.max()) + 1
         visible = torch.arange(span, device=frames.device)[None] <= lengths[:, None]
+        rope = self.inner.rotary_emb(hidden, lengths[:, None])
         for idx, layer in enumerate(self.layers):
-            hidden = self._layer(layer, idx, hidden, None, positions=lengths[:, None], cache=cache, slot=None,
+            hidden = self._layer(layer, idx, hidden, None, rope=rope, cache=cache, slot=None,
                                  starts=lengths, mask=visible[:, None, None], span=span)
         return self._logits(hidden[:, -1])

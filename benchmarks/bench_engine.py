@@ -1,0 +1,222 @@
+"""Engine benchmarks: the higgs engine against transformers' generate(), in one run.
+
+    python benchmarks/bench_engine.py [--model DIR] [--frames 50] [--lines 32]
+
+Measures, on one random-init checkpoint (default: `init-random --size small`,
+hidden 1024, 8 layers, full vocabulary and codebooks):
+  * memory read bandwidth, and the decode floor it implies (steps/s at batch 1),
+  * frames/s at batch 1, 8 and 32 for the engine and for transformers,
+  * a 32-line two-speaker project rendered by higgs vs the same lines
+    generated one by one with transformers.
+Prints a table and writes benchmarks/results/engine.json. A random model
+speaks noise: these figures are about speed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parent
+TARGET_FLOOR_FRACTION = 0.80
+TARGET_RENDER_SPEEDUP = 4.0
+
+
+def measure_bandwidth(megabytes: int = 1024, repeats: int = 5) -> float:
+    """Read bandwidth in bytes/s: the best of several sums over a buffer far larger than the caches."""
+    buffer = torch.ones(megabytes * (1 << 20) // 4)
+    buffer.sum()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        buffer.sum()
+        best = min(best, time.perf_counter() - start)
+    return buffer.numel() * 4 / best
+
+
+def bytes_per_audio_step(model) -> int:
+    """Weights one audio decode step reads: attention, the audio MLP and norms, the audio head."""
+    touched = ("self_attn.", "audio_mlp.", "audio_input_layernorm.", "audio_post_attention_layernorm.",
+               "model.norm.", "audio_lm_head.")
+    return sum(p.numel() * p.element_size() for name, p in model.named_parameters()
+               if any(key in name for key in touched))
+
+
+def lines(count: int) -> list[str]:
+    words = ("the quick brown fox jumps over a lazy dog while rain falls softly on the old roof "
+             "and two friends talk about music travel and the weather of the coming week").split()
+    rng = np.random.default_rng(0)
+    return [" ".join(rng.choice(words, size=int(rng.integers(6, 14)))).capitalize() + "." for _ in range(count)]
+
+
+def engine_rate(session, texts: list[str], frames: int, batch: int) -> dict:
+    from higgs_cli.engine.request import GREEDY, GenerationRequest
+
+    requests = [GenerationRequest(text=t, sampling=GREEDY, max_frames=frames, seed=i) for i, t in enumerate(texts)]
+    session.generate_frames(requests[:1], batch_size=1, reuse_prefixes=False)  # warm up
+    stamps: list[tuple[float, int]] = []
+    start = time.perf_counter()
+    session.generate_frames(requests, batch_size=batch, reuse_prefixes=False,
+                            progress=lambda n: stamps.append((time.perf_counter(), n)))
+    total = time.perf_counter() - start
+    produced = sum(n for _, n in stamps)
+    # steady-state decode: from the first full-batch step to the last step
+    decode_steps = [(t, n) for t, n in stamps if n == min(batch, len(texts))]
+    decode_time = decode_steps[-1][0] - decode_steps[0][0] if len(decode_steps) > 1 else total
+    return {"frames": produced, "seconds": total, "frames_per_s": produced / total,
+            "decode_steps_per_s": (len(decode_steps) - 1) / decode_time if decode_time > 0 else None}
+
+
+def hf_inputs(processor, texts: list[str]):
+    system = {"role": "system", "content": [{"type": "text", "text": "Generate audio following instruction."}]}
+    conversations = [[system, {"role": "user", "content": [{"type": "text", "text": t}]}] for t in texts]
+    return processor.apply_chat_template(conversations, tokenize=True, return_dict=True, add_generation_prompt=True,
+                                         return_tensors="pt", padding=True)
+
+
+def transformers_rate(model, processor, texts: list[str], frames: int) -> dict:
+    inputs = hf_inputs(processor, texts)
+    model.generate(**hf_inputs(processor, texts[:1]), do_sample=False, max_new_tokens=4)  # warm up
+    start = time.perf_counter()
+    out = model.generate(**inputs, do_sample=False, max_new_tokens=frames + 8, return_dict_in_generate=True)
+    total = time.perf_counter() - start
+    produced = int(out.audio_sequences.shape[1]) * len(texts)
+    return {"frames": produced, "seconds": total, "frames_per_s": produced / total}
+
+
+def write_project(folder: Path, texts: list[str], seconds: float) -> Path:
+    script = "\n".join(f"      - {'alice' if i % 2 == 0 else 'bob'}: \"{t}\"" for i, t in enumerate(texts))
+    (folder / "project.yaml").write_text(f"""title: Benchmark
+defaults: {{temperature: 0, ras_window: 0, max_seconds: {seconds}, pause: 0.2}}
+speakers:
+  alice: {{description: "warm female voice"}}
+  bob: {{description: "calm male voice"}}
+script:
+  - id: talk
+    task: dialogue
+    lines:
+{script}
+""")
+    return folder
+
+
+def render_times(session, model, processor, texts: list[str], frames: int, batch: int) -> dict:
+    from higgs_cli.project.load import load_project
+    from higgs_cli.project.render import render_project
+
+    with tempfile.TemporaryDirectory() as tmp:
+        project = load_project(write_project(Path(tmp), texts, frames / 25))
+        start = time.perf_counter()
+        summary = render_project(project, session, batch_size=batch)
+        higgs_seconds = time.perf_counter() - start
+        generated = getattr(summary, "generated", None)
+    start = time.perf_counter()
+    for text in texts:  # the baseline: one line at a time, decoded like the processor does
+        out = model.generate(**hf_inputs(processor, [text]), do_sample=False, max_new_tokens=frames + 8)
+        processor.batch_decode(out)
+    baseline_seconds = time.perf_counter() - start
+    return {"lines": len(texts), "higgs_render_s": higgs_seconds, "transformers_line_by_line_s": baseline_seconds,
+            "speedup": baseline_seconds / higgs_seconds, "generated": generated}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="checkpoint folder [default: a small random one, made once]")
+    parser.add_argument("--frames", type=int, default=50, help="audio frames per line (25 = 1 s)")
+    parser.add_argument("--batches", default="1,8,32")
+    parser.add_argument("--lines", type=int, default=32)
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "engine.json")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args()
+
+    from transformers import AutoProcessor, HiggsAudioV2ForConditionalGeneration
+    from transformers.utils import logging as hf_logging
+
+    from higgs_cli.engine.checkpoint import init_random
+    from higgs_cli.engine.session import ModelSession
+
+    hf_logging.set_verbosity_error()
+    model_dir = args.model
+    if model_dir is None:
+        model_dir = ROOT / "results" / "model-small"
+        if not (model_dir / "config.json").is_file():
+            print(f"writing a random small checkpoint to {model_dir} ...", flush=True)
+            init_random(model_dir, size="small", seed=0, force=True)
+    session = ModelSession.load(str(model_dir), device=args.device)
+    device, dtype = session.device, session.dtype
+    reference = HiggsAudioV2ForConditionalGeneration.from_pretrained(model_dir, dtype=dtype).to(device).eval()
+    processor = AutoProcessor.from_pretrained(model_dir)
+    processor.tokenizer.padding_side = "left"
+    texts = lines(max(args.lines, max(int(b) for b in args.batches.split(","))))
+
+    results: dict = {"model": str(model_dir), "device": str(device), "dtype": str(dtype),
+                     "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor(),
+                     "frames_per_line": args.frames, "note": "random-init weights: speed figures only"}
+    step_bytes = bytes_per_audio_step(session.model)
+    if device.type == "cpu":
+        bandwidth = measure_bandwidth()
+        results["bandwidth_GBps"] = bandwidth / 1e9
+        results["bytes_per_step"] = step_bytes
+        results["floor_steps_per_s"] = bandwidth / step_bytes
+    rows = []
+    for batch in (int(b) for b in args.batches.split(",")):
+        batch_texts = texts[:batch]
+        print(f"batch {batch}: engine ...", flush=True)
+        ours = engine_rate(session, batch_texts, args.frames, batch)
+        print(f"batch {batch}: transformers ...", flush=True)
+        theirs = transformers_rate(reference, processor, batch_texts, args.frames)
+        rows.append({"batch": batch, "engine": ours, "transformers": theirs,
+                     "speedup": ours["frames_per_s"] / theirs["frames_per_s"]})
+    results["batches"] = rows
+    print(f"render: {args.lines} lines ...", flush=True)
+    results["render"] = render_times(session, reference, processor, texts[:args.lines], args.frames, batch=8)
+
+    batch1 = rows[0]["engine"] if rows and rows[0]["batch"] == 1 else None
+    checks = {}
+    if batch1 and "floor_steps_per_s" in results:
+        fraction = batch1["decode_steps_per_s"] / results["floor_steps_per_s"]
+        results["batch1_fraction_of_floor"] = fraction
+        checks["batch 1 decode >= 80% of the bandwidth floor"] = fraction >= TARGET_FLOOR_FRACTION
+    checks[f"{args.lines}-line render >= {TARGET_RENDER_SPEEDUP:g}x line-by-line transformers"] = (
+        results["render"]["speedup"] >= TARGET_RENDER_SPEEDUP)
+    results["targets"] = checks
+
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    print_table(results)
+    print(f"\nwrote {args.out}")
+    return 0
+
+
+def print_table(results: dict) -> None:
+    print(f"\nHiggs engine benchmark ({results['device']}, {results['dtype']}, {results['threads']} threads, "
+          f"{results['frames_per_line']} frames/line; random weights)")
+    if "bandwidth_GBps" in results:
+        print(f"memory read bandwidth {results['bandwidth_GBps']:.1f} GB/s; a decode step reads "
+              f"{results['bytes_per_step'] / 1e6:.0f} MB -> floor {results['floor_steps_per_s']:.1f} steps/s "
+              "at batch 1")
+    print(f"{'batch':>5} | {'engine frames/s':>15} | {'decode steps/s':>14} | {'transformers frames/s':>21} | ratio")
+    for row in results["batches"]:
+        e, t = row["engine"], row["transformers"]
+        steps = f"{e['decode_steps_per_s']:.1f}" if e["decode_steps_per_s"] else "-"
+        print(f"{row['batch']:>5} | {e['frames_per_s']:>15.1f} | {steps:>14} | {t['frames_per_s']:>21.1f} | "
+              f"{row['speedup']:.2f}x")
+    r = results["render"]
+    print(f"render of {r['lines']} lines: higgs {r['higgs_render_s']:.1f} s vs transformers line by line "
+          f"{r['transformers_line_by_line_s']:.1f} s -> {r['speedup']:.2f}x")
+    if "batch1_fraction_of_floor" in results:
+        print(f"batch 1 decode = {100 * results['batch1_fraction_of_floor']:.0f}% of the bandwidth floor")
+    for name, ok in results["targets"].items():
+        print(f"  [{'PASS' if ok else 'MISS'}] {name}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
