@@ -152,7 +152,10 @@ def init_random(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, f
     processor) to `path`. Its audio is noise: this is for tests, demos and benchmarks."""
     import torch
     from transformers import DacFeatureExtractor, HiggsAudioV2ForConditionalGeneration, HiggsAudioV2Processor
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     if size not in SIZES:
         raise UsageError(f"unknown size '{size}'", hint=f"choose one of: {', '.join(SIZES)}")
     path = Path(path).resolve()
