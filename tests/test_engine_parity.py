@@ -184,3 +184,13 @@ def test_streaming_joins_into_the_full_audio(tiny_session):
     joined = np.concatenate(chunks)
     assert joined.shape == full.shape
     assert np.abs(joined - full).max() < 1e-3
+
+
+def test_generate_decodes_equal_lengths_together_without_changing_audio(tiny_session):
+    requests = [GenerationRequest(text=f"Line {i}.", sampling=GREEDY, max_frames=n) for i, n in
+                enumerate((20, 20, 13, 20))]
+    results = tiny_session.generate(requests, batch_size=4)
+    for result in results:
+        alone = tiny_session.decode(result.codes)
+        assert result.audio.shape == alone.shape
+        assert np.abs(result.audio - alone).max() < 1e-5

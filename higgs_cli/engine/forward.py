@@ -51,10 +51,10 @@ class Runner:
         self.codebook_size = self.config.codebook_size
         self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
         with torch.no_grad():  # one matmul for q/k/v and one for gate/up instead of three and two
-            self.qkv = [fuse_linears([l.self_attn.q_proj, l.self_attn.k_proj, l.self_attn.v_proj])
-                        for l in self.layers]
+            self.qkv = [fuse_linears([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj])
+                        for layer in self.layers]
             self.gate_up = {id(mlp): fuse_linears([mlp.gate_proj, mlp.up_proj])
-                            for l in self.layers for mlp in (l.mlp, l.audio_mlp)}
+                            for layer in self.layers for mlp in (layer.mlp, layer.audio_mlp)}
 
     def _mlp(self, mlp, x: torch.Tensor) -> torch.Tensor:
         fused = self.gate_up[id(mlp)]

@@ -180,11 +180,24 @@ class ModelSession:
     def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Generate every request (continuously batched) and decode the audio."""
-        results = []
-        for frames, finished in self.generate_frames(requests, batch_size=batch_size, progress=progress):
-            codes = generated_codes(frames)
-            results.append(GenerationResult(codes=codes, audio=self.decode(codes), finished=finished))
-        return results
+        made = self.generate_frames(requests, batch_size=batch_size, progress=progress)
+        codes = [generated_codes(frames) for frames, _ in made]
+        audio = self.decode_many(codes, batch_size=batch_size)
+        return [GenerationResult(codes=c, audio=a, finished=finished)
+                for c, a, (_, finished) in zip(codes, audio, made)]
+
+    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+        """Decode several code sequences, batching those of equal length (no padding, same audio)."""
+        by_length: dict[int, list[int]] = {}
+        for index, codes in enumerate(batch):
+            by_length.setdefault(codes.shape[1], []).append(index)
+        audio: list[np.ndarray | None] = [None] * len(batch)
+        for indexes in by_length.values():
+            for start in range(0, len(indexes), batch_size):
+                group = indexes[start:start + batch_size]
+                for index, decoded in zip(group, self.codec.decode_batch([batch[i] for i in group])):
+                    audio[index] = decoded
+        return audio
 
     def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
         """Yield audio while one request generates, about `chunk_frames` frames at a time.
