@@ -194,3 +194,14 @@ def test_generate_decodes_equal_lengths_together_without_changing_audio(tiny_ses
         alone = tiny_session.decode(result.codes)
         assert result.audio.shape == alone.shape
         assert np.abs(result.audio - alone).max() < 1e-5
+
+
+@pytest.mark.slow
+def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
+    """torch.compile of the static-span decode step (CUDA graphs on GPU) changes no code."""
+    compiled = ModelSession.load(str(tiny_model), device="cpu", compile=True)
+    requests = [GenerationRequest(text=f"Compiled line {i}.", sampling=GREEDY, max_frames=12) for i in range(3)]
+    eager = tiny_session.generate_frames(requests, batch_size=2)
+    fast = compiled.generate_frames(requests, batch_size=2)
+    for (a, _), (b, _) in zip(eager, fast):
+        assert np.array_equal(a, b)

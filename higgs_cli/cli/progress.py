@@ -46,13 +46,14 @@ def status(message: str) -> Iterator[None]:
 
 
 def load_session(model: str | None, *, revision: str | None = None, device: str | None = None,
-                 project_model: str | None = None):
+                 project_model: str | None = None, compile: bool = False):
     """Load a ModelSession with a spinner, and say plainly when its weights are random."""
     started = time.perf_counter()
     with status("loading the model..."):
         from higgs_cli.engine.session import ModelSession, resolve_model
 
-        session = ModelSession.load(resolve_model(model, project_model), revision=revision, device=device)
+        session = ModelSession.load(resolve_model(model, project_model), revision=revision, device=device,
+                                    compile=compile)
     info = session.info()
     out.note(f"model {info.name} on {info.device} ({info.dtype}), loaded in {time.perf_counter() - started:.1f} s")
     if session.is_random:

@@ -18,6 +18,7 @@ from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
 from higgs_cli.cli.progress import load_session
 from higgs_cli.engine.request import FRAME_RATE
 from higgs_cli.project.load import load_project, new_project
+from higgs_cli.project.plan import check_library_voices
 from higgs_cli.project.render import clean_project, project_status, render_project
 
 app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -68,10 +69,14 @@ def render(
     force: Annotated[bool, typer.Option("--force", help="Generate every line again, ignoring the cache.")] = False,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
+    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU): "
+                                           "slower start, faster long renders.")] = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     project = load_project(path)
-    session = load_session(model, revision=revision, device=device, project_model=project.model)
+    check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
+    session = load_session(model, revision=revision, device=device, project_model=project.model,
+                           compile=compile_)
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,

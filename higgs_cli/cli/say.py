@@ -35,6 +35,7 @@ def say(
     model: ModelOption = None,
     revision: RevisionOption = None,
     device: DeviceOption = None,
+    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU).")] = False,
 ) -> None:
     """Speak TEXT (optionally in a cloned voice) and write it to an audio file."""
     from higgs_cli import speech
@@ -55,7 +56,7 @@ def say(
     speech.check_sampling(temperature, top_k, top_p, max_seconds)
     check_text(text, max_chars=MAX_TEXT_CHARS)
     chosen = speech.resolve_voice(speech.VoiceChoice(voice, transcript)) if voice else None
-    session = load_session(model, revision=revision, device=device)
+    session = load_session(model, revision=revision, device=device, compile=compile_)
     turn = speech.voice_turn(chosen, session) if chosen else None
     request = speech.build_request(text, voice=turn, scene=scene, sampling=sampling, seed=seed,
                                    max_seconds=max_seconds)

@@ -21,6 +21,8 @@ from higgs_cli.engine.prompt import Prompt
 from higgs_cli.engine.request import Sampling
 from higgs_cli.engine.sampling import RowState, choose_frames
 
+CAPACITY_BUCKET = 256
+
 
 @dataclass
 class Job:
@@ -55,16 +57,20 @@ class PrefixStore:
 def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.device, dtype: torch.dtype,
              prefixes: PrefixStore | None = None,
              on_frames: Callable[[int], None] | None = None,
-             on_frame: Callable[[int, torch.Tensor], None] | None = None) -> list[tuple[np.ndarray, bool]]:
+             on_frame: Callable[[int, torch.Tensor], None] | None = None,
+             compiled_decode: Callable | None = None) -> list[tuple[np.ndarray, bool]]:
     """Generate every job; returns each job's delayed frames (N, K) and whether the model ended it.
 
     `on_frames(n)` is told how many frames each decode step produced;
     `on_frame(job_index, frame)` sees every frame of every job as it is made.
+    `compiled_decode(cache, lengths, frames, span)` replaces the eager decode
+    step; it always attends over the whole (bucketed) capacity.
     """
     if not jobs:
         return []
     slots = max(1, min(slots, len(jobs)))
-    capacity = max(len(job.prompt.input_ids) + job.max_steps for job in jobs) + 1
+    needed = max(len(job.prompt.input_ids) + job.max_steps for job in jobs) + 1
+    capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET  # few distinct shapes for compiled steps
     cache = StaticCache(runner.config, slots, capacity, dtype, device)
     waiting = list(range(len(jobs)))[::-1]
     rows: list[RowState | None] = [None] * slots
@@ -124,7 +130,10 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
         busy = [s for s in range(slots) if rows[s] is not None]
         if not busy:
             break
-        logits = runner.decode(cache, lengths, last.to(device))
+        if compiled_decode is None:
+            logits = runner.decode(cache, lengths, last.to(device))
+        else:
+            logits = compiled_decode(cache, lengths, last.to(device), cache.capacity).clone()
         busy_index = torch.tensor(busy, device=device)
         lengths[busy_index] += 1
         emit(busy, logits[busy_index])

@@ -149,10 +149,21 @@ class Runner:
         return self._logits(hidden[:, -1])[0]
 
     @torch.inference_mode()
-    def decode(self, cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-        """One step for slots 0..B-1: `frames` (B, K) at positions `lengths` (B,). Returns (B, K, V)."""
+    def decode(self, cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor,
+               span: int | None = None) -> torch.Tensor:
+        """One eager decode step; see `decode_step`."""
+        return self.decode_step(cache, lengths, frames, span)
+
+    def decode_step(self, cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor,
+                    span: int | None = None) -> torch.Tensor:
+        """One step for slots 0..B-1: `frames` (B, K) at positions `lengths` (B,). Returns (B, K, V).
+
+        Attention reads positions [0, span): by default just past the longest
+        row; a fixed span (the cache's capacity) keeps every shape static, for
+        torch.compile and CUDA graphs.
+        """
         hidden = self._embed_audio(frames[:, None])
-        span = int(lengths.max()) + 1
+        span = int(lengths.max()) + 1 if span is None else span
         visible = torch.arange(span, device=frames.device)[None] <= lengths[:, None]
         rope = self.inner.rotary_emb(hidden, lengths[:, None])
         for idx, layer in enumerate(self.layers):

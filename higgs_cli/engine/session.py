@@ -78,7 +78,7 @@ class ModelSession:
     """One loaded model, audio tokenizer and text tokenizer. Not thread-safe."""
 
     def __init__(self, name: str, files: checkpoint.CheckpointFiles, model, tokenizer, codec: AudioCodec,
-                 device: torch.device, dtype: torch.dtype) -> None:
+                 device: torch.device, dtype: torch.dtype, compile: bool = False) -> None:
         self.name = name
         self.files = files
         self.model = model
@@ -90,11 +90,26 @@ class ModelSession:
         self.prefixes = PrefixStore()
         self.model_id = fingerprint_folder(files.model_dir)
         self.num_codebooks = model.config.num_codebooks
+        self.compiled_decode = self._compile_decode() if compile else None
+
+    def _compile_decode(self):
+        """The decode step under torch.compile: CUDA graphs on GPU (reduce-overhead), fused kernels on CPU."""
+        mode = "reduce-overhead" if self.device.type == "cuda" else None
+        step = torch.compile(self.runner.decode_step, mode=mode, dynamic=False)
+
+        def decode(*args):
+            with torch.no_grad():  # inference_mode tensors don't mix with compiled graphs
+                return step(*args)
+
+        return decode
 
     @classmethod
     def load(cls, model: str | None = None, *, revision: str | None = None, device: str | None = None,
-             dtype: str | None = None) -> ModelSession:
-        """Load from a Hub repo id (cached, offline-aware) or a local folder."""
+             dtype: str | None = None, compile: bool = False) -> ModelSession:
+        """Load from a Hub repo id (cached, offline-aware) or a local folder.
+
+        `compile=True` compiles the decode step (slow to start, faster per step).
+        """
         from transformers import AutoTokenizer, HiggsAudioV2ForConditionalGeneration
         from transformers.utils import logging as hf_logging
 
@@ -120,7 +135,7 @@ class ModelSession:
         if codec.num_codebooks != lm.config.num_codebooks:
             raise ModelError(f"the audio tokenizer has {codec.num_codebooks} codebooks but the model expects "
                              f"{lm.config.num_codebooks}", hint="pair the model with its own audio tokenizer")
-        return cls(name, files, lm, tokenizer, codec, torch_device, torch_dtype)
+        return cls(name, files, lm, tokenizer, codec, torch_device, torch_dtype, compile=compile)
 
     # ------------------------------------------------------------------ facts
 
@@ -175,7 +190,8 @@ class ModelSession:
                         reuse_prefixes: bool = True) -> list[tuple[np.ndarray, bool]]:
         """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
         return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
-                        prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame)
+                        prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame,
+                        compiled_decode=self.compiled_decode)
 
     def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
