@@ -10,6 +10,9 @@ from higgs_cli.engine.text import MARKERS, MAX_TEXT_CHARS, check_text, chunk_tex
 from higgs_cli.errors import UsageError
 
 NORMALIZE_CASES = [
+    # a CJK sentence running into Latin text keeps a space after its stop
+    ("我们下一站是里斯本。That means sun.", "我们下一站是里斯本. That means sun."),
+    ("你好。我们走吧", "你好.我们走吧."),
     # markers -> sound-event tags
     ("Hello [laugh] there", "Hello <SE>[Laughter]</SE> there."),
     ("[music] Welcome", "<SE>[Music]</SE> Welcome."),

@@ -56,6 +56,10 @@ _PUNCTUATION = str.maketrans({
     "』": '"',
 })
 
+# After the full-width stops become ASCII, a CJK sentence that runs straight
+# into Latin text ("里斯本。That") needs the space a reader would hear.
+_CJK_STOP_BEFORE_LATIN = re.compile(r"(?<=[\u3400-\u9fff\uf900-\ufaff])([.!?;:])(?=[A-Za-z0-9])")
+
 # Line breaks of every kind become "\n", tabs become spaces, other control
 # characters (and the invisible BOM / zero-width space) are dropped.
 _LINE_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -115,7 +119,7 @@ def normalize_text(text: str) -> str:
     """
     text = unicodedata.normalize("NFC", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n").translate(_CONTROLS)
-    text = text.translate(_PUNCTUATION)
+    text = _CJK_STOP_BEFORE_LATIN.sub(r"\1 ", text.translate(_PUNCTUATION))
     text = text.replace("(", " ").replace(")", " ")
     text = _FAHRENHEIT.sub(" degrees Fahrenheit", text)
     text = _CELSIUS.sub(" degrees Celsius", text)
