@@ -303,7 +303,7 @@ def fake_model(monkeypatch):
     """`higgs project render` gets a FakeSession instead of loading a model."""
     sessions = []
 
-    def load(model=None, *, revision=None, device=None, project_model=None):
+    def load(model=None, *, revision=None, device=None, project_model=None, compile=False):
         sessions.append(FakeSession(is_random=True))
         sessions[-1].asked = (model, revision, device, project_model)
         return sessions[-1]
