@@ -89,7 +89,7 @@ class ProjectPlanContext:
     def _local_codes(self, audio_path: Path, encode: Encoder) -> np.ndarray:
         """Codes of a project recording, cached by file content and codec."""
         try:
-            digest = hashlib.sha256(audio_path.read_bytes()).hexdigest()
+            digest = _file_digest(audio_path)
         except OSError as error:
             raise UsageError(f"cannot read the voice recording {audio_path}: {error.strerror}") from None
         name = hashlib.sha256(f"{digest}\0{self.codec_id}".encode()).hexdigest()[:40]
@@ -137,6 +137,37 @@ class ProjectPlanContext:
     @property
     def max_frames(self) -> int:
         return max(1, round(self.project.defaults.max_seconds * FRAME_RATE))
+
+
+def _file_digest(path: Path) -> str:
+    """sha256 of a file, read in blocks (a recording may be large)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_library_voices(project: Project, library=None) -> None:
+    """Raise UsageError (with a did-you-mean) for the first speaker whose library voice is missing.
+
+    A render calls this before it loads a model, so a misspelt voice costs no wait.
+    """
+    if not any(speaker.voice for speaker in project.speakers.values()):
+        return
+    if library is None:
+        from higgs_cli.voices.library import VoiceLibrary
+
+        library = VoiceLibrary()
+    for speaker in project.speakers.values():
+        if speaker.voice:
+            try:
+                library.get(speaker.voice)
+            except ValidationError:
+                raise
+            except UsageError as error:
+                where = f"{speaker.location}: " if speaker.location else ""
+                raise UsageError(f"{where}speaker '{speaker.name}': {error.message}", hint=error.hint) from None
 
 
 def plan_sections(project: Project, ctx: ProjectPlanContext) -> list[PlannedLine]:
