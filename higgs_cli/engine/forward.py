@@ -22,7 +22,13 @@ class StaticCache:
         self.capacity = capacity
 
 
-def fuse_linears(linears: list[torch.nn.Linear]) -> torch.Tensor | None:
+def column_major(weight: torch.Tensor) -> torch.Tensor:
+    """The same matrix stored transposed: x @ W.T then reads W.T contiguously, which
+    MKL's matrix-vector kernels do markedly faster on CPU (about 35% here)."""
+    return weight.t().contiguous().t()
+
+
+def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) -> torch.Tensor | None:
     """One weight matrix for several bias-free linears over the same input.
 
     The linears' weights become views into the fused matrix, so memory does
@@ -31,6 +37,8 @@ def fuse_linears(linears: list[torch.nn.Linear]) -> torch.Tensor | None:
     if any(linear.bias is not None for linear in linears):
         return None
     fused = torch.cat([linear.weight.detach() for linear in linears])
+    if transposed:
+        fused = column_major(fused)
     start = 0
     for linear in linears:
         rows = linear.weight.shape[0]
@@ -50,11 +58,19 @@ class Runner:
         self.num_codebooks = self.config.num_codebooks
         self.codebook_size = self.config.codebook_size
         self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
-        with torch.no_grad():  # one matmul for q/k/v and one for gate/up instead of three and two
-            self.qkv = [fuse_linears([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj])
-                        for layer in self.layers]
-            self.gate_up = {id(mlp): fuse_linears([mlp.gate_proj, mlp.up_proj])
+        # One matmul for q/k/v and one for gate/up instead of three and two; on CPU the
+        # weights a decode step reads are stored column-major (same values, same memory).
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        with torch.no_grad():
+            self.qkv = [fuse_linears([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj],
+                                     transposed=on_cpu) for layer in self.layers]
+            self.gate_up = {id(mlp): fuse_linears([mlp.gate_proj, mlp.up_proj], transposed=on_cpu and mlp is
+                                                  layer.audio_mlp)
                             for layer in self.layers for mlp in (layer.mlp, layer.audio_mlp)}
+            if on_cpu:
+                for linear in [model.audio_lm_head] + [m for layer in self.layers
+                                                       for m in (layer.self_attn.o_proj, layer.audio_mlp.down_proj)]:
+                    linear.weight.data = column_major(linear.weight.data)
 
     def _mlp(self, mlp, x: torch.Tensor) -> torch.Tensor:
         fused = self.gate_up[id(mlp)]
