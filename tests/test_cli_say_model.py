@@ -155,3 +155,35 @@ def test_help_is_fast_and_imports_no_torch():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "say" in done.stdout and "project" in done.stdout
+
+
+def test_streaming_to_a_file_matches_the_plain_render(cli, tiny_model, tmp_path):
+    args = ("say", "Streamed words.", "--model", tiny_model, "--max-seconds", "1.5", "--seed", "5")
+    assert cli(*args, "-o", tmp_path / "plain.wav").exit_code == 0
+    result = cli("--json", *args, "-o", tmp_path / "streamed.wav", "--stream")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["streamed"] is True and data["first_audio_seconds"] is not None
+    plain, _ = sf.read(tmp_path / "plain.wav")
+    streamed, _ = sf.read(tmp_path / "streamed.wav")
+    assert streamed.shape == plain.shape
+    assert np.abs(streamed - plain).max() < 2e-3  # 16-bit rounding plus chunked decoding
+
+
+def test_streaming_wav_to_stdout(tiny_model, tmp_path):
+    import io
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "higgs_cli", "-q", "say", "Piped words.", "--stream", "-o", "-",
+                           "--model", str(tiny_model), "--max-seconds", "1"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout[:4] == b"RIFF" and done.stdout[8:12] == b"WAVE"
+    pcm = np.frombuffer(done.stdout[44:], dtype="<i2")
+    assert 0 < len(pcm) <= 24000 and len(pcm) % 960 == 0
+    assert sf.info(io.BytesIO(done.stdout)).samplerate == 24000
+
+
+def test_stdout_needs_stream(cli, tiny_model):
+    result = cli("say", "hi", "-o", "-", "--model", tiny_model)
+    assert result.exit_code == 2 and "--stream" in result.output

@@ -50,6 +50,17 @@ def pick_device(requested: str | None = None) -> torch.device:
     return torch.device("cpu")
 
 
+def configure_threads(device: torch.device) -> None:
+    """On CPU use one thread per core this process may run on, unless OMP_NUM_THREADS says otherwise."""
+    if device.type != "cpu" or os.environ.get("OMP_NUM_THREADS"):
+        return
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    torch.set_num_threads(max(1, min(cores, torch.get_num_threads())))
+
+
 def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:
     """bf16 on CUDA, fp32 elsewhere (CPUs without bf16 matrix units run bf16 several times slower)."""
     if requested:
@@ -119,6 +130,7 @@ class ModelSession:
         files = checkpoint.locate(name, revision=revision)
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
+        configure_threads(torch_device)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
