@@ -8,6 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.engine.request import GenerationRequest, Turn
+from higgs_cli.engine.text import normalize_text
+from higgs_cli.plugins.task import PlannedLine
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.task import PlanContext
@@ -115,3 +117,24 @@ def speaker_numbers(project: Project) -> dict[str, int]:
             if name is not None and name not in numbers:
                 numbers[name] = len(numbers)
     return numbers
+
+
+def plan_wrapped_lines(section: Section, ctx: PlanContext, *, opening: str, closing: str, scene_note: str,
+                       extra: dict[str, Any]) -> list[PlannedLine]:
+    """One request per line, its text wrapped in Boson's markers (e.g. `[music start]` ...
+    `[music end]`) and `scene_note` added to the scene: the shape of `bgm` and `hum`."""
+    planned: list[PlannedLine] = []
+    for index, line in enumerate(section.lines):
+        speaker = speaker_of(line, section, ctx.project)
+        planned.append(PlannedLine(
+            section=section.id,
+            speaker=speaker,
+            display_text=line.text.strip(),
+            request=request(ctx, line, section, index,
+                            text=normalize_text(f"{opening} {line.text.strip()} {closing}"),
+                            history=ctx.voice_turns(speaker),
+                            scene=solo_scene(ctx, line, section, speaker, scene_note)),
+            pause_after=ctx.pause_for(line, section),
+            extra=dict(extra),
+        ))
+    return planned

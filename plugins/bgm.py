@@ -6,11 +6,9 @@ scene describes the music. Experimental in Higgs Audio V2: try a few seeds.
 
 from __future__ import annotations
 
-from higgs_cli.engine.text import normalize_text
 from higgs_cli.plugins import hookimpl
-from higgs_cli.plugins.task import PlannedLine
 
-from ._common import check_speakers, check_text, request, solo_scene, speaker_of
+from ._common import check_speakers, check_text, plan_wrapped_lines
 
 
 class BgmTask:
@@ -26,22 +24,9 @@ class BgmTask:
 
     def plan(self, section, ctx):
         music = str(section.fields["music"]).strip()
-        planned: list[PlannedLine] = []
-        for index, line in enumerate(section.lines):
-            speaker = speaker_of(line, section, ctx.project)
-            planned.append(PlannedLine(
-                section=section.id,
-                speaker=speaker,
-                display_text=line.text.strip(),
-                request=request(ctx, line, section, index,
-                                text=normalize_text(f"[music start] {line.text.strip()} [music end]"),
-                                history=ctx.voice_turns(speaker),
-                                scene=solo_scene(ctx, line, section, speaker,
-                                                 f"Audio is recorded with background music: {music}")),
-                pause_after=ctx.pause_for(line, section),
-                extra={"music": music},
-            ))
-        return planned
+        return plan_wrapped_lines(section, ctx, opening="[music start]", closing="[music end]",
+                                  scene_note=f"Audio is recorded with background music: {music}",
+                                  extra={"music": music})
 
 
 @hookimpl

@@ -8,11 +8,9 @@ in Higgs Audio V2: try a few seeds.
 
 from __future__ import annotations
 
-from higgs_cli.engine.text import normalize_text
 from higgs_cli.plugins import hookimpl
-from higgs_cli.plugins.task import PlannedLine
 
-from ._common import check_speakers, check_text, join_scene, request, speaker_of
+from ._common import check_speakers, check_text, plan_wrapped_lines
 
 
 class HumTask:
@@ -28,22 +26,8 @@ class HumTask:
 
     def plan(self, section, ctx):
         melody = str(section.fields["melody"]).strip()
-        planned: list[PlannedLine] = []
-        for index, line in enumerate(section.lines):
-            speaker = speaker_of(line, section, ctx.project)
-            planned.append(PlannedLine(
-                section=section.id,
-                speaker=speaker,
-                display_text=line.text.strip(),
-                request=request(ctx, line, section, index,
-                                text=normalize_text(f"[humming start] {line.text.strip()} [humming end]"),
-                                history=ctx.voice_turns(speaker),
-                                scene=join_scene(ctx.scene_for(line, section),
-                                                 f"The speaker hums a melody: {melody}")),
-                pause_after=ctx.pause_for(line, section),
-                extra={"melody": melody},
-            ))
-        return planned
+        return plan_wrapped_lines(section, ctx, opening="[humming start]", closing="[humming end]",
+                                  scene_note=f"The speaker hums a melody: {melody}", extra={"melody": melody})
 
 
 @hookimpl
