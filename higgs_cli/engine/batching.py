@@ -93,40 +93,51 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             if on_frame is not None:
                 on_frame(owner[slot], frame)
 
-    def admit(slot: int) -> None:
-        index = waiting.pop()
-        job = jobs[index]
-        prompt = job.prompt
-        ids = torch.as_tensor(prompt.input_ids, device=device)
-        frames = torch.as_tensor(prompt.audio_frames, device=device)
-        start = 0
-        if prefixes is not None and prompt.prefix_len:
-            stored = prefixes.get(prompt.prefix_key)
+    def admit(free: list[int]) -> None:
+        """Give each free slot a waiting job and prefill them together."""
+        prefill_rows, admitted = [], []
+        for slot in free:
+            if not waiting:
+                break
+            index = waiting.pop()
+            prompt = jobs[index].prompt
+            ids = torch.as_tensor(prompt.input_ids, device=device)
+            frames = torch.as_tensor(prompt.audio_frames, device=device)
+            start = 0
+            stored = prefixes.get(prompt.prefix_key) if prefixes is not None and prompt.prefix_len else None
             if stored is not None:
                 cache.keys[:, slot, :, :prompt.prefix_len] = stored[0]
                 cache.values[:, slot, :, :prompt.prefix_len] = stored[1]
                 start = prompt.prefix_len
                 frames = frames[:0]  # reference audio lives in the prefix
-        logits = runner.prefill(cache, slot, ids, frames, start=start)
-        if prefixes is not None and prompt.prefix_len and start == 0:
-            prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
-                                             cache.values[:, slot, :, :prompt.prefix_len].clone()))
-        generator = torch.Generator().manual_seed(job.seed)
-        rows[slot] = RowState(job.sampling, generator, job.max_steps, runner.num_codebooks)
-        owner[slot] = index
-        lengths[slot] = len(prompt.input_ids)
-        emit([slot], logits[None])
+            prefill_rows.append((slot, ids, frames, start))
+            admitted.append((slot, index))
+        if not prefill_rows:
+            return
+        logits = runner.prefill_many(cache, prefill_rows)
+        for (slot, index), (_, _, _, start) in zip(admitted, prefill_rows):
+            job = jobs[index]
+            prompt = job.prompt
+            if prefixes is not None and prompt.prefix_len and start == 0:
+                prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
+                                                 cache.values[:, slot, :, :prompt.prefix_len].clone()))
+            rows[slot] = RowState(job.sampling, torch.Generator().manual_seed(job.seed), job.max_steps,
+                                  runner.num_codebooks)
+            owner[slot] = index
+            lengths[slot] = len(prompt.input_ids)
+        emit([slot for slot, _ in admitted], logits)
         if on_frames is not None:
-            on_frames(1)
+            on_frames(len(admitted))
 
     while True:
-        for slot in range(slots):
-            while rows[slot] is not None and rows[slot].done:
-                finish(slot)
-            while rows[slot] is None and waiting:
-                admit(slot)
-                if rows[slot].done:
+        while True:  # finish what is done, refill free slots; a job may end on its first frame
+            for slot in range(slots):
+                if rows[slot] is not None and rows[slot].done:
                     finish(slot)
+            free = [slot for slot in range(slots) if rows[slot] is None]
+            if not free or not waiting:
+                break
+            admit(free)
         busy = [s for s in range(slots) if rows[s] is not None]
         if not busy:
             break

@@ -85,9 +85,13 @@ class Runner:
         return self.inner.embed_audio_tokens(frames)
 
     def _attend(self, layer, layer_idx: int, hidden: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor],
-                cache: StaticCache, slot: int | None, starts: torch.Tensor, mask: torch.Tensor | None,
-                span: int) -> torch.Tensor:
-        """Self-attention writing this chunk's K/V into the cache at `starts` and reading [0, span)."""
+                cache: StaticCache, slots: list[int] | None, starts: torch.Tensor, mask: torch.Tensor | None,
+                span: int, sizes: list[int] | None = None) -> torch.Tensor:
+        """Self-attention writing this chunk's K/V into the cache at `starts` and reading [0, span).
+
+        Decode (`slots` None): row b is slot b, one position. Prefill: row b
+        writes its first sizes[b] positions into slot slots[b] from starts[b].
+        """
         attn = layer.self_attn
         batch, length, _ = hidden.shape
         shape = (batch, length, -1, attn.head_dim)
@@ -95,23 +99,24 @@ class Runner:
         if fused is None:
             q, k, v = attn.q_proj(hidden), attn.k_proj(hidden), attn.v_proj(hidden)
         else:
-            sizes = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
-            q, k, v = F.linear(hidden, fused).split(sizes, dim=-1)
+            widths = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
+            q, k, v = F.linear(hidden, fused).split(widths, dim=-1)
         q = q.reshape(shape).transpose(1, 2)
         k = k.reshape(shape).transpose(1, 2)
         v = v.reshape(shape).transpose(1, 2)
         q, k = apply_rotary_pos_emb(q, k, *rope)
         keys, values = cache.keys[layer_idx], cache.values[layer_idx]
-        if slot is None:  # decode: every slot, one new position each
+        if slots is None:  # decode: every slot, one new position each
             rows = torch.arange(batch, device=hidden.device)
             keys[rows, :, starts] = k[:, :, 0]
             values[rows, :, starts] = v[:, :, 0]
             k_all, v_all = keys[:batch, :, :span], values[:batch, :, :span]
-        else:  # prefill: one slot, a run of positions
-            start = int(starts[0])
-            keys[slot, :, start:start + length] = k[0]
-            values[slot, :, start:start + length] = v[0]
-            k_all, v_all = keys[slot:slot + 1, :, :span], values[slot:slot + 1, :, :span]
+        else:  # prefill: each row a run of positions in its own slot
+            for row, (slot, start, size) in enumerate(zip(slots, starts.tolist(), sizes)):
+                keys[slot, :, start:start + size] = k[row, :, :size]
+                values[slot, :, start:start + size] = v[row, :, :size]
+            index = torch.tensor(slots, device=hidden.device)
+            k_all, v_all = keys[index, :, :span], values[index, :, :span]
         out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=attn.scaling,
                                              enable_gqa=k_all.shape[1] != q.shape[1])
         return attn.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
@@ -148,21 +153,42 @@ class Runner:
         `audio_frames` are the delayed frames for the audio placeholders in
         input_ids[start:], in order. Returns the last position's logits (K, V).
         """
-        ids = input_ids[start:][None]
-        length = ids.shape[1]
+        return self.prefill_many(cache, [(slot, input_ids, audio_frames, start)])[0]
+
+    @torch.inference_mode()
+    def prefill_many(self, cache: StaticCache,
+                     rows: list[tuple[int, torch.Tensor, torch.Tensor, int]]) -> torch.Tensor:
+        """Prefill several slots in one pass: rows of (slot, input_ids, audio_frames, start).
+
+        Prompts are right-padded to one length; a row's real tokens never see
+        its padding (it comes after them), so each row's keys, values and
+        logits are those of prefilling it alone. Returns (rows, K, V) logits.
+        """
+        device = rows[0][1].device
+        pieces = [ids[start:] for _, ids, _, start in rows]
+        sizes = [len(piece) for piece in pieces]
+        length = max(sizes)
+        pad = self.config.pad_token_id if self.config.pad_token_id is not None else 0
+        ids = torch.full((len(rows), length), pad, dtype=torch.long, device=device)
+        for row, piece in enumerate(pieces):
+            ids[row, :len(piece)] = piece
         audio_mask = (ids == self.audio_token_ids[0]) | (ids == self.audio_token_ids[1])
         hidden = self.inner.embed_tokens(ids)
-        if audio_frames.shape[0]:
-            hidden[audio_mask] = self._embed_audio(audio_frames[None])[0].to(hidden.dtype)
-        positions = torch.arange(start, start + length, device=ids.device)[None]
-        span = start + length
-        causal = torch.ones(length, span, dtype=torch.bool, device=ids.device).tril(diagonal=start)
-        starts = torch.tensor([start], device=ids.device)
+        frames = [f for _, _, f, _ in rows if f.shape[0]]
+        if frames:
+            hidden[audio_mask] = self._embed_audio(torch.cat(frames)[None])[0].to(hidden.dtype)
+        starts = torch.tensor([start for *_, start in rows], device=device)
+        positions = starts[:, None] + torch.arange(length, device=device)[None]
+        span = int(starts.max()) + length
+        keys_at = torch.arange(span, device=device)
+        causal = keys_at[None, None, :] <= positions[:, :, None]  # (rows, length, span)
+        slots = [slot for slot, *_ in rows]
         rope = self.inner.rotary_emb(hidden, positions)
         for idx, layer in enumerate(self.layers):
-            hidden = self._layer(layer, idx, hidden, audio_mask, rope=rope, cache=cache, slot=slot,
-                                 starts=starts, mask=causal[None, None], span=span)
-        return self._logits(hidden[:, -1])[0]
+            hidden = self._layer(layer, idx, hidden, audio_mask, rope=rope, cache=cache, slots=slots,
+                                 starts=starts, mask=causal[:, None], span=span, sizes=sizes)
+        last = hidden[torch.arange(len(rows), device=device), torch.tensor(sizes, device=device) - 1]
+        return self._logits(last)
 
     @torch.inference_mode()
     def decode(self, cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor,
@@ -183,6 +209,6 @@ class Runner:
         visible = torch.arange(span, device=frames.device)[None] <= lengths[:, None]
         rope = self.inner.rotary_emb(hidden, lengths[:, None])
         for idx, layer in enumerate(self.layers):
-            hidden = self._layer(layer, idx, hidden, None, rope=rope, cache=cache, slot=None,
+            hidden = self._layer(layer, idx, hidden, None, rope=rope, cache=cache, slots=None,
                                  starts=lengths, mask=visible[:, None, None], span=span)
         return self._logits(hidden[:, -1])
