@@ -24,7 +24,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from higgs_cli.engine.text import MAX_TEXT_CHARS
+from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
 from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.fsutil import atomic_write_text
 from higgs_cli.plugins.manager import get_tasks
@@ -45,6 +45,7 @@ MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 64  # speaker names and section ids
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_FIELD_NODES = 10_000  # values in one task field, aliases expanded
+MAX_DEPTH = 32  # lists and mappings inside each other
 TEMPLATES = ("podcast", "audiobook")
 
 TOP_KEYS = ("version", "title", "model", "scene", "defaults", "output", "speakers", "script")
@@ -53,6 +54,7 @@ LINE_KEYS = ("speaker", "text", "seed", "temperature", "pause", "scene")
 SECTION_KEYS = ("id", "task", "scene", "speaker", "text", "lines", "seed", "temperature", "pause")
 LINE_OVERRIDES = ("seed", "temperature", "pause")  # also allowed on a section, for its lines
 
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
 _SECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _SPEAKER_NAME = re.compile(r"\w[\w.-]*")
 
@@ -221,16 +223,20 @@ class _Reader:
         self.real_root = root.resolve()
         self.tasks = tasks
         self.unsafe: set[int] = set()
-        self.broken_refs = 0  # references to speakers that are declared but invalid
+        self.broken_refs = 0  # values left out for a problem reported elsewhere (a declared but invalid
+        # speaker, an unsupported tag): a section holding one is not clean
 
     # -- generic readers --
 
     def check_tags(self, node: Node) -> None:
-        """Flag every node with a tag outside plain YAML (e.g. !!python/object): never constructed."""
+        """Flag every node with a tag outside plain YAML (e.g. !!python/object): never constructed.
+        Also flag lists and mappings nested more than MAX_DEPTH deep, so nothing
+        later recurses through them.
+        """
         seen: set[int] = set()
-        stack = [node]
+        stack = [(node, 0)]
         while stack:
-            current = stack.pop()
+            current, depth = stack.pop()
             if id(current) in seen:
                 continue
             seen.add(id(current))
@@ -239,11 +245,16 @@ class _Reader:
                 tag = current.tag.replace(_YAML, "!!", 1) if current.tag.startswith(_YAML) else current.tag
                 self.p.add(current, f"unsupported YAML tag '{tag}'",
                            "plain values: text, numbers, true/false, lists and mappings")
+            if depth > MAX_DEPTH and isinstance(current, (SequenceNode, MappingNode)):
+                self.unsafe.add(id(current))
+                self.p.add(current, f"lists and mappings are nested more than {MAX_DEPTH} levels deep here",
+                           "a flatter structure")
+                continue
             if isinstance(current, SequenceNode):
-                stack.extend(current.value)
+                stack.extend((child, depth + 1) for child in current.value)
             elif isinstance(current, MappingNode):
                 for key, value in current.value:
-                    stack.extend((key, value))
+                    stack.extend(((key, depth + 1), (value, depth + 1)))
 
     def ok(self, node: Node) -> bool:
         return id(node) not in self.unsafe
@@ -327,6 +338,10 @@ class _Reader:
         if len(value) > max_chars:
             self.p.add(node, f"{what} is {len(value)} characters long", f"at most {max_chars} characters")
             return BAD
+        if control := _CONTROL.search(value):
+            self.p.add(node, f"{what} contains the control character U+{ord(control[0]):04X}",
+                       "printable text (tabs and line breaks are fine)")
+            return BAD
         return value
 
     def name(self, node: Node, what: str, pattern: re.Pattern, rule: str) -> Any:
@@ -397,7 +412,8 @@ class _Reader:
     def plain(self, node: Node, what: str) -> Any:
         """A task field's value as Python data (safe constructor: plain YAML types only)."""
         if not self.all_ok(node):
-            return BAD  # an unsupported tag inside: already reported
+            self.broken_refs += 1  # an unsupported tag or too deep inside: reported already; not clean
+            return BAD
         if _expanded_size(node, {}) > MAX_FIELD_NODES:
             self.p.add(node, f"{what} is too large once its aliases are expanded",
                        f"at most {MAX_FIELD_NODES} values")
@@ -502,6 +518,11 @@ class _Reader:
 
     def transcript_from(self, path: Path, node: Node, what: str) -> Any:
         try:
+            size = path.stat().st_size
+            if size > 4 * MAX_NOTE_CHARS + 1024:  # checked before reading: it could be any file
+                self.p.add(node, f"{what}: transcript_file is {size} bytes long",
+                           f"a text file of at most {MAX_NOTE_CHARS} characters")
+                return BAD
             text = path.read_text(encoding="utf-8").strip()
         except (OSError, UnicodeDecodeError) as error:
             self.p.add(node, f"{what}: cannot read transcript_file: {error}", "a UTF-8 text file")
@@ -646,7 +667,12 @@ class _Reader:
         return values
 
     def line_text(self, node: Node, what: str) -> Any:
-        return self.text(node, what, max_chars=MAX_TEXT_CHARS)
+        value = self.text(node, what, max_chars=MAX_TEXT_CHARS)
+        if value is not BAD and not normalize_text(value):
+            self.p.add(node, f"{what} has nothing to speak once invisible characters are removed",
+                       "words to speak")
+            return BAD
+        return value
 
     def lines(self, node: Node, what: str, speaker, overrides, speakers, declared) -> list[Line]:
         if not self.ok(node):
@@ -790,11 +816,12 @@ def load_project(path: Path | str) -> Project:
     display = str(file)
     problems = _Problems(display)
     try:
-        data = file.read_bytes()
+        with open(file, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)  # never more: the file could be any size
+        if len(data) > MAX_FILE_BYTES:
+            raise UsageError(f"{file} is {file.stat().st_size} bytes; a project file is at most {MAX_FILE_BYTES} bytes")
     except OSError as error:
         raise UsageError(f"cannot read {file}: {error.strerror}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise UsageError(f"{file} is {len(data)} bytes; a project file is at most {MAX_FILE_BYTES} bytes")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -804,6 +831,10 @@ def load_project(path: Path | str) -> Project:
         _raise(problems, file)
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except RecursionError:  # PyYAML composes nested collections recursively
+        problems.add_at(1, 1, "malformed YAML: lists and mappings are nested too deeply to read",
+                        f"at most {MAX_DEPTH} levels")
+        _raise(problems, file)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         message = " ".join(part for part in (error.context, error.problem) if part) or "malformed YAML"
