@@ -1,9 +1,12 @@
 """Read any audio file as 24 kHz mono float32; write results atomically.
 
-Reading never refuses a sample rate or a channel count: it downmixes and
+Reading never refuses a usual sample rate or a channel count: it downmixes and
 resamples. It refuses, with a message naming the file, only what cannot be
-used: a missing file, a folder, something that is not audio, no samples,
-NaN or infinite samples, or more seconds than the caller allows.
+used: a missing file, a folder, something that is not audio, a sample rate
+outside 1 to 768 kHz, no samples, NaN or infinite samples, or more seconds
+than the caller allows (judged from the header before decoding, and again
+while decoding). Files are decoded block by block into 24 kHz mono, so memory
+follows the length of the result, not the size or rate of the file.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import functools
 import math
 import os
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +26,10 @@ from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.fsutil import atomic_path
 
 __all__ = ["SAMPLE_RATE", "duration", "is_silent", "load_audio", "peak_db", "supported_output_formats",
-           "write_audio"]
+           "write_audio", "write_audio_blocks"]
 
+MIN_RATE, MAX_RATE = 1_000, 768_000
+_BLOCK_FRAMES = 1 << 16
 _READ_HINT = "use a WAV, FLAC, OGG or MP3 file; convert other formats first (for example with ffmpeg)"
 
 # extension -> (libsndfile format, subtype)
@@ -46,23 +52,50 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> 
         raise AudioError(f"{path} is an empty file (0 bytes)", hint="export or record the audio again")
 
     try:
-        data, rate = _read_soundfile(path, max_seconds)
+        decoder = _read_soundfile(path, max_seconds)
     except _UnknownFormat as unknown:
         data, rate = _read_audioread(path, max_seconds, why=str(unknown))
-    if data.shape[0] == 0:
-        raise AudioError(f"{path} contains no audio samples", hint="export or record the audio again")
-    if not np.isfinite(data).all():
-        raise AudioError(f"{path} contains NaN or infinite samples", hint="the file is damaged; export it again")
+        decoder = _Decoder(path, rate, max_seconds)
+        if data.shape[0]:
+            decoder.add(data)
+    audio = decoder.finish()
+    return np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32)
 
-    mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
-    if rate != SAMPLE_RATE:
-        import soxr
 
-        mono = soxr.resample(mono, rate, SAMPLE_RATE, quality="HQ")
-    if mono.size == 0:
-        raise AudioError(f"{path} is too short to use ({data.shape[0]} samples)", hint="use a longer recording")
-    _check_length(path, mono.size / SAMPLE_RATE, max_seconds)
-    return np.ascontiguousarray(np.clip(mono, -1.0, 1.0), dtype=np.float32)
+class _Decoder:
+    """Blocks of (frames x channels) samples in, 24 kHz mono out: downmixed and resampled as they come."""
+
+    def __init__(self, path: Path, rate: int, max_seconds: float | None) -> None:
+        if not MIN_RATE <= rate <= MAX_RATE:
+            raise AudioError(f"{path} declares a sample rate of {rate} Hz; higgs reads {MIN_RATE} to {MAX_RATE} Hz",
+                             hint=_READ_HINT)
+        self.path, self.rate, self.max_seconds = path, rate, max_seconds
+        self.frames = 0
+        self.parts: list[np.ndarray] = []
+        self.resampler = None
+        if rate != SAMPLE_RATE:
+            import soxr
+
+            self.resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float64", quality="HQ")
+
+    def add(self, data: np.ndarray) -> None:
+        if not np.isfinite(data).all():
+            raise AudioError(f"{self.path} contains NaN or infinite samples",
+                             hint="the file is damaged; export it again")
+        self.frames += data.shape[0]
+        _check_length(self.path, self.frames / self.rate, self.max_seconds)
+        mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
+        self.parts.append(self.resampler.resample_chunk(mono) if self.resampler else mono)
+
+    def finish(self) -> np.ndarray:
+        if self.frames == 0:
+            raise AudioError(f"{self.path} contains no audio samples", hint="export or record the audio again")
+        if self.resampler is not None:
+            self.parts.append(self.resampler.resample_chunk(np.zeros(0), last=True))
+        audio = np.concatenate(self.parts)
+        if audio.size == 0:
+            raise AudioError(f"{self.path} is too short to use ({self.frames} samples)", hint="use a longer recording")
+        return audio
 
 
 def _check_length(path: Path, seconds: float, max_seconds: float | None) -> None:
@@ -75,8 +108,8 @@ class _UnknownFormat(Exception):
     """libsndfile could not open the file; another decoder may."""
 
 
-def _read_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, int]:
-    """(frames x channels, rate); _UnknownFormat when libsndfile cannot open the file."""
+def _read_soundfile(path: Path, max_seconds: float | None) -> _Decoder:
+    """The file decoded block by block; _UnknownFormat when libsndfile cannot open it."""
     try:
         handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -85,13 +118,18 @@ def _read_soundfile(path: Path, max_seconds: float | None) -> tuple[np.ndarray, 
         rate = int(handle.samplerate)
         if rate <= 0:
             raise AudioError(f"{path} declares an invalid sample rate ({rate})", hint=_READ_HINT)
+        decoder = _Decoder(path, rate, max_seconds)
         if handle.frames > 0:
             _check_length(path, handle.frames / rate, max_seconds)
         try:
-            data = handle.read(dtype="float32", always_2d=True)
+            while True:
+                data = handle.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
+                if data.shape[0] == 0:
+                    break
+                decoder.add(data)
         except (sf.LibsndfileError, RuntimeError) as error:
             raise AudioError(f"{path} is damaged: {error}", hint=_READ_HINT) from None
-    return data, rate
+    return decoder
 
 
 def _read_audioread(path: Path, max_seconds: float | None, *, why: str) -> tuple[np.ndarray, int]:
@@ -131,6 +169,15 @@ def supported_output_formats() -> list[str]:
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
     """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format."""
+    data = np.asarray(audio, dtype=np.float32)
+    if data.ndim not in (1, 2):
+        raise ValueError(f"audio must be 1-D or frames x channels, got shape {data.shape}")
+    return write_audio_blocks(path, [data], sample_rate, channels=1 if data.ndim == 1 else data.shape[1])
+
+
+def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE, *,
+                       channels: int = 1) -> Path:
+    """`write_audio` for audio that arrives in blocks (a long track): one block in memory at a time."""
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
     supported = supported_output_formats()
@@ -138,17 +185,20 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = S
         shown = f"'.{ext}'" if ext else "no extension"
         raise UsageError(f"cannot write {path}: {shown} is not a supported audio format",
                          hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))
-    data = np.asarray(audio, dtype=np.float32)
-    if data.ndim not in (1, 2):
-        raise ValueError(f"audio must be 1-D or frames x channels, got shape {data.shape}")
-    if data.shape[0] == 0:
-        raise AudioError(f"nothing to write to {path}: the audio is empty")
-    if not np.isfinite(data).all():
-        raise AudioError(f"cannot write {path}: the audio contains NaN or infinite samples")
     fmt, subtype = _OUTPUT_FORMATS[ext]
+    written = 0
     try:
-        with atomic_path(path) as tmp:
-            sf.write(str(tmp), np.clip(data, -1.0, 1.0), int(sample_rate), format=fmt, subtype=subtype)
+        with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), channels, subtype=subtype,
+                                                     format=fmt) as sink:
+            for block in blocks:
+                data = np.asarray(block, dtype=np.float32)
+                if not np.isfinite(data).all():
+                    raise AudioError(f"cannot write {path}: the audio contains NaN or infinite samples")
+                if data.shape[0]:
+                    sink.write(np.clip(data, -1.0, 1.0))
+                    written += data.shape[0]
+            if not written:
+                raise AudioError(f"nothing to write to {path}: the audio is empty")
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"could not write {path}: {error}") from None
     return path
