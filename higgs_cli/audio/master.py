@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -54,33 +55,65 @@ def assemble(clips: list[np.ndarray], pauses: list[float], *, crossfade_ms: floa
     edge gets a crossfade_ms fade so joins do not click. Overlaps are summed,
     not limited: run `master` on the result.
     """
-    if len(pauses) not in (len(clips) - 1, len(clips)) and clips:
-        raise ValueError(f"{len(clips)} clips need {len(clips) - 1} or {len(clips)} pauses, got {len(pauses)}")
-    fade = max(0, round(crossfade_ms * sample_rate / 1000.0))
-    clips = [_faded(_mono(clip), fade) for clip in clips]
+    pieces: list[np.ndarray] = []
+    _, spans = assemble_stream(clips, len(clips), pauses, lambda piece: pieces.append(piece.copy()),
+                               crossfade_ms=crossfade_ms, sample_rate=sample_rate)
+    track = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+    return track, spans
 
-    starts, cursor = [], 0
+
+def assemble_stream(clips: Iterable[np.ndarray], count: int, pauses: Sequence[float],
+                    sink: Callable[[np.ndarray], None], *, crossfade_ms: float = 10.0,
+                    sample_rate: int = SAMPLE_RATE) -> tuple[int, list[tuple[float, float]]]:
+    """`assemble` for tracks too long to hold: the `count` clips are taken one at a time
+    and the track is handed to `sink` in order, piece by piece, so memory holds one
+    clip and what overlaps it. Returns the track's length in samples and the spans.
+    """
+    if count and len(pauses) not in (count - 1, count):
+        raise ValueError(f"{count} clips need {count - 1} or {count} pauses, got {len(pauses)}")
+    fade = max(0, round(crossfade_ms * sample_rate / 1000.0))
+    buffer = np.zeros(0, dtype=np.float32)  # the track's samples [base, base + buffer.size), not yet final
+    base = cursor = furthest = 0
+    spans: list[tuple[float, float]] = []
+
+    def emit(upto: int) -> None:  # everything before `upto` is final
+        nonlocal buffer, base
+        take = min(upto - base, buffer.size)
+        if take > 0:
+            sink(buffer[:take])
+            buffer, base = buffer[take:].copy(), base + take
+        while base < upto:  # silence beyond the buffer
+            gap = np.zeros(min(upto - base, 1 << 20), dtype=np.float32)
+            sink(gap)
+            base += gap.size
+
     for i, clip in enumerate(clips):
-        starts.append(cursor)
-        end = cursor + clip.size
+        if i >= count:
+            raise ValueError(f"more than {count} clips")
+        clip = _faded(_mono(clip), fade)
+        start = cursor
+        end = start + clip.size
         pause = pauses[i] if i < len(pauses) else 0.0
         if not math.isfinite(pause):
             raise ValueError(f"pause {i} is not a number: {pause}")
         if pause > 0:
             cursor = end + round(pause * sample_rate)
-        elif i < len(clips) - 1:
+        elif i < count - 1:
             overlap = max(fade, round(-pause * sample_rate))
             cursor = end - min(overlap, clip.size)
         else:
             cursor = end
-    total = max([cursor] + [s + c.size for s, c in zip(starts, clips, strict=True)]) if clips else 0
-
-    track = np.zeros(total, dtype=np.float32)
-    spans = []
-    for start, clip in zip(starts, clips, strict=True):
-        track[start:start + clip.size] += clip
-        spans.append((start / sample_rate, (start + clip.size) / sample_rate))
-    return track, spans
+        if end - base > buffer.size:
+            buffer = np.concatenate([buffer, np.zeros(end - base - buffer.size, dtype=np.float32)])
+        buffer[start - base:end - base] += clip
+        furthest = max(furthest, end)
+        spans.append((start / sample_rate, end / sample_rate))
+        emit(cursor)  # later clips start at `cursor` or after it
+    if len(spans) != count:
+        raise ValueError(f"expected {count} clips, got {len(spans)}")
+    total = max(cursor, furthest)
+    emit(total)
+    return total, spans
 
 
 def _faded(clip: np.ndarray, fade: int) -> np.ndarray:
@@ -116,15 +149,93 @@ def master(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float = -1.0,
 
     Audio too short or too quiet to measure keeps its level and is only limited.
     """
-    x = _mono(audio).astype(np.float64)
+    x = _mono(audio)
     if x.size == 0:
         return x.astype(np.float32)
     if not np.isfinite(x).all():
         raise AudioError("cannot master audio that contains NaN or infinite samples")
-    measured = measure_loudness(x, sample_rate)
-    if measured is not None:
-        x *= 10.0 ** ((loudness - measured) / 20.0)
-    return _limit(x, 10.0 ** (peak_db / 20.0), sample_rate)
+    meter = LoudnessMeter(sample_rate)
+    meter.add(x)
+    blocks = master_blocks(lambda lo, hi: x[lo:hi], x.size, gain=meter.gain_to(loudness), peak_db=peak_db,
+                           sample_rate=sample_rate)
+    return np.concatenate(list(blocks))
+
+
+class LoudnessMeter:
+    """Integrated loudness (ITU-R BS.1770, as `measure_loudness`) of audio fed in pieces of any size.
+
+    The K-weighting filters keep their state from piece to piece, and only the
+    filtered energy of each 100 ms step is kept, so a track of hours costs a few
+    hundred kilobytes.
+    """
+
+    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
+        import pyloudnorm
+        from scipy.signal import lfilter
+
+        self._lfilter = lfilter
+        self.sample_rate = sample_rate
+        self._stages = [[f.passband_gain, f.b, f.a, np.zeros(max(len(f.a), len(f.b)) - 1)]
+                        for f in pyloudnorm.Meter(sample_rate)._filters.values()]
+        self._step = round(0.1 * sample_rate)  # gating blocks are 4 steps long and 1 step apart
+        self._steps: list[np.ndarray] = []
+        self._rest = np.zeros(0)
+        self.samples = 0
+
+    def add(self, audio: np.ndarray) -> None:
+        x = np.asarray(audio, dtype=np.float64)
+        self.samples += x.size
+        for stage in self._stages:
+            gain, b, a, state = stage
+            x, stage[3] = self._lfilter(b, a, x, zi=state)
+            x = gain * x
+        energy = np.concatenate([self._rest, x * x])
+        whole = energy.size // self._step * self._step
+        if whole:
+            self._steps.append(energy[:whole].reshape(-1, self._step).sum(axis=1))
+        self._rest = energy[whole:]
+
+    def integrated(self) -> float | None:
+        """LUFS of everything added; None when shorter than 400 ms or silent."""
+        if self.samples < round(0.4 * self.sample_rate):
+            return None
+        steps = np.concatenate([*self._steps, [self._rest.sum()] if self._rest.size else []])
+        blocks = int(np.round((self.samples / self.sample_rate - 0.4) / 0.1)) + 1
+        sums = np.concatenate([[0.0], np.cumsum(steps)])
+        first = np.arange(blocks)
+        z = (sums[np.minimum(first + 4, steps.size)] - sums[first]) / (0.4 * self.sample_rate)
+        with np.errstate(divide="ignore"):
+            block_lufs = -0.691 + 10.0 * np.log10(z)
+        gated = z[block_lufs >= -70.0]
+        if gated.size == 0:
+            return None
+        relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
+        gated = z[(block_lufs > relative) & (block_lufs > -70.0)]
+        if gated.size == 0:
+            return None
+        value = float(-0.691 + 10.0 * np.log10(gated.mean()))
+        return value if math.isfinite(value) else None
+
+    def gain_to(self, target: float) -> float:
+        """The gain that brings what was measured to `target` LUFS (1 when it cannot be measured)."""
+        measured = self.integrated()
+        return 1.0 if measured is None else 10.0 ** ((target - measured) / 20.0)
+
+
+def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: float, peak_db: float,
+                  sample_rate: int = SAMPLE_RATE, block: int = 1 << 18) -> Iterator[np.ndarray]:
+    """The mastered track in blocks: samples [0, total) from `read(lo, hi)`, times `gain`, limited.
+
+    Each block is limited with enough of its neighbours around it that the
+    result equals limiting the whole track at once.
+    """
+    ceiling = 10.0 ** (peak_db / 20.0)
+    margin = 2 * max(1, round(_LIMITER_RADIUS_S * sample_rate))  # the limiter looks this far either side
+    for start in range(0, total, block):
+        stop = min(total, start + block)
+        lo, hi = max(0, start - margin), min(total, stop + margin)
+        x = np.asarray(read(lo, hi), dtype=np.float64) * gain
+        yield _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
 
 
 def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
