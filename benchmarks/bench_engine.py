@@ -177,7 +177,7 @@ def main() -> int:
                      "speedup": ours["frames_per_s"] / theirs["frames_per_s"]})
     results["batches"] = rows
     print(f"render: {args.lines} lines ...", flush=True)
-    results["render"] = render_times(session, reference, processor, texts[:args.lines], args.frames, batch=8)
+    results["render"] = render_times(session, reference, processor, texts[:args.lines], args.frames, batch=16)
 
     batch1 = rows[0]["engine"] if rows and rows[0]["batch"] == 1 else None
     checks = {}
