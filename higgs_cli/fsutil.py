@@ -12,6 +12,9 @@ from pathlib import Path
 
 from higgs_cli.errors import LockedError, UsageError
 
+TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made here (see sweep_temporaries)
+OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
+
 
 def check_writable(target: str | os.PathLike) -> Path:
     """Raise UsageError unless a file could be written at `target`; creates nothing."""
@@ -35,7 +38,8 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """
     target = check_writable(target)
     parent = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or (target.suffix or ".tmp"), dir=parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}.", suffix=suffix or (target.suffix or ".tmp"),
+                               dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
@@ -62,16 +66,18 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary folder beside `target`; on success it becomes `target`.
 
-    If `target` exists it is replaced only after the new folder is complete.
+    If `target` exists it is replaced only after the new folder is complete. A
+    process killed between the two renames of the swap leaves the old folder in
+    `.<name>.higgs-old.*/<name>`, which `sweep_temporaries` puts back.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}.", dir=target.parent))
     try:
         yield tmp
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old.", dir=target.parent))
-            os.replace(target, old / "x")
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD_MARK}.", dir=target.parent))
+            os.replace(target, old / target.name)
             os.replace(tmp, target)
             shutil.rmtree(old, ignore_errors=True)
         else:
@@ -79,6 +85,37 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Clean up after a process that was killed while writing in `folder`; return what was removed.
+
+    Removes the temporary files and folders that `atomic_path` and `atomic_dir`
+    leave behind when a process dies without running its cleanup (SIGKILL, a
+    power cut), and puts back a folder that `atomic_dir` had moved aside but not
+    yet replaced. Only names carrying this module's marks are touched. Call it
+    only while holding the lock that every writer of `folder` holds.
+    """
+    folder = Path(folder)
+    if not folder.is_dir() or folder.is_symlink():
+        return []
+    removed = []
+    for entry in sorted(folder.iterdir()):
+        if not entry.name.startswith("."):
+            continue
+        if OLD_MARK in entry.name and entry.is_dir() and not entry.is_symlink():
+            for kept in entry.iterdir():
+                if not (folder / kept.name).exists():
+                    os.replace(kept, folder / kept.name)
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        elif TMP_MARK in entry.name:
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed.append(entry)
+    return removed
 
 
 @contextlib.contextmanager

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from higgs_cli.engine.request import SAMPLE_RATE, GenerationRequest, Turn
 from higgs_cli.errors import HiggsError, UsageError
-from higgs_cli.fsutil import atomic_dir, atomic_write_text, exclusive_lock
+from higgs_cli.fsutil import atomic_dir, atomic_write_text, exclusive_lock, sweep_temporaries
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_project, plan_sections
 from higgs_cli.project.store import CacheEntry, Store, line_key
@@ -123,6 +123,18 @@ def _read_json(path: Path) -> dict | None:
     return data if isinstance(data, dict) else None
 
 
+def _project_lock(project: Project):
+    """The lock every writer of a project's .higgs/ and build outputs holds: render and clean."""
+    return exclusive_lock(project.root / ".higgs" / "render.lock", what=f"project {project.title}")
+
+
+def _sweep(project: Project, build: Path) -> None:
+    """Remove what a render killed mid-write left behind (temporary files; never cache entries)."""
+    higgs = project.root / ".higgs"
+    for folder in (higgs / "cache", higgs / "codes", higgs, build):
+        sweep_temporaries(folder)
+
+
 def _keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, model_id: str, codec_id: str) -> list[str]:
     keys: list[str] = []
     for line, deps in zip(planned, context, strict=True):
@@ -150,7 +162,8 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
     progress = progress or NullProgress()
     build = Path(out_dir) if out_dir is not None else project.root / "build"
     model = model_name or getattr(session, "name", None) or session.model_id
-    with exclusive_lock(project.root / ".higgs" / "render.lock", what=f"project {project.title}"):
+    with _project_lock(project):
+        _sweep(project, build)
         planned = plan_project(project, session, library)
         if not planned:
             raise UsageError(f"{project.file}: the project has no lines to render")
@@ -417,7 +430,8 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True) -
     from a custom --output-dir only the files its manifest lists.
     """
     removed: list[str] = []
-    with exclusive_lock(project.root / ".higgs" / "render.lock", what=f"project {project.title}"):
+    with _project_lock(project):
+        _sweep(project, project.root / "build")
         if cache:
             for folder in (project.root / ".higgs" / "cache", project.root / ".higgs" / "codes"):
                 if folder.exists():

@@ -8,9 +8,10 @@ One folder per voice under the library root:
     <root>/<name>/codes/<codec>.npy  the recording as audio codes, cached per codec
 
 Every change holds the library lock and builds the new folder beside the
-old one before swapping it in, so a failure leaves the library as it was.
-Names starting with "." in the root are ours (the lock, folders in flight)
-and are never voices.
+old one before swapping it in, so a failure leaves the library as it was;
+what a killed process left half-done is tidied up (or put back) the next
+time the lock is taken. Names starting with "." in the root are ours (the
+lock, folders in flight) and are never voices.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from higgs_cli.audio import io as audio_io
 from higgs_cli.audio.master import trim_silence
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import atomic_dir, atomic_path, atomic_write_text, exclusive_lock
+from higgs_cli.fsutil import TMP_MARK, atomic_dir, atomic_path, atomic_write_text, exclusive_lock, sweep_temporaries
 
 FORMAT_VERSION = 1
 META_FILE = "voice.json"
@@ -252,7 +253,7 @@ class VoiceLibrary:
                              else f"{archive} is not a file")
         self.root.mkdir(parents=True, exist_ok=True)
         with self._lock():
-            staging = Path(tempfile.mkdtemp(prefix=".import.", dir=self.root))
+            staging = Path(tempfile.mkdtemp(prefix=f".import{TMP_MARK}.", dir=self.root))
             try:
                 names = _extract(archive, staging)
                 problems = []
@@ -277,8 +278,12 @@ class VoiceLibrary:
 
     # -- helpers -------------------------------------------------------------
 
-    def _lock(self) -> contextlib.AbstractContextManager[None]:
-        return exclusive_lock(self.root / ".lock", what="the voice library")
+    @contextlib.contextmanager
+    def _lock(self) -> Iterator[None]:
+        """Hold the library lock; first tidy up after any higgs process killed while changing the library."""
+        with exclusive_lock(self.root / ".lock", what="the voice library"):
+            sweep_temporaries(self.root)
+            yield
 
     def _folders(self) -> Iterator[Path]:
         if not self.root.is_dir():
@@ -303,7 +308,7 @@ class VoiceLibrary:
 
     def _discard(self, folder: Path) -> None:
         """Move the folder out of the way in one rename, then delete it."""
-        trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}.removed.", dir=self.root))
+        trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}{TMP_MARK}.removed.", dir=self.root))
         os.replace(folder, trash / folder.name)
         shutil.rmtree(trash, ignore_errors=True)
 
