@@ -49,6 +49,7 @@ CODES_DIR = "codes"
 
 MIN_SECONDS = 0.5
 MAX_SECONDS = 60.0
+CODES_LOCK_WAIT = 60.0  # seconds encoding a voice waits for another higgs process changing the library
 READ_LIMIT_SECONDS = 600.0  # longer files are refused before decoding all of them, even with --trim
 REFERENCE_PEAK_DB = -1.0
 
@@ -148,23 +149,35 @@ class VoiceLibrary:
     def codes(self, name: str, codec_id: str, encode: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
         """The recording as audio codes for `codec_id`, encoded once and cached in the voice's folder.
 
-        A missing or unreadable cache file is encoded again and replaced. Caching
-        is best effort: a read-only library still returns the codes.
+        A missing or unreadable cache file is encoded again and replaced. Encoding
+        holds the library lock (waiting up to CODES_LOCK_WAIT seconds for it), so
+        a voice replaced meanwhile can never receive codes of its old recording.
+        Caching is best effort: a read-only library still returns the codes.
         """
         if not _CODEC_ID_RE.match(codec_id):
             raise ValueError(f"codec id {codec_id!r} cannot be a file name")
-        voice = self.get(name)
-        cache = voice.path / CODES_DIR / f"{codec_id}.npy"
-        cached = _read_codes(cache)
-        if cached is not None:
+        cached = _read_codes(self.get(name).path / CODES_DIR / f"{codec_id}.npy")
+        if cached is not None:  # a folder only ever holds codes of its own recording
             return cached
-        codes = np.asarray(encode(self.load_audio(name)))
-        if not _valid_codes(codes):
-            raise ValueError(f"the encoder returned unusable codes: shape {codes.shape}, dtype {codes.dtype}")
-        with contextlib.suppress(OSError, HiggsError):
-            cache.parent.mkdir(exist_ok=True)  # no parents: never recreate a voice removed meanwhile
-            with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-                np.save(handle, codes, allow_pickle=False)
+        with contextlib.ExitStack() as stack:
+            try:
+                stack.enter_context(self._lock(timeout=CODES_LOCK_WAIT))
+                writable = True
+            except OSError:  # a read-only library: encode, do not cache
+                writable = False
+            voice = self.get(name)
+            cache = voice.path / CODES_DIR / f"{codec_id}.npy"
+            cached = _read_codes(cache)  # another process may have encoded it while we waited
+            if cached is not None:
+                return cached
+            codes = np.asarray(encode(self.load_audio(name)))
+            if not _valid_codes(codes):
+                raise ValueError(f"the encoder returned unusable codes: shape {codes.shape}, dtype {codes.dtype}")
+            if writable:
+                with contextlib.suppress(OSError, HiggsError):
+                    cache.parent.mkdir(exist_ok=True)
+                    with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
+                        np.save(handle, codes, allow_pickle=False)
         return codes
 
     # -- changing ------------------------------------------------------------
@@ -279,9 +292,9 @@ class VoiceLibrary:
     # -- helpers -------------------------------------------------------------
 
     @contextlib.contextmanager
-    def _lock(self) -> Iterator[None]:
+    def _lock(self, timeout: float = 0.0) -> Iterator[None]:
         """Hold the library lock; first tidy up after any higgs process killed while changing the library."""
-        with exclusive_lock(self.root / ".lock", what="the voice library"):
+        with exclusive_lock(self.root / ".lock", what="the voice library", timeout=timeout):
             sweep_temporaries(self.root)
             yield
 
