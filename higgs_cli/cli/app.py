@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
 from typing import Annotated
 
@@ -66,29 +67,53 @@ def _report(error: HiggsError) -> int:
     return error.exit_code
 
 
+def _interrupted() -> int:
+    """Report Ctrl-C (or SIGTERM) once, as text or, with --json, as a JSON error; return the exit code."""
+    code = 128 + _state.get("signal", signal.SIGINT)
+    message = "interrupted; nothing half-written was kept, and lines already rendered stay cached"
+    if out.json_mode:
+        sys.stdout.write(json.dumps({"error": message, "where": None, "hint": None, "exit_code": code}) + "\n")
+    else:
+        out.error(message)
+    return code
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (`kill`, `docker stop`) unwinds like Ctrl-C, so temporary files are removed on the way out."""
+    _state["signal"] = signum
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; known errors become one clean message and an exit code."""
     args = sys.argv[1:] if argv is None else argv
     debug = "--debug" in args
+    _state.pop("signal", None)
+    try:
+        previous = signal.signal(signal.SIGTERM, _terminate)
+    except ValueError:  # not the main thread: leave signals alone
+        previous = None
+    try:
+        _run(args, debug)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(args: list[str], debug: bool) -> None:
     try:
         _register_nouns()
         code = app(args=args, prog_name="higgs", standalone_mode=False)
         if isinstance(code, int) and code:  # typer returns exit codes (130 for Ctrl-C) in this mode
-            if code == 130:
-                out.error("interrupted; nothing half-written was kept")
-            sys.exit(code)
+            sys.exit(_interrupted() if code == 130 else code)
     except HiggsError as error:
         if debug:
             raise
         sys.exit(_report(error))
     except typer.Exit as exit_:
         sys.exit(exit_.exit_code)
-    except typer.Abort:
-        out.error("aborted")
-        sys.exit(130)
-    except KeyboardInterrupt:
-        out.error("interrupted; nothing half-written was kept")
-        sys.exit(130)
+    except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
+        sys.exit(_interrupted())
     except Exception as error:
         # Typer bundles its own click, so match click's exception protocol, not its class.
         if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):

@@ -18,18 +18,22 @@ keys lines with the model and codec fingerprints recorded by the last render.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from higgs_cli.engine.request import SAMPLE_RATE, GenerationRequest, Turn
+import numpy as np
+
+from higgs_cli.engine.request import SAMPLE_RATE, GenerationRequest, GenerationResult, Turn
 from higgs_cli.errors import HiggsError, UsageError
-from higgs_cli.fsutil import atomic_dir, atomic_write_text, exclusive_lock, sweep_temporaries
+from higgs_cli.fsutil import atomic_dir, atomic_path, atomic_write_text, exclusive_lock, sweep_temporaries
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_project, plan_sections
 from higgs_cli.project.store import CacheEntry, Store, line_key
@@ -143,8 +147,21 @@ def _keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, model_i
     return keys
 
 
+@dataclass(frozen=True)
+class _Done:
+    """A line that exists in the cache. Its audio stays on disk until the track is assembled, so
+    a render's memory does not grow with the project."""
+
+    codes: np.ndarray
+    finished: bool
+
+
+def _done(entry: CacheEntry | GenerationResult) -> _Done:
+    return _Done(codes=np.asarray(entry.codes, dtype=np.int16), finished=bool(entry.finished))  # as cached
+
+
 def _with_context(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
-                  results: dict[int, CacheEntry]) -> GenerationRequest:
+                  results: dict[int, _Done]) -> GenerationRequest:
     if not deps:
         return line.request
     heard = tuple(Turn(text=planned[j].request.text, codes=results[j].codes) for j in deps)
@@ -177,11 +194,11 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
         for i, key in enumerate(keys):
             same.setdefault(key, []).append(i)
-        results: dict[int, CacheEntry] = {}
+        results: dict[int, _Done] = {}
         if not force:
             for key, group in same.items():
                 if (entry := store.get(key)) is not None:
-                    results.update(dict.fromkeys(group, entry))
+                    results.update(dict.fromkeys(group, _done(entry)))
         cached = set(results)
         order = list(dict.fromkeys(p.section for p in planned))
         progress.start([(s, sum(p.section == s for p in planned),
@@ -192,7 +209,7 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
 
         progress.stage("assembling")
         summary_outputs, manifest_lines, duration = _write_outputs(
-            project, build, planned, keys, results, generated, model=model, session=session)
+            project, build, planned, keys, results, generated, store, model=model, session=session)
         return RenderSummary(
             title=project.title, model=model, model_id=session.model_id, codec_id=session.codec_id,
             is_random=bool(getattr(session, "is_random", False)), lines=len(planned),
@@ -223,86 +240,117 @@ def _generate(session, planned, context, keys, same, results, store, batch_size,
             raise HiggsError(f"the model returned {len(out)} results for {len(batch)} requests")
         for i, result in zip(batch, out, strict=True):
             store.put(keys[i], result)
-            entry = CacheEntry(codes=result.codes, audio=result.audio, finished=result.finished)
+            entry = _done(result)
             for j in same[keys[i]]:
                 results[j] = entry
                 generated.add(j)
                 progress.line_done(planned[j].section, result.seconds)
             seconds += result.seconds
+        del out, result  # the audio is in the cache now; do not hold it while the next call runs
         pending = [i for i in pending if i not in results]
     return generated, seconds, spent
 
 
-def _write_outputs(project, build, planned, keys, results, generated, *, model, session):
-    from higgs_cli.audio.io import write_audio
-    from higgs_cli.audio.master import assemble, master, trim_silence
+def _write_outputs(project, build, planned, keys, results, generated, store, *, model, session):
+    """Write the build. Each file is written beside its final name and renamed into place at the end,
+    the manifest last, so an interrupted render leaves the previous build as it was.
+
+    The track is never held whole: each line is read from the cache, trimmed,
+    written as a stem and mixed into a temporary file of samples while its
+    loudness is measured; the master is then limited and encoded block by block.
+    """
+    from higgs_cli.audio.io import write_audio, write_audio_blocks
+    from higgs_cli.audio.master import LoudnessMeter, assemble_stream, master_blocks, trim_silence
     from higgs_cli.audio.subtitles import Cue, to_srt, to_webvtt
 
     settings = project.output
-    clips = []
-    for i in range(len(planned)):
-        audio = results[i].audio
-        if settings.trim_silence:
-            trimmed = trim_silence(audio)
-            audio = trimmed if trimmed.size else audio  # an all-silent line keeps its length
-        clips.append(audio)
-    mix, spans = assemble(clips, [p.pause_after for p in planned[:-1]], crossfade_ms=settings.crossfade_ms)
-    track = master(mix, loudness=settings.loudness, peak_db=settings.peak)
-
     build.mkdir(parents=True, exist_ok=True)
     slug = slugify(project.title)
-    outputs: dict[str, Any] = {}
-    outputs["master"] = write_audio(build / f"{slug}.{settings.format}", track)
-
     numbers: dict[str, int] = {}
-    stem_names: list[str | None] = []
+    stem_names: list[str] = []
     for line in planned:
         n = numbers.get(line.section, 0)
         numbers[line.section] = n + 1
         stem_names.append(f"{_safe(line.section)}_{n:03d}_{_safe(line.speaker)}.wav")
-    if settings.stems:
-        with atomic_dir(build / "stems") as tmp:
-            for name, clip in zip(stem_names, clips, strict=True):
-                if clip.size:
-                    write_audio(tmp / name, clip)
-        outputs["stems"] = [build / "stems" / n for n, c in zip(stem_names, clips, strict=True) if c.size]
 
+    outputs: dict[str, Any] = {"master": build / f"{slug}.{settings.format}"}
     if settings.subtitles:
-        cues = [Cue(start, end, line.display_text, line.speaker)
-                for line, (start, end) in zip(planned, spans, strict=True) if line.display_text]
-        outputs["srt"] = build / f"{slug}.srt"
-        outputs["vtt"] = build / f"{slug}.vtt"
-        atomic_write_text(outputs["srt"], to_srt(cues))
-        atomic_write_text(outputs["vtt"], to_webvtt(cues))
-
-    numbers.clear()
-    lines = []
-    for i, (line, (start, end)) in enumerate(zip(planned, spans, strict=True)):
-        n = numbers.get(line.section, 0)
-        numbers[line.section] = n + 1
-        lines.append({
-            "section": line.section, "index": n, "speaker": line.speaker, "text": line.display_text,
-            "prompt_text": line.request.text, "start": start, "end": end, "key": keys[i],
-            "seed": line.request.seed, "sampling": line.request.sampling.to_dict(),
-            "max_frames": line.request.max_frames, "frames": int(results[i].codes.shape[1]),
-            "finished": results[i].finished, "source": "generated" if i in generated else "cache",
-            "pause_after": line.pause_after, "context_from": list(line.context_from),
-            "stem": f"stems/{stem_names[i]}" if settings.stems and clips[i].size else None,
-            "extra": line.extra,
-        })
-    is_random = bool(getattr(session, "is_random", False))
-    manifest = {
-        "title": project.title, "model": model, "model_id": session.model_id, "codec_id": session.codec_id,
-        "is_random": is_random, "note": RANDOM_NOTE if is_random else None,
-        "sample_rate": SAMPLE_RATE, "duration": len(track) / SAMPLE_RATE,
-        "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "outputs": {k: [_rel(p, build) for p in v] if isinstance(v, list) else _rel(v, build)
-                    for k, v in outputs.items()},
-        "lines": lines,
-    }
+        outputs["srt"], outputs["vtt"] = build / f"{slug}.srt", build / f"{slug}.vtt"
     outputs["manifest"] = build / MANIFEST
-    atomic_write_text(outputs["manifest"], json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    return outputs, lines, manifest["duration"]
+    sizes: list[int] = []
+    with contextlib.ExitStack() as commit:  # entered manifest first: renamed into place last
+        tmp = {name: commit.enter_context(atomic_path(outputs[name]))
+               for name in ("manifest", "vtt", "srt", "master") if name in outputs}
+        stems_tmp = commit.enter_context(atomic_dir(build / "stems")) if settings.stems else None
+
+        def clips():
+            for i, line in enumerate(planned):
+                entry = store.get(keys[i])
+                if entry is None:
+                    raise HiggsError(f"the cache entry of {line.section} #{i} vanished during the render",
+                                     hint="render again")
+                audio = entry.audio
+                if settings.trim_silence:
+                    trimmed = trim_silence(audio)
+                    audio = trimmed if trimmed.size else audio  # an all-silent line keeps its length
+                if stems_tmp is not None and audio.size:
+                    write_audio(stems_tmp / stem_names[i], audio)
+                sizes.append(audio.size)
+                yield audio
+
+        meter = LoudnessMeter()
+        with tempfile.TemporaryFile(dir=project.root / ".higgs") as mix:
+            def sink(piece: np.ndarray) -> None:
+                meter.add(piece)
+                mix.write(np.ascontiguousarray(piece, dtype=np.float32).tobytes())
+
+            total, spans = assemble_stream(clips(), len(planned), [p.pause_after for p in planned[:-1]], sink,
+                                           crossfade_ms=settings.crossfade_ms)
+            mix.flush()
+
+            def read(lo: int, hi: int) -> np.ndarray:
+                mix.seek(lo * 4)
+                return np.frombuffer(mix.read((hi - lo) * 4), dtype=np.float32)
+
+            write_audio_blocks(tmp["master"], master_blocks(read, total, gain=meter.gain_to(settings.loudness),
+                                                            peak_db=settings.peak))
+        if stems_tmp is not None:
+            outputs["stems"] = [build / "stems" / n for n, size in zip(stem_names, sizes, strict=True) if size]
+
+        if settings.subtitles:
+            cues = [Cue(start, end, line.display_text, line.speaker)
+                    for line, (start, end) in zip(planned, spans, strict=True) if line.display_text]
+            tmp["srt"].write_text(to_srt(cues), encoding="utf-8")
+            tmp["vtt"].write_text(to_webvtt(cues), encoding="utf-8")
+
+        numbers.clear()
+        lines = []
+        for i, (line, (start, end)) in enumerate(zip(planned, spans, strict=True)):
+            n = numbers.get(line.section, 0)
+            numbers[line.section] = n + 1
+            lines.append({
+                "section": line.section, "index": n, "speaker": line.speaker, "text": line.display_text,
+                "prompt_text": line.request.text, "start": start, "end": end, "key": keys[i],
+                "seed": line.request.seed, "sampling": line.request.sampling.to_dict(),
+                "max_frames": line.request.max_frames, "frames": int(results[i].codes.shape[1]),
+                "finished": results[i].finished, "source": "generated" if i in generated else "cache",
+                "pause_after": line.pause_after, "context_from": list(line.context_from),
+                "stem": f"stems/{stem_names[i]}" if settings.stems and sizes[i] else None,
+                "extra": line.extra,
+            })
+        is_random = bool(getattr(session, "is_random", False))
+        listed = {k: outputs[k] for k in ("master", "stems", "srt", "vtt") if k in outputs}
+        manifest = {
+            "title": project.title, "model": model, "model_id": session.model_id, "codec_id": session.codec_id,
+            "is_random": is_random, "note": RANDOM_NOTE if is_random else None,
+            "sample_rate": SAMPLE_RATE, "duration": total / SAMPLE_RATE,
+            "rendered_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "outputs": {k: [_rel(p, build) for p in v] if isinstance(v, list) else _rel(v, build)
+                        for k, v in listed.items()},
+            "lines": lines,
+        }
+        tmp["manifest"].write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return {**listed, "manifest": outputs["manifest"]}, lines, manifest["duration"]
 
 
 def _rel(path: Path, base: Path) -> str:
