@@ -20,13 +20,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -160,6 +161,33 @@ def _done(entry: CacheEntry | GenerationResult) -> _Done:
     return _Done(codes=np.asarray(entry.codes, dtype=np.int16), finished=bool(entry.finished))  # as cached
 
 
+def _check_folders(project: Project, build: Path, *, custom: bool) -> None:
+    """Refuse to write through links planted in a project, or into a folder higgs did not make.
+
+    A project may come from someone else: its `.higgs/` or `build/` could be a
+    symbolic link to a folder of yours that a render or clean would then write
+    into or delete. An --output-dir may be anywhere, but if it already holds
+    files they must be an earlier render's.
+    """
+    higgs = project.root / ".higgs"
+    folders = [higgs, higgs / "cache", higgs / "codes"] + ([] if custom else [project.root / "build"])
+    for folder in folders:
+        if folder.is_symlink():
+            raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}); higgs does not write or "
+                             "delete through links in a project", hint="remove the link; higgs makes the folder itself")
+    if custom:
+        if build.exists() and not build.is_dir():
+            raise UsageError(f"--output-dir {build} is a file, not a folder")
+        if build.is_dir() and any(build.iterdir()) and not _is_manifest(build / MANIFEST):
+            raise UsageError(f"--output-dir {build} already holds files that are not a higgs render (it has no "
+                             f"{MANIFEST}); refusing to write into it", hint="choose an empty or a new folder")
+
+
+def _is_manifest(path: Path) -> bool:
+    data = _read_json(path)
+    return data is not None and isinstance(data.get("lines"), list) and "model_id" in data
+
+
 def _with_context(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
                   results: dict[int, _Done]) -> GenerationRequest:
     if not deps:
@@ -177,7 +205,10 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     progress = progress or NullProgress()
-    build = Path(out_dir) if out_dir is not None else project.root / "build"
+    default = project.root / "build"
+    build = Path(out_dir) if out_dir is not None else default
+    custom = build.resolve() != default.resolve()
+    _check_folders(project, build, custom=custom)
     model = model_name or getattr(session, "name", None) or session.model_id
     with _project_lock(project):
         _sweep(project, build)
@@ -478,6 +509,7 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True) -
     from a custom --output-dir only the files its manifest lists.
     """
     removed: list[str] = []
+    _check_folders(project, project.root / "build", custom=False)
     with _project_lock(project):
         _sweep(project, project.root / "build")
         if cache:
@@ -488,7 +520,8 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True) -
         if build:
             default = project.root / "build"
             last = _read_json(_state_file(project)) or {}
-            for folder in dict.fromkeys([default, Path(last.get("build_dir") or default)]):
+            custom = last.get("build_dir") if isinstance(last.get("build_dir"), str) else None
+            for folder in dict.fromkeys([default, Path(custom or default)]):
                 removed.extend(_clean_build(folder, whole=folder.resolve() == default.resolve()))
             _state_file(project).unlink(missing_ok=True)
     return removed
@@ -501,13 +534,18 @@ def _clean_build(folder: Path, *, whole: bool) -> list[str]:
         shutil.rmtree(folder)
         return [str(folder)]
     manifest = _read_json(folder / MANIFEST)
-    if manifest is None:
+    if manifest is None or not _is_manifest(folder / MANIFEST):
         return []
     removed = []
-    for value in manifest.get("outputs", {}).values():
+    outputs = manifest.get("outputs")
+    real = folder.resolve()
+    for value in outputs.values() if isinstance(outputs, dict) else []:
         for rel in value if isinstance(value, list) else [value]:
+            # The manifest is a file anyone could edit: remove only what lies inside the folder.
+            if not isinstance(rel, str) or PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+                continue
             path = folder / rel
-            if path.is_file():
+            if path.parent.resolve().is_relative_to(real) and (path.is_file() or path.is_symlink()):
                 path.unlink()
                 removed.append(str(path))
     stems = folder / "stems"
