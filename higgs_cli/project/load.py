@@ -37,6 +37,7 @@ from higgs_cli.project.model import (
     Section,
     Speaker,
 )
+from higgs_cli.project.plan import length_problem, speech_seconds
 
 PROJECT_FILE = "project.yaml"
 FORMAT_VERSION = 1
@@ -124,6 +125,7 @@ OUTPUT_RULES: dict[str, _Number | _Choice | _Bool] = {
     "trim_silence": _Bool(),
     "stems": _Bool(),
     "subtitles": _Bool(),
+    "max_hours": _Number(0, 24, low_open=True),
 }
 
 
@@ -223,6 +225,7 @@ class _Reader:
         self.real_root = root.resolve()
         self.tasks = tasks
         self.unsafe: set[int] = set()
+        self.script_at = (1, 1)  # where `script:` starts, for problems with the script as a whole
         self.broken_refs = 0  # values left out for a problem reported elsewhere (a declared but invalid
         # speaker, an unsupported tag): a section holding one is not clean
 
@@ -753,6 +756,8 @@ class _Reader:
         declared = self.declared(speakers_node)
         sections: list[tuple[Section, bool]] = []
         if "script" in given:
+            mark = given["script"].start_mark
+            self.script_at = (mark.line + 1, mark.column + 1)
             sections = self.script(given["script"], speakers, declared)
         elif isinstance(node, MappingNode) and self.ok(node):
             self.p.add(node, "the project has no script", "script: a list of sections")
@@ -861,6 +866,13 @@ def load_project(path: Path | str) -> Project:
         if clean and task is not None:
             for problem in task.validate(section, project) or []:
                 problems.add_formatted(str(problem))
+    if not problems:  # a runaway script (a whole book pasted in) is refused before any render starts
+        seconds = sum(speech_seconds(line.text, project.defaults.max_seconds)
+                      + (project.defaults.pause if line.pause is None else line.pause)
+                      for section in project.sections for line in section.lines)
+        if problem := length_problem(seconds, project.output.max_hours):
+            problems.add_at(reader.script_at[0], reader.script_at[1], problem,
+                            "a shorter project (split it into several), or a higher output.max_hours (at most 24)")
     if problems:
         _raise(problems, file)
     return project

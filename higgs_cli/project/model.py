@@ -46,6 +46,7 @@ class OutputSettings:
     trim_silence: bool = True
     stems: bool = True
     subtitles: bool = True
+    max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ resolve from those caches.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -168,6 +169,33 @@ def check_library_voices(project: Project, library=None) -> None:
             except UsageError as error:
                 where = f"{speaker.location}: " if speaker.location else ""
                 raise UsageError(f"{where}speaker '{speaker.name}': {error.message}", hint=error.hint) from None
+
+
+SPEECH_CHARS_PER_SECOND = 15.0  # brisk narration; a wide (CJK) character counts as 3
+
+
+def speech_seconds(text: str, max_seconds: float) -> float:
+    """A rough length of `text` spoken aloud: at least half a second, at most `max_seconds`."""
+    weight = sum(3 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in " ".join(text.split()))
+    return min(max_seconds, max(0.5, weight / SPEECH_CHARS_PER_SECOND))
+
+
+def length_problem(seconds: float, max_hours: float) -> str | None:
+    """The message for a project estimated to last `seconds`, when that is over `max_hours`."""
+    if seconds <= max_hours * 3600:
+        return None
+    return (f"the project would last about {seconds / 3600:.1f} hours (estimated from its text); "
+            f"output.max_hours is {max_hours:g}")
+
+
+def check_render_length(project: Project, planned: list[PlannedLine]) -> None:
+    """Refuse, before generating anything, a render estimated to run past output.max_hours."""
+    seconds = sum(speech_seconds(line.display_text, line.request.max_frames / FRAME_RATE) + max(0.0, line.pause_after)
+                  for line in planned)
+    problem = length_problem(seconds, project.output.max_hours)
+    if problem:
+        raise UsageError(f"{project.file}: {problem}",
+                         hint="split the project into several, or raise output.max_hours (at most 24)")
 
 
 def plan_sections(project: Project, ctx: ProjectPlanContext) -> list[PlannedLine]:

@@ -36,7 +36,13 @@ from higgs_cli.engine.request import SAMPLE_RATE, GenerationRequest, GenerationR
 from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.fsutil import atomic_dir, atomic_path, atomic_write_text, exclusive_lock, sweep_temporaries
 from higgs_cli.plugins.task import PlannedLine
-from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_project, plan_sections
+from higgs_cli.project.plan import (
+    ProjectPlanContext,
+    check_render_length,
+    global_context,
+    plan_project,
+    plan_sections,
+)
 from higgs_cli.project.store import CacheEntry, Store, line_key
 
 if TYPE_CHECKING:
@@ -215,6 +221,7 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
         planned = plan_project(project, session, library)
         if not planned:
             raise UsageError(f"{project.file}: the project has no lines to render")
+        check_render_length(project, planned)
         context = global_context(planned)
         keys = _keys(planned, context, model_id=session.model_id, codec_id=session.codec_id)
         atomic_write_text(_state_file(project), json.dumps(
