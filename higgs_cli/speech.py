@@ -18,6 +18,13 @@ class VoiceChoice:
     transcript: str | None = None
 
 
+def check_speakable(text: str) -> None:
+    """UsageError for text with nothing to say once control and invisible characters are dropped."""
+    if text.strip() and not normalize_text(text):
+        raise UsageError("the text has nothing to speak once control and invisible characters are removed",
+                         hint="give words to speak")
+
+
 def check_sampling(temperature: float, top_k: int | None, top_p: float, max_seconds: float) -> None:
     if not 0.0 <= temperature <= 2.0:
         raise UsageError(f"--temperature must be between 0 and 2, got {temperature}")
@@ -70,6 +77,7 @@ def voice_turn(voice: ResolvedVoice, session, library=None) -> Turn:
 def build_request(text: str, *, voice: Turn | None = None, scene: str | None = None,
                   sampling: Sampling = Sampling(), seed: int = 0, max_seconds: float = 30.0) -> GenerationRequest:
     check_text(text, max_chars=MAX_TEXT_CHARS)
+    check_speakable(text)
     check_sampling(sampling.temperature, sampling.top_k, sampling.top_p, max_seconds)
     return GenerationRequest(text=normalize_text(text), history=(voice,) if voice else (),
                              scene=scene.strip() if scene and scene.strip() else None, sampling=sampling,

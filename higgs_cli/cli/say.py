@@ -62,6 +62,7 @@ def say(
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p)
     speech.check_sampling(temperature, top_k, top_p, max_seconds)
     check_text(text, max_chars=MAX_TEXT_CHARS)
+    speech.check_speakable(text)
     chosen = speech.resolve_voice(speech.VoiceChoice(voice, transcript)) if voice else None
     session = load_session(model, revision=revision, device=device, compile=compile_)
     turn = speech.voice_turn(chosen, session) if chosen else None
