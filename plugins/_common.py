@@ -56,13 +56,18 @@ def check_speakers(section: Section, project: Project, *, need_voice: bool = Fal
     return problems
 
 
-def check_int(section: Section, key: str, *, minimum: int) -> list[str]:
+def check_int(section: Section, key: str, *, minimum: int, maximum: int) -> list[str]:
     if key not in section.fields:
         return []
     value = section.fields[key]
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        return [f"{where(section, key=key)}: `{key}` must be a whole number >= {minimum}, not {value!r}"]
+    if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
+        return [f"{where(section, key=key)}: `{key}` must be a whole number from {minimum} to {maximum}, "
+                f"not {value!r}"]
     return []
+
+
+MAX_CONTEXT = 8
+"""Earlier lines a line may hear: each one lengthens its prompt."""
 
 
 def check_text(section: Section, key: str, *, required: bool) -> list[str]:

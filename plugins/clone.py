@@ -7,11 +7,11 @@ Boson's long-form example does.
 
 from __future__ import annotations
 
-from higgs_cli.engine.text import chunk_text, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, chunk_text, normalize_text
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.task import PlannedLine
 
-from ._common import check_int, check_speakers, field, request, solo_scene, speaker_of
+from ._common import MAX_CONTEXT, check_int, check_speakers, field, request, solo_scene, speaker_of
 
 
 class CloneTask:
@@ -25,8 +25,8 @@ class CloneTask:
 
     def validate(self, section, project):
         return [*check_speakers(section, project),
-                *check_int(section, "max_chunk_chars", minimum=20),
-                *check_int(section, "context_chunks", minimum=0)]
+                *check_int(section, "max_chunk_chars", minimum=20, maximum=MAX_TEXT_CHARS),
+                *check_int(section, "context_chunks", minimum=0, maximum=MAX_CONTEXT)]
 
     def plan(self, section, ctx):
         max_chars = int(field(section, "max_chunk_chars", 300))

@@ -13,7 +13,16 @@ from higgs_cli.engine.text import normalize_text
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.task import PlannedLine
 
-from ._common import check_int, check_speakers, field, join_scene, request, speaker_numbers, speaker_of
+from ._common import (
+    MAX_CONTEXT,
+    check_int,
+    check_speakers,
+    field,
+    join_scene,
+    request,
+    speaker_numbers,
+    speaker_of,
+)
 
 
 class DialogueTask:
@@ -26,7 +35,7 @@ class DialogueTask:
     }
 
     def validate(self, section, project):
-        return [*check_speakers(section, project), *check_int(section, "context_lines", minimum=0)]
+        return [*check_speakers(section, project), *check_int(section, "context_lines", minimum=0, maximum=MAX_CONTEXT)]
 
     def plan(self, section, ctx):
         numbers = speaker_numbers(ctx.project)

@@ -313,10 +313,10 @@ def _broken_model(tiny_model, tmp_path, how):
 
 @pytest.mark.parametrize(("how", "message"), [
     ("no config", "missing config.json"),
-    ("no weights", "model*.safetensors"),
+    ("no weights", "missing model.safetensors"),
     ("truncated weights", "could not load the checkpoint"),
     ("garbage weights", "could not load the checkpoint"),
-    ("no audio tokenizer weights", "has no weights"),
+    ("no audio tokenizer weights", "has no model.safetensors"),
 ])
 def test_missing_or_partial_model_files(tiny_model, tmp_path, refused, how, message):
     model = _broken_model(tiny_model, tmp_path, how)

@@ -96,7 +96,7 @@ def test_incomplete_checkpoints_get_clear_errors(tiny_model, tmp_path):
 
     broken = _copy(tiny_model, tmp_path)
     (broken / "model.safetensors").unlink()
-    with pytest.raises(ModelError, match="missing model\\*.safetensors"):
+    with pytest.raises(ModelError, match="missing model.safetensors"):
         ModelSession.load(str(broken), device="cpu")
 
     truncated = _copy(tiny_model, tmp_path / "t")
@@ -118,11 +118,23 @@ def test_incomplete_checkpoints_get_clear_errors(tiny_model, tmp_path):
         ModelSession.load(str(wrong_codebooks), device="cpu")
 
 
-def test_audio_tokenizer_found_inside_the_folder_after_a_move(tiny_model, tmp_path):
+def test_a_copied_checkpoint_uses_its_own_audio_tokenizer(tiny_model, tmp_path):
     moved = _copy(tiny_model, tmp_path)
-    files = checkpoint.locate(str(moved))
-    assert files.audio_tokenizer_dir in (moved / "audio_tokenizer", tiny_model / "audio_tokenizer")
-    shutil.rmtree(tiny_model.parent / "_gone", ignore_errors=True)
+    assert checkpoint.locate(str(moved)).audio_tokenizer_dir == moved / "audio_tokenizer"
+    (moved / "stray.safetensors").write_bytes(b"")
+    (moved / "model.safetensors").unlink()
+    with pytest.raises(ModelError, match="missing model.safetensors"):
+        checkpoint.locate(str(moved))
+
+
+def test_audio_tokenizer_named_by_the_processor(tiny_model, tmp_path):
+    moved = _copy(tiny_model, tmp_path)
+    shutil.move(moved / "audio_tokenizer", tmp_path / "codec")
+    processor = json.loads((moved / "processor_config.json").read_text())
+    processor["audio_tokenizer"]["audio_tokenizer_name_or_path"] = "../codec"
+    (moved / "processor_config.json").write_text(json.dumps(processor))
+    assert checkpoint.locate(str(moved)).audio_tokenizer_dir.resolve() == (tmp_path / "codec").resolve()
+    shutil.move(tmp_path / "codec", moved / "audio_tokenizer")
     processor = json.loads((moved / "processor_config.json").read_text())
     processor["audio_tokenizer"]["audio_tokenizer_name_or_path"] = str(tmp_path / "nowhere")
     (moved / "processor_config.json").write_text(json.dumps(processor))

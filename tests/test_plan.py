@@ -136,7 +136,7 @@ def test_validation_problems_name_file_line_column(tmp_path):
     hum = tasks["hum"].validate(_where("hum", melody="lullaby"), project)
     assert len(hum) == 1 and "p.yaml:3:5: task 'hum' clones a voice" in hum[0] and "'bob'" in hum[0]
     assert tasks["clone"].validate(_where("clone", max_chunk_chars=0), project) == [
-        "p.yaml:4:7: `max_chunk_chars` must be a whole number >= 20, not 0"]
+        "p.yaml:4:7: `max_chunk_chars` must be a whole number from 20 to 5000, not 0"]
     carol = replace(section("s", "clone", (None, "Hi."), speaker="carol"), location=Location("p.yaml", 3, 5))
     assert tasks["clone"].validate(carol, project) == ["p.yaml:3:5: unknown speaker 'carol' (known: alice, bob)"]
     assert tasks["dialogue"].validate(_where("dialogue"), project) == []

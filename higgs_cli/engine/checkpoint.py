@@ -209,16 +209,15 @@ def check_model_dir(model_dir: Path) -> None:
     missing = [name for name in ("config.json", "tokenizer_config.json") if not (model_dir / name).is_file()]
     if not (model_dir / "tokenizer.json").is_file() and not (model_dir / "tokenizer.model").is_file():
         missing.append("tokenizer.json")
-    has_weights = any(model_dir.glob("*.safetensors"))
-    if not has_weights:
-        missing.append("model*.safetensors")
+    index = model_dir / "model.safetensors.index.json"
+    if not (model_dir / "model.safetensors").is_file() and not index.is_file():
+        missing.append("model.safetensors (or model.safetensors.index.json with its shards)")
     if missing:
         raise ModelError(f"{model_dir} is not a complete Higgs Audio V2 checkpoint: missing {', '.join(missing)}",
                          hint="download it again with `higgs model pull`, or point --model at a complete folder")
     config = _read_json(model_dir / "config.json")
     if config.get("model_type") != "higgs_audio_v2":
         raise ModelError(f"{model_dir} holds a '{config.get('model_type')}' model, not higgs_audio_v2")
-    index = model_dir / "model.safetensors.index.json"
     if index.is_file():
         shards = set(_read_json(index).get("weight_map", {}).values())
         absent = sorted(s for s in shards if not (model_dir / s).is_file())
@@ -228,18 +227,28 @@ def check_model_dir(model_dir: Path) -> None:
 
 
 def _resolve_audio_tokenizer(model_dir: Path, *, revision: str | None) -> Path:
+    """The audio tokenizer that goes with a model folder.
+
+    A tokenizer folder inside the model folder wins (a copied or moved
+    checkpoint keeps its own); then the processor's `audio_tokenizer_name_or_path`
+    as a folder (absolute, or relative to the model folder, never to the
+    current directory); then a folder beside the model; then the named Hub id.
+    """
+    inside = model_dir / AUDIO_TOKENIZER_DIR
+    if (inside / "config.json").is_file():
+        return inside
     processor = model_dir / "processor_config.json"
     named = None
     if processor.is_file():
         named = _read_json(processor).get("audio_tokenizer", {}).get("audio_tokenizer_name_or_path")
     candidates = []
     if named:
-        candidates += [Path(named), model_dir / named]
-    candidates += [model_dir / AUDIO_TOKENIZER_DIR, model_dir.parent / AUDIO_TOKENIZER_DIR]
+        candidates.append(Path(named) if Path(named).is_absolute() else model_dir / named)
+    candidates.append(model_dir.parent / AUDIO_TOKENIZER_DIR)
     for candidate in candidates:
         if (candidate / "config.json").is_file():
             return candidate
-    hub_id = named if named and "/" in named and not Path(named).is_absolute() else DEFAULT_AUDIO_TOKENIZER
+    hub_id = named if named and _looks_like_repo_id(named) else DEFAULT_AUDIO_TOKENIZER
     return download(hub_id, revision=None)
 
 
@@ -285,8 +294,8 @@ def locate(model: str, *, revision: str | None = None) -> CheckpointFiles:
         raise UsageError(f"'{model}' is neither a folder nor a Hub repo id (owner/name)")
     check_model_dir(model_dir)
     codec_dir = _resolve_audio_tokenizer(model_dir, revision=revision)
-    if not any(codec_dir.glob("*.safetensors")):
-        raise ModelError(f"audio tokenizer folder {codec_dir} has no weights",
+    if not (codec_dir / "model.safetensors").is_file():
+        raise ModelError(f"audio tokenizer folder {codec_dir} has no model.safetensors",
                          hint="download it again (`higgs model pull`)")
     is_random = bool(_read_json(model_dir / "config.json").get(RANDOM_MARKER))
     return CheckpointFiles(model_dir, codec_dir, is_random, revision)

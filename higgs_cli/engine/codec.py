@@ -27,7 +27,8 @@ class AudioCodec:
     def load(cls, folder: Path, model_dir: Path, device: torch.device) -> AudioCodec:
         from transformers import DacFeatureExtractor, HiggsAudioV2TokenizerModel
 
-        model = HiggsAudioV2TokenizerModel.from_pretrained(folder, dtype=torch.float32).to(device)
+        model = HiggsAudioV2TokenizerModel.from_pretrained(folder, dtype=torch.float32,
+                                                           use_safetensors=True).to(device)
         try:
             features = DacFeatureExtractor.from_pretrained(model_dir)
         except OSError:
