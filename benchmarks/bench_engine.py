@@ -182,7 +182,7 @@ def main() -> int:
                      "speedup": best_ours["frames_per_s"] / best_theirs["frames_per_s"]})
     results["batches"] = rows
     print(f"render: {args.lines} lines ...", flush=True)
-    results["render"] = render_times(session, reference, processor, texts[:args.lines], args.frames, batch=16)
+    results["render"] = render_times(session, reference, processor, texts[:args.lines], args.frames, batch=32)
 
     batch1 = rows[0]["engine"] if rows and rows[0]["batch"] == 1 else None
     checks = {}

@@ -66,7 +66,7 @@ def render(
     = None,
     batch_size: Annotated[int, typer.Option("--batch-size", "-b",
                                             help="Lines generated together (more is faster, uses more memory).")]
-    = 16,
+    = 32,
     force: Annotated[bool, typer.Option("--force", help="Generate every line again, ignoring the cache.")] = False,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,

@@ -40,11 +40,11 @@ class PrefixStore:
         self.max_entries = max_entries
         self.hits = 0
 
-    def get(self, key: bytes):
+    def get(self, key: bytes, *, count: bool = True):
         found = self.entries.get(key)
         if found is not None:
             self.entries.move_to_end(key)
-            self.hits += 1
+            self.hits += count
         return found
 
     def put(self, key: bytes, value) -> None:
@@ -93,8 +93,26 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             if on_frame is not None:
                 on_frame(owner[slot], frame)
 
+    def share_prefixes(free: list[int]) -> None:
+        """Prefill, once each, the missing prefixes that several of the next jobs share."""
+        upcoming = [jobs[i].prompt for i in reversed(waiting[-len(free):])]
+        counts: dict[bytes, int] = {}
+        for prompt in upcoming:
+            if prompt.prefix_len:
+                counts[prompt.prefix_key] = counts.get(prompt.prefix_key, 0) + 1
+        missing = {key for key, n in counts.items() if n > 1 and prefixes.get(key, count=False) is None}
+        for slot, prompt in zip(free, upcoming):
+            if prompt.prefix_key in missing:
+                missing.discard(prompt.prefix_key)
+                ids = torch.as_tensor(prompt.input_ids[:prompt.prefix_len], device=device)
+                runner.prefill_many(cache, [(slot, ids, torch.as_tensor(prompt.audio_frames, device=device), 0)])
+                prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
+                                                 cache.values[:, slot, :, :prompt.prefix_len].clone()))
+
     def admit(free: list[int]) -> None:
         """Give each free slot a waiting job and prefill them together."""
+        if prefixes is not None:
+            share_prefixes(free)
         prefill_rows, admitted = [], []
         for slot in free:
             if not waiting:
