@@ -122,9 +122,17 @@ class Runner:
         return attn.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
 
     def _layer(self, layer, idx: int, hidden: torch.Tensor, audio_mask: torch.Tensor | None, **attend) -> torch.Tensor:
+        """One decoder layer: audio positions take the audio norms and MLP, text positions the text ones.
+
+        `audio_mask` None means every position is audio (decode); an all-False
+        mask (a prompt chunk without reference audio) runs the text branch whole.
+        """
         residual = hidden
-        if audio_mask is None:  # every position is audio (decode)
+        all_text = audio_mask is not None and not bool(audio_mask.any())
+        if audio_mask is None:
             normed = layer.audio_input_layernorm(hidden)
+        elif all_text:
+            normed = layer.input_layernorm(hidden)
         else:
             normed = hidden.clone()
             normed[audio_mask] = layer.audio_input_layernorm(hidden[audio_mask])
@@ -132,6 +140,8 @@ class Runner:
         hidden = residual + self._attend(layer, idx, normed, **attend)
         if audio_mask is None:
             return hidden + self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden))
+        if all_text:
+            return hidden + self._mlp(layer.mlp, layer.post_attention_layernorm(hidden))
         text_out = self._mlp(layer.mlp, layer.post_attention_layernorm(hidden[~audio_mask]))
         audio_out = self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden[audio_mask]))
         hidden[~audio_mask] += text_out
