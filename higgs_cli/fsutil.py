@@ -16,6 +16,17 @@ TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made he
 OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
 
 
+def file_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a file, read in blocks (a recording may be large)."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def check_writable(target: str | os.PathLike) -> Path:
     """Raise UsageError unless a file could be written at `target`; creates nothing."""
     target = Path(target)

@@ -20,7 +20,7 @@ import numpy as np
 
 from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import atomic_path
+from higgs_cli.fsutil import atomic_path, file_sha256
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.plugins.task import PlannedLine
 
@@ -90,7 +90,7 @@ class ProjectPlanContext:
     def _local_codes(self, audio_path: Path, encode: Encoder) -> np.ndarray:
         """Codes of a project recording, cached by file content and codec."""
         try:
-            digest = _file_digest(audio_path)
+            digest = file_sha256(audio_path)
         except OSError as error:
             raise UsageError(f"cannot read the voice recording {audio_path}: {error.strerror}") from None
         name = hashlib.sha256(f"{digest}\0{self.codec_id}".encode()).hexdigest()[:40]
@@ -138,15 +138,6 @@ class ProjectPlanContext:
     @property
     def max_frames(self) -> int:
         return max(1, round(self.project.defaults.max_seconds * FRAME_RATE))
-
-
-def _file_digest(path: Path) -> str:
-    """sha256 of a file, read in blocks (a recording may be large)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def check_library_voices(project: Project, library=None) -> None:

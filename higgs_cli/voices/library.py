@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import difflib
-import hashlib
 import json
 import os
 import re
@@ -40,7 +39,15 @@ from higgs_cli.audio import io as audio_io
 from higgs_cli.audio.master import trim_silence
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import TMP_MARK, atomic_dir, atomic_path, atomic_write_text, exclusive_lock, sweep_temporaries
+from higgs_cli.fsutil import (
+    TMP_MARK,
+    atomic_dir,
+    atomic_path,
+    atomic_write_text,
+    exclusive_lock,
+    file_sha256,
+    sweep_temporaries,
+)
 
 FORMAT_VERSION = 1
 META_FILE = "voice.json"
@@ -141,7 +148,7 @@ class VoiceLibrary:
     def load_audio(self, name: str) -> np.ndarray:
         """The voice's recording (24 kHz mono float32), checked against its checksum."""
         voice = self.get(name)
-        if _sha256(voice.audio_path) != voice.audio_sha256:
+        if file_sha256(voice.audio_path) != voice.audio_sha256:
             raise ValidationError(f"voice '{name}' is damaged", [f"{AUDIO_FILE} does not match its checksum"],
                                   hint=f"remove it (`higgs voice remove {name} --yes`) and add it again")
         return audio_io.load_audio(voice.audio_path)
@@ -237,7 +244,7 @@ class VoiceLibrary:
             raise UsageError("there are no voices to export",
                              hint="add one with `higgs voice add NAME AUDIO --transcript TEXT`")
         for voice in voices:
-            if _sha256(voice.audio_path) != voice.audio_sha256:
+            if file_sha256(voice.audio_path) != voice.audio_sha256:
                 raise ValidationError(f"voice '{voice.name}' is damaged", [f"{AUDIO_FILE} does not match its checksum"],
                                       hint="remove it or leave it out of the export")
         with atomic_path(archive, suffix=".tmp") as tmp:
@@ -357,17 +364,9 @@ def _exists(name: str) -> UsageError:
     return UsageError(f"voice '{name}' already exists", hint="add --force to replace it, or choose another name")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _write_meta(folder: Path, meta: dict) -> None:
     """voice.json for the audio already in `folder`; sample rate, checksum and version come from here."""
-    meta = {**meta, "sample_rate": SAMPLE_RATE, "audio_sha256": _sha256(folder / AUDIO_FILE),
+    meta = {**meta, "sample_rate": SAMPLE_RATE, "audio_sha256": file_sha256(folder / AUDIO_FILE),
             "format": FORMAT_VERSION}
     atomic_write_text(folder / META_FILE, json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
 
@@ -424,7 +423,7 @@ def _read_voice(folder: Path, *, check_audio: bool = False) -> Voice:
 
 
 def _audio_problems(audio: Path, sha256: str) -> list[str]:
-    if _sha256(audio) != sha256:
+    if file_sha256(audio) != sha256:
         return [f"{AUDIO_FILE} does not match its checksum"]
     try:
         info = sf.info(str(audio))
