@@ -187,3 +187,17 @@ def test_streaming_wav_to_stdout(tiny_model, tmp_path):
 def test_stdout_needs_stream(cli, tiny_model):
     result = cli("say", "hi", "-o", "-", "--model", tiny_model)
     assert result.exit_code == 2 and "--stream" in result.output
+
+
+def test_unexpected_errors_are_reported_in_json_too(cli, tiny_model, tmp_path, monkeypatch):
+    from higgs_cli.engine.session import ModelSession
+
+    def broken(self, *args, **kwargs):
+        raise ValueError("something odd")
+
+    monkeypatch.setattr(ModelSession, "generate", broken)
+    result = cli("--json", "say", "hi", "-o", tmp_path / "x.wav", "--model", tiny_model)
+    assert result.exit_code == 1
+    error = json.loads(result.stdout)
+    assert "unexpected ValueError: something odd" in error["error"] and "--debug" in error["hint"]
+    assert "Traceback" not in result.output

@@ -205,3 +205,16 @@ def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
     fast = compiled.generate_frames(requests, batch_size=2)
     for (a, _), (b, _) in zip(eager, fast):
         assert np.array_equal(a, b)
+
+
+def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference_audio):
+    """Rows admitted together may mix a long stored prefix with a long unprefixed prompt."""
+    voice = Turn("A tone for reference.", audio=reference_audio)
+    tiny_session.generate_frames([GenerationRequest(text="Store the prefix.", history=(voice,), sampling=GREEDY,
+                                                    max_frames=4)])
+    requests = [GenerationRequest(text="Short.", history=(voice,), sampling=GREEDY, max_frames=6),
+                GenerationRequest(text="A long line without any voice. " * 12, sampling=GREEDY, max_frames=6)]
+    together = tiny_session.generate_frames(requests, batch_size=2)
+    for request, (frames, _) in zip(requests, together):
+        [(alone, _)] = tiny_session.generate_frames([request], batch_size=1, reuse_prefixes=False)
+        assert np.array_equal(frames, alone)

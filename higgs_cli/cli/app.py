@@ -12,7 +12,7 @@ import typer
 
 from higgs_cli import __version__
 from higgs_cli.cli.output import out
-from higgs_cli.errors import EXIT_RUNTIME, HiggsError
+from higgs_cli.errors import HiggsError
 
 app = typer.Typer(
     name="higgs",
@@ -121,6 +121,6 @@ def _run(args: list[str], debug: bool) -> None:
             sys.exit(error.exit_code)
         if debug:
             raise
-        out.error(f"unexpected {type(error).__name__}: {error} (run with --debug for the traceback)")
-        sys.exit(EXIT_RUNTIME)
+        sys.exit(_report(HiggsError(f"unexpected {type(error).__name__}: {error}",
+                                    hint="run with --debug for the traceback, and please report it")))
     sys.exit(0)

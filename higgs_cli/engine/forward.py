@@ -189,7 +189,7 @@ class Runner:
             hidden[audio_mask] = self._embed_audio(torch.cat(frames)[None])[0].to(hidden.dtype)
         starts = torch.tensor([start for *_, start in rows], device=device)
         positions = starts[:, None] + torch.arange(length, device=device)[None]
-        span = int(starts.max()) + length
+        span = max(start + size for (*_, start), size in zip(rows, sizes))  # the furthest real position
         keys_at = torch.arange(span, device=device)
         causal = keys_at[None, None, :] <= positions[:, :, None]  # (rows, length, span)
         slots = [slot for slot, *_ in rows]
