@@ -156,16 +156,6 @@ class Runner:
     # ------------------------------------------------------------------ entry points
 
     @torch.inference_mode()
-    def prefill(self, cache: StaticCache, slot: int, input_ids: torch.Tensor, audio_frames: torch.Tensor,
-                start: int = 0) -> torch.Tensor:
-        """Run prompt tokens input_ids[start:] for one slot whose cache already holds [0, start).
-
-        `audio_frames` are the delayed frames for the audio placeholders in
-        input_ids[start:], in order. Returns the last position's logits (K, V).
-        """
-        return self.prefill_many(cache, [(slot, input_ids, audio_frames, start)])[0]
-
-    @torch.inference_mode()
     def prefill_many(self, cache: StaticCache,
                      rows: list[tuple[int, torch.Tensor, torch.Tensor, int]]) -> torch.Tensor:
         """Prefill several slots in one pass: rows of (slot, input_ids, audio_frames, start).
