@@ -106,8 +106,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
                 missing.discard(prompt.prefix_key)
                 ids = torch.as_tensor(prompt.input_ids[:prompt.prefix_len], device=device)
                 runner.prefill_many(cache, [(slot, ids, torch.as_tensor(prompt.audio_frames, device=device), 0)])
-                prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
-                                                 cache.values[:, slot, :, :prompt.prefix_len].clone()))
+                prefixes.put(prompt.prefix_key, cache.read(slot, prompt.prefix_len))
 
     def admit(free: list[int]) -> None:
         """Give each free slot a waiting job and prefill them together."""
@@ -124,8 +123,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             start = 0
             stored = prefixes.get(prompt.prefix_key) if prefixes is not None and prompt.prefix_len else None
             if stored is not None:
-                cache.keys[:, slot, :, :prompt.prefix_len] = stored[0]
-                cache.values[:, slot, :, :prompt.prefix_len] = stored[1]
+                cache.write(slot, stored)
                 start = prompt.prefix_len
                 frames = frames[:0]  # reference audio lives in the prefix
             prefill_rows.append((slot, ids, frames, start))
@@ -137,8 +135,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             job = jobs[index]
             prompt = job.prompt
             if prefixes is not None and prompt.prefix_len and start == 0:
-                prefixes.put(prompt.prefix_key, (cache.keys[:, slot, :, :prompt.prefix_len].clone(),
-                                                 cache.values[:, slot, :, :prompt.prefix_len].clone()))
+                prefixes.put(prompt.prefix_key, cache.read(slot, prompt.prefix_len))
             rows[slot] = RowState(job.sampling, torch.Generator().manual_seed(job.seed), job.max_steps,
                                   runner.num_codebooks)
             owner[slot] = index

@@ -13,13 +13,29 @@ from transformers.models.higgs_audio_v2.modeling_higgs_audio_v2 import apply_rot
 
 
 class StaticCache:
-    """Keys and values for every layer and slot: (layers, slots, kv_heads, capacity, head_dim)."""
+    """Keys and values for every slot, one tensor per layer: (slots, kv_heads, capacity, head_dim).
+
+    Separate per-layer tensors let a compiled decode step update them in place.
+    """
 
     def __init__(self, config, slots: int, capacity: int, dtype: torch.dtype, device: torch.device) -> None:
-        shape = (config.num_hidden_layers, slots, config.num_key_value_heads, capacity, config.head_dim)
-        self.keys = torch.zeros(shape, dtype=dtype, device=device)
-        self.values = torch.zeros(shape, dtype=dtype, device=device)
+        shape = (slots, config.num_key_value_heads, capacity, config.head_dim)
+        layers = config.num_hidden_layers
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
         self.capacity = capacity
+
+    def read(self, slot: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """A copy of one slot's first `length` positions, (layers, kv_heads, length, head_dim) each."""
+        return (torch.stack([k[slot, :, :length] for k in self.keys]),
+                torch.stack([v[slot, :, :length] for v in self.values]))
+
+    def write(self, slot: int, stored: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Put keys and values from `read` at the start of a slot."""
+        length = stored[0].shape[2]
+        for layer, (keys, values) in enumerate(zip(self.keys, self.values)):
+            keys[slot, :, :length] = stored[0][layer]
+            values[slot, :, :length] = stored[1][layer]
 
 
 def column_major(weight: torch.Tensor) -> torch.Tensor:
@@ -28,14 +44,12 @@ def column_major(weight: torch.Tensor) -> torch.Tensor:
     return weight.t().contiguous().t()
 
 
-def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) -> torch.Tensor | None:
+def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) -> torch.nn.Parameter:
     """One weight matrix for several bias-free linears over the same input.
 
     The linears' weights become views into the fused matrix, so memory does
     not grow and the model's own modules keep working on the same numbers.
     """
-    if any(linear.bias is not None for linear in linears):
-        return None
     fused = torch.cat([linear.weight.detach() for linear in linears])
     if transposed:
         fused = column_major(fused)
@@ -44,13 +58,22 @@ def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) ->
         rows = linear.weight.shape[0]
         linear.weight.data = fused[start:start + rows]
         start += rows
-    return fused
+    return torch.nn.Parameter(fused, requires_grad=False)
 
 
-class Runner:
-    """Prefill and decode for one model. Holds no per-request state."""
+def has_bias(*linears: torch.nn.Linear) -> bool:
+    return any(linear.bias is not None for linear in linears)
+
+
+class Runner(torch.nn.Module):
+    """Prefill and decode for one model. Holds no per-request state.
+
+    A module only so that the fused weights are parameters: torch.compile then
+    treats them as constants (freezing) like the model's own weights.
+    """
 
     def __init__(self, model) -> None:
+        super().__init__()
         self.model = model
         self.config = model.config
         self.inner = model.model
@@ -58,24 +81,32 @@ class Runner:
         self.num_codebooks = self.config.num_codebooks
         self.codebook_size = self.config.codebook_size
         self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
-        # One matmul for q/k/v and one for gate/up instead of three and two; on CPU the
-        # weights a decode step reads are stored column-major (same values, same memory).
+        # One matmul for q/k/v and one for gate/up instead of three and two (when no
+        # linear has a bias); on CPU the weights a decode step reads are stored
+        # column-major (same values, same memory).
         on_cpu = next(model.parameters()).device.type == "cpu"
+        attns = [layer.self_attn for layer in self.layers]
+        self.fused = not has_bias(*(lin for a in attns for lin in (a.q_proj, a.k_proj, a.v_proj)),
+                                  *(lin for layer in self.layers for mlp in (layer.mlp, layer.audio_mlp)
+                                    for lin in (mlp.gate_proj, mlp.up_proj)))
         with torch.no_grad():
-            self.qkv = [fuse_linears([layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj],
-                                     transposed=on_cpu) for layer in self.layers]
-            self.gate_up = {id(mlp): fuse_linears([mlp.gate_proj, mlp.up_proj], transposed=on_cpu and mlp is
-                                                  layer.audio_mlp)
-                            for layer in self.layers for mlp in (layer.mlp, layer.audio_mlp)}
+            if self.fused:
+                self.qkv = torch.nn.ParameterList(
+                    fuse_linears([a.q_proj, a.k_proj, a.v_proj], transposed=on_cpu) for a in attns)
+                self.text_gate_up = torch.nn.ParameterList(
+                    fuse_linears([layer.mlp.gate_proj, layer.mlp.up_proj]) for layer in self.layers)
+                self.audio_gate_up = torch.nn.ParameterList(
+                    fuse_linears([layer.audio_mlp.gate_proj, layer.audio_mlp.up_proj], transposed=on_cpu)
+                    for layer in self.layers)
             if on_cpu:
                 for linear in [model.audio_lm_head] + [m for layer in self.layers
                                                        for m in (layer.self_attn.o_proj, layer.audio_mlp.down_proj)]:
                     linear.weight.data = column_major(linear.weight.data)
 
-    def _mlp(self, mlp, x: torch.Tensor) -> torch.Tensor:
-        fused = self.gate_up[id(mlp)]
-        if fused is None:
+    def _mlp(self, mlp, idx: int, x: torch.Tensor, audio: bool) -> torch.Tensor:
+        if not self.fused:
             return mlp(x)
+        fused = (self.audio_gate_up if audio else self.text_gate_up)[idx]
         gate, up = F.linear(x, fused).split(mlp.intermediate_size, dim=-1)
         return mlp.down_proj(mlp.act_fn(gate) * up)
 
@@ -95,12 +126,11 @@ class Runner:
         attn = layer.self_attn
         batch, length, _ = hidden.shape
         shape = (batch, length, -1, attn.head_dim)
-        fused = self.qkv[layer_idx]
-        if fused is None:
+        if not self.fused:
             q, k, v = attn.q_proj(hidden), attn.k_proj(hidden), attn.v_proj(hidden)
         else:
             widths = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
-            q, k, v = F.linear(hidden, fused).split(widths, dim=-1)
+            q, k, v = F.linear(hidden, self.qkv[layer_idx]).split(widths, dim=-1)
         q = q.reshape(shape).transpose(1, 2)
         k = k.reshape(shape).transpose(1, 2)
         v = v.reshape(shape).transpose(1, 2)
@@ -139,11 +169,11 @@ class Runner:
             normed[~audio_mask] = layer.input_layernorm(hidden[~audio_mask])
         hidden = residual + self._attend(layer, idx, normed, **attend)
         if audio_mask is None:
-            return hidden + self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden))
+            return hidden + self._mlp(layer.audio_mlp, idx, layer.audio_post_attention_layernorm(hidden), True)
         if all_text:
-            return hidden + self._mlp(layer.mlp, layer.post_attention_layernorm(hidden))
-        text_out = self._mlp(layer.mlp, layer.post_attention_layernorm(hidden[~audio_mask]))
-        audio_out = self._mlp(layer.audio_mlp, layer.audio_post_attention_layernorm(hidden[audio_mask]))
+            return hidden + self._mlp(layer.mlp, idx, layer.post_attention_layernorm(hidden), False)
+        text_out = self._mlp(layer.mlp, idx, layer.post_attention_layernorm(hidden[~audio_mask]), False)
+        audio_out = self._mlp(layer.audio_mlp, idx, layer.audio_post_attention_layernorm(hidden[audio_mask]), True)
         hidden[~audio_mask] += text_out
         hidden[audio_mask] += audio_out
         return hidden
