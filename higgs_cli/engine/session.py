@@ -84,6 +84,8 @@ class ModelInfo:
     dtype: str
     parameters: int
 
+CPU_COMPILE_SETTINGS = {"freezing": True, "max_autotune": True, "max_autotune_gemm_backends": "CPP,ATEN"}
+
 
 class ModelSession:
     """One loaded model, audio tokenizer and text tokenizer. Not thread-safe."""
@@ -104,12 +106,25 @@ class ModelSession:
         self.compiled_decode = self._compile_decode() if compile else None
 
     def _compile_decode(self):
-        """The decode step under torch.compile: CUDA graphs on GPU (reduce-overhead), fused kernels on CPU."""
-        mode = "reduce-overhead" if self.device.type == "cuda" else None
-        step = torch.compile(self.runner.decode_step, mode=mode, dynamic=False)
+        """The decode step under torch.compile.
+
+        On GPU: CUDA graphs (reduce-overhead). On CPU: weights frozen into the
+        graph and packed for inductor's own matrix kernels, which read them
+        close to memory bandwidth (MKL's fp32 matrix-vector path does not on
+        every CPU); this holds a second, packed copy of the decode weights.
+        """
+        from torch._inductor import config as inductor_config
+
+        on_gpu = self.device.type == "cuda"
+        step = torch.compile(self.runner.decode_step, mode="reduce-overhead" if on_gpu else None, dynamic=False)
+        # Compilation happens on a call (the first, and each new cache shape), so the
+        # settings apply around every call; passed as torch.compile options they
+        # do not reach freezing.
+        settings = {} if on_gpu else CPU_COMPILE_SETTINGS
 
         def decode(*args):
-            with torch.no_grad():  # inference_mode tensors don't mix with compiled graphs
+            # no_grad, not inference_mode: inference tensors don't mix with compiled graphs
+            with torch.no_grad(), inductor_config.patch(settings):
                 return step(*args)
 
         return decode
