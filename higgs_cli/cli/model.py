@@ -78,8 +78,8 @@ def info(model: Annotated[Optional[str], typer.Argument(
 @app.command("init-random")
 def init_random(
     folder: Annotated[Path, typer.Argument(help="Where to write the checkpoint.")],
-    size: Annotated[str, typer.Option("--size", help="tiny (a few MB, tests) or small (hidden 1024, 8 layers).")] = (
-        "tiny"),
+    size: Annotated[str, typer.Option("--size", help="tiny (a few MB, tests), small (hidden 1024, 8 layers) "
+                                                   "or full (the real dimensions, 11 GB).")] = "tiny",
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty folder.")] = False,
 ) -> None:

@@ -54,7 +54,14 @@ SIZES = {
     "small": RandomSize(hidden=1024, layers=8, heads=16, kv_heads=8, intermediate=2816, codec_encoder=16,
                         codec_decoder=256, codec_latent=64, semantic_hidden=256, semantic_layers=2,
                         semantic_conv=128, codebook_dim=32),
+    # The real model's dimensions (Llama-3.2-3B backbone, 5.4 B parameters, about
+    # 11 GB in bf16) and its audio tokenizer's widths: for GPU benchmarks.
+    "full": RandomSize(hidden=3072, layers=28, heads=24, kv_heads=8, intermediate=8192, codec_encoder=64,
+                       codec_decoder=1024, codec_latent=256, semantic_hidden=768, semantic_layers=12,
+                       semantic_conv=512, codebook_dim=64),
 }
+# Sizes built directly in bf16: the fp32 model would need twice the memory.
+BF16_INIT = {"full"}
 
 
 def _lm_config(size: RandomSize):
@@ -165,7 +172,13 @@ def init_random(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, f
     with atomic_dir(path) as tmp:
         torch.manual_seed(seed)
         config = _lm_config(spec)
-        model = HiggsAudioV2ForConditionalGeneration(config).eval()
+        default_dtype = torch.get_default_dtype()
+        if size in BF16_INIT:
+            torch.set_default_dtype(torch.bfloat16)
+        try:
+            model = HiggsAudioV2ForConditionalGeneration(config).eval()
+        finally:
+            torch.set_default_dtype(default_dtype)
         model.config.update({RANDOM_MARKER: True, "higgs_random_size": size, "higgs_random_seed": seed})
         model.to(torch.bfloat16).save_pretrained(tmp)  # the real checkpoint is stored in bf16
         codec = _make_informative_codec(_codec_config(spec), seed + 1)
