@@ -24,6 +24,11 @@ from higgs_cli.engine.sampling import RowState, choose_frames
 CAPACITY_BUCKET = 256
 
 
+def power_of_two(n: int) -> int:
+    """The smallest power of two >= n."""
+    return 1 << max(0, n - 1).bit_length()
+
+
 @dataclass
 class Job:
     prompt: Prompt
@@ -68,9 +73,13 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     """
     if not jobs:
         return []
-    slots = max(1, min(slots, len(jobs)))
     needed = max(len(job.prompt.input_ids) + job.max_steps for job in jobs) + 1
-    capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET  # few distinct shapes for compiled steps
+    if compiled_decode is None:
+        slots = max(1, min(slots, len(jobs)))
+        capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET
+    else:  # each new shape compiles again: powers of two keep them few
+        slots = max(1, min(slots, power_of_two(len(jobs))))
+        capacity = max(CAPACITY_BUCKET, power_of_two(needed))
     cache = StaticCache(runner.config, slots, capacity, dtype, device)
     waiting = list(range(len(jobs)))[::-1]
     rows: list[RowState | None] = [None] * slots
