@@ -165,6 +165,26 @@ def test_codec_is_not_degenerate(tiny_session, reference_audio):
     assert (tiny_session.encode_audio(reference_audio) != tiny_session.encode_audio(noise)).mean() > 0.5
 
 
+def test_batched_encode_gives_each_clip_its_own_codes(tiny_session, reference_audio, monkeypatch):
+    """encode_many: equal-length clips share a pass, a repeated clip is encoded once, codes as alone."""
+    rng = np.random.default_rng(3)
+    other = (0.2 * rng.normal(size=reference_audio.size)).astype(np.float32)
+    short = reference_audio[:24000].copy()
+    clips = [reference_audio, other, reference_audio.copy(), short]
+    passes: list[int] = []
+    encode_batch = tiny_session.codec.encode_batch
+
+    def counted(batch):
+        passes.append(len(batch))
+        return encode_batch(batch)
+
+    monkeypatch.setattr(tiny_session.codec, "encode_batch", counted)
+    together = tiny_session.encode_many(clips)
+    assert sorted(passes) == [1, 2]  # {reference, other} in one pass, short alone, the copy not at all
+    for clip, codes in zip(clips, together):
+        assert np.array_equal(codes, tiny_session.encode_audio(clip))
+
+
 def test_batched_decode_matches_single_decode_away_from_the_tail(tiny_session):
     rng = np.random.default_rng(2)
     batch = [rng.integers(0, 1024, (8, n)) for n in (60, 20, 45)]

@@ -46,6 +46,16 @@ class AudioCodec:
         return codes[0].cpu().numpy().astype(np.int64)
 
     @torch.inference_mode()
+    def encode_batch(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        """Encode several clips of the same length in one pass (no padding: the same codes as alone)."""
+        if len({len(audio) for audio in batch}) > 1:
+            raise ValueError("encode_batch needs clips of one length")
+        inputs = self.feature_extractor([np.asarray(a, dtype=np.float32) for a in batch], sampling_rate=SAMPLE_RATE,
+                                        return_tensors="pt")
+        codes = self.model.encode(inputs["input_values"].to(self.device), return_dict=True).audio_codes
+        return [row.cpu().numpy().astype(np.int64) for row in codes]
+
+    @torch.inference_mode()
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """(codebooks, frames) codes -> 24 kHz mono float32 audio."""
         if codes.shape[1] == 0:

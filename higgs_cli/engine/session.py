@@ -8,6 +8,7 @@ This module imports torch and transformers; import it only when a model is neede
 
 from __future__ import annotations
 
+import hashlib
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -193,20 +194,40 @@ class ModelSession:
         """24 kHz mono audio -> (8, frames) codes."""
         return self.codec.encode(audio)
 
+    def encode_many(self, clips: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+        """Encode several clips: each distinct clip once, clips of equal length in one pass."""
+        digests = [hashlib.sha256(np.ascontiguousarray(clip, dtype=np.float32).tobytes()).digest()
+                   for clip in clips]
+        first: dict[bytes, int] = {}  # content -> the first clip with it
+        for index, digest in enumerate(digests):
+            first.setdefault(digest, index)
+        by_length: dict[int, list[int]] = {}
+        for index in first.values():
+            by_length.setdefault(len(clips[index]), []).append(index)
+        codes: dict[int, np.ndarray] = {}
+        for indexes in by_length.values():
+            for start in range(0, len(indexes), batch_size):
+                group = indexes[start:start + batch_size]
+                codes.update(zip(group, self.codec.encode_batch([clips[i] for i in group])))
+        return [codes[first[digest]] for digest in digests]
+
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self.codec.decode(codes)
 
     # ------------------------------------------------------------------ generation
 
     def _jobs(self, requests: Sequence[GenerationRequest]) -> list[Job]:
-        jobs = []
         for request in requests:
             if not request.text.strip():
                 raise UsageError("cannot generate speech for empty text")
             if request.max_frames < 1:
                 raise UsageError("max_frames must be at least 1")
-            codes = [turn.codes if turn.codes is not None else self.encode_audio(turn.audio)
-                     for turn in request.history]
+        # reference clips without codes: encoded together, each distinct clip once
+        encoded = iter(self.encode_many([turn.audio for request in requests for turn in request.history
+                                         if turn.codes is None]))
+        jobs = []
+        for request in requests:
+            codes = [turn.codes if turn.codes is not None else next(encoded) for turn in request.history]
             prompt = build_prompt(request, codes, self.tokenizer, self.num_codebooks)
             jobs.append(Job(prompt, request.sampling, request.seed, request.max_frames + self.num_codebooks))
         return jobs
