@@ -238,3 +238,13 @@ def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference
     for request, (frames, _) in zip(requests, together):
         [(alone, _)] = tiny_session.generate_frames([request], batch_size=1, reuse_prefixes=False)
         assert np.array_equal(frames, alone)
+
+
+def test_compiled_cache_sizes_are_few_and_tight():
+    """Capacities for compiled steps: every need fits, at most half of one is unused, few distinct sizes."""
+    from higgs_cli.engine.batching import size_bucket
+
+    sizes = {size_bucket(n) for n in range(256, 4097)}
+    assert len(sizes) <= 9
+    for n in range(1, 5000):
+        assert n <= size_bucket(n) <= 1.5 * n

@@ -36,7 +36,8 @@ def say(
     model: ModelOption = None,
     revision: RevisionOption = None,
     device: DeviceOption = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU).")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on "
+                                                                   "GPU): slower start, faster decoding.")] = False,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,
 ) -> None:

@@ -29,6 +29,12 @@ def power_of_two(n: int) -> int:
     return 1 << max(0, n - 1).bit_length()
 
 
+def size_bucket(n: int) -> int:
+    """The smallest of 2^k and 1.5 * 2^k that is >= n: few sizes, at most half of one unused."""
+    top = power_of_two(n)
+    return top * 3 // 4 if top >= 4 and top * 3 // 4 >= n else top
+
+
 @dataclass
 class Job:
     prompt: Prompt
@@ -77,9 +83,9 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     if compiled_decode is None:
         slots = max(1, min(slots, len(jobs)))
         capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET
-    else:  # each new shape compiles again: powers of two keep them few
+    else:  # each new shape compiles again: coarse sizes keep them few
         slots = max(1, min(slots, power_of_two(len(jobs))))
-        capacity = max(CAPACITY_BUCKET, power_of_two(needed))
+        capacity = max(CAPACITY_BUCKET, size_bucket(needed))
     cache = StaticCache(runner.config, slots, capacity, dtype, device)
     waiting = list(range(len(jobs)))[::-1]
     rows: list[RowState | None] = [None] * slots
