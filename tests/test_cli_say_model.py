@@ -157,6 +157,23 @@ def test_help_is_fast_and_imports_no_torch():
     assert "say" in done.stdout and "project" in done.stdout
 
 
+@pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
+def test_the_engine_asks_for_huge_pages_before_torch_loads(preset, expected):
+    """torch reads THP_MEM_ALLOC_ENABLE once, at start: the engine package sets it first, unless set."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    if preset is not None:
+        env["THP_MEM_ALLOC_ENABLE"] = preset
+    code = ("import os, sys, higgs_cli.engine\nassert 'torch' not in sys.modules\n"
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == expected
+
+
 def test_streaming_to_a_file_matches_the_plain_render(cli, tiny_model, tmp_path):
     args = ("say", "Streamed words.", "--model", tiny_model, "--max-seconds", "1.5", "--seed", "5")
     assert cli(*args, "-o", tmp_path / "plain.wav").exit_code == 0
