@@ -219,12 +219,20 @@ def test_generate_decodes_equal_lengths_together_without_changing_audio(tiny_ses
 @pytest.mark.slow
 def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
     """torch.compile of the static-span decode step (CUDA graphs on GPU) changes no code."""
+    from torch._dynamo.utils import counters
+
     compiled = ModelSession.load(str(tiny_model), device="cpu", compile=True)
+    graphs = counters["stats"]["unique_graphs"]
     requests = [GenerationRequest(text=f"Compiled line {i}.", sampling=GREEDY, max_frames=12) for i in range(3)]
-    eager = tiny_session.generate_frames(requests, batch_size=2)
-    fast = compiled.generate_frames(requests, batch_size=2)
-    for (a, _), (b, _) in zip(eager, fast):
-        assert np.array_equal(a, b)
+    longer = [GenerationRequest(text="A longer compiled line. " * 12, sampling=GREEDY, max_frames=300)]
+    for batch, size in ((requests, 2), (requests, 1), (longer + requests, 4)):  # new batch and cache sizes
+        eager = tiny_session.generate_frames(batch, batch_size=size)
+        fast = compiled.generate_frames(batch, batch_size=size)
+        for (a, _), (b, _) in zip(eager, fast):
+            assert np.array_equal(a, b)
+    # on CPU each graph holds a packed copy of the weights: shapes are dynamic, so
+    # batch 1 and "any other" are the only graphs
+    assert 1 <= counters["stats"]["unique_graphs"] - graphs <= 2
 
 
 def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference_audio):

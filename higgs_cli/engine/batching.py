@@ -83,7 +83,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     if compiled_decode is None:
         slots = max(1, min(slots, len(jobs)))
         capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET
-    else:  # each new shape compiles again: coarse sizes keep them few
+    else:  # a CUDA graph per shape: coarse sizes keep them few
         slots = max(1, min(slots, power_of_two(len(jobs))))
         capacity = max(CAPACITY_BUCKET, size_bucket(needed))
     cache = StaticCache(runner.config, slots, capacity, dtype, device)

@@ -109,16 +109,19 @@ class ModelSession:
     def _compile_decode(self):
         """The decode step under torch.compile.
 
-        On GPU: CUDA graphs (reduce-overhead). On CPU: weights frozen into the
-        graph and packed for inductor's own matrix kernels, which read them
-        close to memory bandwidth (MKL's fp32 matrix-vector path does not on
-        every CPU); this holds a second, packed copy of the decode weights.
+        On GPU: CUDA graphs (reduce-overhead), one per batch and cache shape.
+        On CPU: weights frozen into the graph and packed for inductor's own
+        matrix kernels, which read them close to memory bandwidth (MKL's fp32
+        matrix-vector path does not on every CPU). Every compiled graph holds
+        its own packed copy of the decode weights, so on CPU the shapes are
+        dynamic: one graph for batch 1 (sizes of 1 are specialized) and one
+        for every other batch and cache size.
         """
         from torch._inductor import config as inductor_config
 
         on_gpu = self.device.type == "cuda"
-        step = torch.compile(self.runner.decode_step, mode="reduce-overhead" if on_gpu else None, dynamic=False)
-        # Compilation happens on a call (the first, and each new cache shape), so the
+        step = torch.compile(self.runner.decode_step, mode="reduce-overhead" if on_gpu else None, dynamic=not on_gpu)
+        # Compilation happens on a call (the first, and each new graph), so the
         # settings apply around every call; passed as torch.compile options they
         # do not reach freezing.
         settings = {} if on_gpu else CPU_COMPILE_SETTINGS
