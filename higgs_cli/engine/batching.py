@@ -22,6 +22,7 @@ from higgs_cli.engine.request import Sampling
 from higgs_cli.engine.sampling import RowState, choose_frames
 
 CAPACITY_BUCKET = 256
+SPAN_STEP = 32
 
 
 def power_of_two(n: int) -> int:
@@ -75,7 +76,8 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     `on_frames(n)` is told how many frames each decode step produced;
     `on_frame(job_index, frame)` sees every frame of every job as it is made.
     `compiled_decode(cache, lengths, frames, span)` replaces the eager decode
-    step; it always attends over the whole (bucketed) capacity.
+    step; on GPU (CUDA graphs, static shapes) it attends over the whole cache,
+    on CPU (dynamic shapes) as far as the longest row, in steps of SPAN_STEP.
     """
     if not jobs:
         return []
@@ -174,7 +176,10 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
         if compiled_decode is None:
             logits = runner.decode(cache, lengths, last.to(device))
         else:
-            logits = compiled_decode(cache, lengths, last.to(device), cache.capacity).clone()
+            span = cache.capacity
+            if device.type == "cpu":  # shapes are dynamic there: attend only as far as needed
+                span = min(cache.capacity, -(-(int(lengths.max()) + 1) // SPAN_STEP) * SPAN_STEP)
+            logits = compiled_decode(cache, lengths, last.to(device), span).clone()
         busy_index = torch.tensor(busy, device=device)
         lengths[busy_index] += 1
         emit(busy, logits[busy_index])
