@@ -235,6 +235,49 @@ def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
     assert 1 <= counters["stats"]["unique_graphs"] - graphs <= 2
 
 
+def test_one_row_attention_equals_sdpa():
+    """The compiled batch-1 step's attention (multiply-and-sum) gives what sdpa gives, masked keys included."""
+    import torch.nn.functional as F
+
+    from higgs_cli.engine.forward import additive_mask, attend_one_row
+
+    gen = torch.Generator().manual_seed(0)
+    q = torch.randn(1, 16, 1, 64, generator=gen)
+    keys, values = torch.randn(2, 1, 8, 40, 64, generator=gen)
+    visible = torch.arange(40) <= 29  # the last 10 positions lie past the row's length
+    mask = additive_mask(visible, torch.float32)
+    expected = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask[None, None, None], scale=0.125,
+                                              enable_gqa=True)
+    assert torch.allclose(attend_one_row(q, keys, values, mask, 0.125), expected, atol=1e-5)
+
+
+def test_streamed_products_only_for_one_compiled_cpu_row():
+    """`linear` streams its weight (multiply-and-sum, no matmul) only while compiling a
+    single CPU row, and gives what F.linear gives."""
+    import torch.nn.functional as F
+
+    from higgs_cli.engine.forward import linear, streams_one_row
+
+    graphs: list[set[str]] = []
+
+    def record(graph_module, example_inputs):
+        graphs.append({str(node.target) for node in graph_module.graph.nodes
+                       if node.op in ("call_function", "call_method")})
+        return graph_module.forward
+
+    gen = torch.Generator().manual_seed(0)
+    weight, bias = torch.randn(48, 32, generator=gen).t().contiguous().t(), torch.randn(48, generator=gen)
+    one, three = torch.randn(1, 1, 32, generator=gen), torch.randn(3, 1, 32, generator=gen)
+    assert not streams_one_row(one)  # eager: always F.linear
+    assert torch.equal(linear(one, weight, bias), F.linear(one, weight, bias))
+    compiled = torch.compile(linear, backend=record, dynamic=False)
+    for x in (one, three):
+        assert torch.allclose(compiled(x, weight, bias), F.linear(x, weight, bias), atol=1e-5)
+    streamed, batched = graphs
+    assert not any("linear" in op for op in streamed) and any("sum" in op for op in streamed)
+    assert any("linear" in op for op in batched)
+
+
 def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference_audio):
     """Rows admitted together may mix a long stored prefix with a long unprefixed prompt."""
     voice = Turn("A tone for reference.", audio=reference_audio)

@@ -38,7 +38,7 @@ class StaticCache:
             values[slot, :, :length] = stored[1][layer]
 
 
-def column_major(weight: torch.Tensor) -> torch.Tensor:
+def to_column_major(weight: torch.Tensor) -> torch.Tensor:
     """The same matrix stored transposed: x @ W.T then reads W.T contiguously, which
     MKL's matrix-vector kernels do markedly faster on CPU (about 35% here)."""
     return weight.t().contiguous().t()
@@ -52,7 +52,7 @@ def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) ->
     """
     fused = torch.cat([linear.weight.detach() for linear in linears])
     if transposed:
-        fused = column_major(fused)
+        fused = to_column_major(fused)
     start = 0
     for linear in linears:
         rows = linear.weight.shape[0]
@@ -67,6 +67,42 @@ def additive_mask(visible: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return torch.zeros(visible.shape, dtype=dtype, device=visible.device).masked_fill_(~visible, float("-inf"))
 
 
+def streams_one_row(x: torch.Tensor) -> bool:
+    """Whether torch.compile is tracing a single-row step on CPU (compiled batch-1 decode).
+
+    There, products with a weight are written as multiply-and-sum: inductor turns
+    each into one loop that streams the weight once, at about the memory bandwidth
+    (its matrix kernels reach about 85% of it here, MKL's matrix-vector kernel 30-50%).
+    """
+    return x.device.type == "cpu" and x.shape[:-1].numel() == 1 and torch.compiler.is_compiling()
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ weight.T (+ bias), streamed for a compiled single row on CPU (see `streams_one_row`).
+
+    `contiguous()` lays a column-major weight out by rows; freezing folds that
+    into the graph's constants, so it is done once, not per step.
+    """
+    if not streams_one_row(x):
+        return F.linear(x, weight, bias)
+    out = (x[..., None, :] * weight.contiguous()).sum(-1)
+    return out if bias is None else out + bias
+
+
+def attend_one_row(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, mask: torch.Tensor,
+                   scale: float) -> torch.Tensor:
+    """Attention for one query row, as multiply-and-sum that inductor fuses into a few loops.
+
+    q (1, heads, 1, D); keys and values (1, kv_heads, S, D); mask (S,) additive.
+    Returns (1, heads, 1, D), as scaled_dot_product_attention does.
+    """
+    kv_heads, dim = keys.shape[1], q.shape[-1]
+    grouped = q.reshape(1, kv_heads, -1, 1, dim)  # (1, kv, heads per kv, 1, D)
+    scores = (grouped * keys[:, :, None]).sum(-1) * scale + mask
+    probs = scores.softmax(-1)  # (1, kv, heads per kv, S)
+    return (probs[..., None] * values[:, :, None]).sum(-2).reshape(1, -1, 1, dim)
+
+
 def has_bias(*linears: torch.nn.Linear) -> bool:
     return any(linear.bias is not None for linear in linears)
 
@@ -78,7 +114,10 @@ class Runner(torch.nn.Module):
     treats them as constants (freezing) like the model's own weights.
     """
 
-    def __init__(self, model) -> None:
+    def __init__(self, model, *, column_major: bool = True) -> None:
+        """`column_major`: store the decode weights column-major on CPU, for MKL's eager
+        matrix-vector kernel. A compiled session turns it off: its graphs lay out
+        (and copy) the weights themselves, and row-major weights need no copy at batch 1."""
         super().__init__()
         self.model = model
         self.config = model.config
@@ -88,9 +127,9 @@ class Runner(torch.nn.Module):
         self.codebook_size = self.config.codebook_size
         self.audio_token_ids = (self.config.audio_token_id, self.config.audio_delay_token_id)
         # One matmul for q/k/v and one for gate/up instead of three and two (when no
-        # linear has a bias); on CPU the weights a decode step reads are stored
+        # linear has a bias); on CPU the weights a decode step reads may be stored
         # column-major (same values, same memory).
-        on_cpu = next(model.parameters()).device.type == "cpu"
+        transposed = column_major and next(model.parameters()).device.type == "cpu"
         attns = [layer.self_attn for layer in self.layers]
         self.fused = not has_bias(*(lin for a in attns for lin in (a.q_proj, a.k_proj, a.v_proj)),
                                   *(lin for layer in self.layers for mlp in (layer.mlp, layer.audio_mlp)
@@ -98,23 +137,23 @@ class Runner(torch.nn.Module):
         with torch.no_grad():
             if self.fused:
                 self.qkv = torch.nn.ParameterList(
-                    fuse_linears([a.q_proj, a.k_proj, a.v_proj], transposed=on_cpu) for a in attns)
+                    fuse_linears([a.q_proj, a.k_proj, a.v_proj], transposed=transposed) for a in attns)
                 self.text_gate_up = torch.nn.ParameterList(
                     fuse_linears([layer.mlp.gate_proj, layer.mlp.up_proj]) for layer in self.layers)
                 self.audio_gate_up = torch.nn.ParameterList(
-                    fuse_linears([layer.audio_mlp.gate_proj, layer.audio_mlp.up_proj], transposed=on_cpu)
+                    fuse_linears([layer.audio_mlp.gate_proj, layer.audio_mlp.up_proj], transposed=transposed)
                     for layer in self.layers)
-            if on_cpu:
-                for linear in [model.audio_lm_head] + [m for layer in self.layers
+            if transposed:
+                for module in [model.audio_lm_head] + [m for layer in self.layers
                                                        for m in (layer.self_attn.o_proj, layer.audio_mlp.down_proj)]:
-                    linear.weight.data = column_major(linear.weight.data)
+                    module.weight.data = to_column_major(module.weight.data)
 
     def _mlp(self, mlp, idx: int, x: torch.Tensor, audio: bool) -> torch.Tensor:
         if not self.fused:
             return mlp(x)
         fused = (self.audio_gate_up if audio else self.text_gate_up)[idx]
-        gate, up = F.linear(x, fused).split(mlp.intermediate_size, dim=-1)
-        return mlp.down_proj(mlp.act_fn(gate) * up)
+        gate, up = linear(x, fused).split(mlp.intermediate_size, dim=-1)
+        return linear(mlp.act_fn(gate) * up, mlp.down_proj.weight, mlp.down_proj.bias)
 
     # ------------------------------------------------------------------ pieces
 
@@ -136,7 +175,7 @@ class Runner(torch.nn.Module):
             q, k, v = attn.q_proj(hidden), attn.k_proj(hidden), attn.v_proj(hidden)
         else:
             widths = (attn.q_proj.out_features, attn.k_proj.out_features, attn.v_proj.out_features)
-            q, k, v = F.linear(hidden, self.qkv[layer_idx]).split(widths, dim=-1)
+            q, k, v = linear(hidden, self.qkv[layer_idx]).split(widths, dim=-1)
         q = q.reshape(shape).transpose(1, 2)
         k = k.reshape(shape).transpose(1, 2)
         v = v.reshape(shape).transpose(1, 2)
@@ -153,9 +192,12 @@ class Runner(torch.nn.Module):
                 values[slot, :, start:start + size] = v[row, :, :size]
             index = torch.tensor(slots, device=hidden.device)
             k_all, v_all = keys[index, :, :span], values[index, :, :span]
-        out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=attn.scaling,
-                                             enable_gqa=k_all.shape[1] != q.shape[1])
-        return attn.o_proj(out.transpose(1, 2).reshape(batch, length, -1))
+        if streams_one_row(hidden):
+            out = attend_one_row(q, k_all, v_all, mask.reshape(-1), attn.scaling)
+        else:
+            out = F.scaled_dot_product_attention(q, k_all, v_all, attn_mask=mask, scale=attn.scaling,
+                                                 enable_gqa=k_all.shape[1] != q.shape[1])
+        return linear(out.transpose(1, 2).reshape(batch, length, -1), attn.o_proj.weight, attn.o_proj.bias)
 
     def _layer(self, layer, idx: int, hidden: torch.Tensor, audio_mask: torch.Tensor | None, **attend) -> torch.Tensor:
         """One decoder layer: audio positions take the audio norms and MLP, text positions the text ones.
@@ -186,7 +228,8 @@ class Runner(torch.nn.Module):
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
         hidden = self.inner.norm(hidden)
-        logits = self.model.audio_lm_head(hidden)
+        head = self.model.audio_lm_head
+        logits = linear(hidden, head.weight, head.bias)
         return logits.view(hidden.shape[0], self.num_codebooks, self.codebook_size).float()
 
     # ------------------------------------------------------------------ entry points

@@ -82,22 +82,23 @@ def choose_frames(logits: torch.Tensor, rows: list[RowState]) -> torch.Tensor:
     batch, num_codebooks, vocab = logits.shape
     bos, eos = zip(*(row.forced() for row in rows))
     bos, eos = torch.stack(bos), torch.stack(eos)
-    scores = logits.clone()
-    not_bos = torch.arange(vocab) != STREAM_BOS
-    not_eos = torch.arange(vocab) != STREAM_EOS
-    scores[bos[..., None] & not_bos] = float("-inf")
-    scores[eos[..., None] & not_eos] = float("-inf")
-
     uniforms = torch.stack([torch.rand(2, num_codebooks, generator=row.generator) for row in rows])
     temperature = torch.tensor([row.sampling.temperature for row in rows])
     greedy = temperature <= 0
-    choice = scores.argmax(dim=-1)
-    if not bool(greedy.all()):
+    if bool(greedy.all()):  # no masking needed: forced codebooks are set below
+        choice = logits.argmax(dim=-1)
+    else:
+        scores = logits.clone()
+        not_bos = torch.arange(vocab) != STREAM_BOS
+        not_eos = torch.arange(vocab) != STREAM_EOS
+        scores[bos[..., None] & not_bos] = float("-inf")
+        scores[eos[..., None] & not_eos] = float("-inf")
         warm = scores / temperature.clamp(min=1e-5)[:, None, None]
         top_k = torch.tensor([row.sampling.top_k or vocab for row in rows])
         top_p = torch.tensor([row.sampling.top_p for row in rows], dtype=torch.float32)
         drawn = _draw(_nucleus(warm, top_k, top_p).softmax(dim=-1), uniforms[:, 0])
-        choice = torch.where(greedy[:, None], choice, drawn)
+        choice = torch.where(greedy[:, None], scores.argmax(dim=-1), drawn)
+    choice = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
 
     # Repetition-aware sampling (Boson's RAS): a code already chosen max_repeat
     # times in the row's recent window is drawn again from the plain softmax.

@@ -100,7 +100,7 @@ class ModelSession:
         self.codec = codec
         self.device = device
         self.dtype = dtype
-        self.runner = Runner(model)
+        self.runner = Runner(model, column_major=not compile)
         self.prefixes = PrefixStore()
         self.model_id = fingerprint_folder(files.model_dir)
         self.num_codebooks = model.config.num_codebooks
@@ -110,12 +110,14 @@ class ModelSession:
         """The decode step under torch.compile.
 
         On GPU: CUDA graphs (reduce-overhead), one per batch and cache shape.
-        On CPU: weights frozen into the graph and packed for inductor's own
-        matrix kernels, which read them close to memory bandwidth (MKL's fp32
-        matrix-vector path does not on every CPU). Every compiled graph holds
-        its own packed copy of the decode weights, so on CPU the shapes are
-        dynamic: one graph for batch 1 (sizes of 1 are specialized) and one
-        for every other batch and cache size.
+        On CPU: weights frozen into the graph. At batch 1 every product with a
+        weight is a multiply-and-sum loop that streams it at about memory
+        bandwidth (`forward.streams_one_row`); other batches use inductor's own
+        matrix kernels on packed weights (MKL's fp32 matrix-vector path reads far
+        below bandwidth on some CPUs). Every compiled graph holds its own copy of
+        the decode weights, so on CPU the shapes are dynamic: one graph for
+        batch 1 (sizes of 1 are specialized) and one for every other batch and
+        cache size.
         """
         from torch._inductor import config as inductor_config
 
@@ -124,11 +126,11 @@ class ModelSession:
         # Compilation happens on a call (the first, and each new graph), so the
         # settings apply around every call; passed as torch.compile options they
         # do not reach freezing.
-        settings = {} if on_gpu else CPU_COMPILE_SETTINGS
+        settings = inductor_config.patch({} if on_gpu else CPU_COMPILE_SETTINGS)  # made once: reusable
 
         def decode(*args):
             # no_grad, not inference_mode: inference tensors don't mix with compiled graphs
-            with torch.no_grad(), inductor_config.patch(settings):
+            with torch.no_grad(), settings:
                 return step(*args)
 
         return decode
