@@ -250,6 +250,7 @@ def main() -> int:
             fractions = [r["fraction_of_floor"] for r in runs if "fraction_of_floor" in r]
             if fractions:
                 row[key]["fractions_of_floor"] = fractions
+                row[key]["floors_steps_per_s"] = [r["floor_steps_per_s"] for r in runs if "fraction_of_floor" in r]
                 row[key]["median_fraction_of_floor"] = float(np.median(fractions))
         rows.append(row)
     results["batches"] = rows
@@ -305,9 +306,10 @@ def print_table(results: dict) -> None:
     first = results["batches"][0] if results["batches"] else {}
     for key, label in (("engine", "eager"), ("engine_compiled", "compile")):
         if f"batch1_fraction_of_floor_{label}" in results:
-            runs = ", ".join(f"{100 * f:.0f}%" for f in first[key]["fractions_of_floor"])
+            runs = ", ".join(f"{100 * f:.0f}% of {floor:.0f}" for f, floor in
+                             zip(first[key]["fractions_of_floor"], first[key]["floors_steps_per_s"]))
             print(f"batch 1 decode ({label}) = {100 * results[f'batch1_fraction_of_floor_{label}']:.0f}% of the "
-                  f"bandwidth floor (median of runs: {runs}; floor measured around each run)")
+                  f"bandwidth floor (median of runs: {runs} steps/s; floor measured around each run)")
     for name, ok in results["targets"].items():
         print(f"  [{'PASS' if ok else 'MISS'}] {name}")
 

@@ -70,9 +70,9 @@ def render(
     force: Annotated[bool, typer.Option("--force", help="Generate every line again, ignoring the cache.")] = False,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU; packed "
-                                           "weights and inductor kernels on CPU): a slower start (about a minute "
-                                           "on CPU), then faster decoding.")] = False,
+    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU; inductor "
+                                           "kernels on CPU): a slower start (about a minute on CPU), then faster "
+                                           "decoding.")] = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     project = load_project(path)
