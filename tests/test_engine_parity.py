@@ -230,7 +230,7 @@ def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
         fast = compiled.generate_frames(batch, batch_size=size)
         for (a, _), (b, _) in zip(eager, fast):
             assert np.array_equal(a, b)
-    # on CPU each graph holds a packed copy of the weights: shapes are dynamic, so
+    # on CPU a graph with packed weights holds its own copy of them: shapes are dynamic, so
     # batch 1 and "any other" are the only graphs
     assert 1 <= counters["stats"]["unique_graphs"] - graphs <= 2
 

@@ -114,10 +114,10 @@ class ModelSession:
         weight is a multiply-and-sum loop that streams it at about memory
         bandwidth (`forward.streams_one_row`); other batches use inductor's own
         matrix kernels on packed weights (MKL's fp32 matrix-vector path reads far
-        below bandwidth on some CPUs). Every compiled graph holds its own copy of
-        the decode weights, so on CPU the shapes are dynamic: one graph for
-        batch 1 (sizes of 1 are specialized) and one for every other batch and
-        cache size.
+        below bandwidth on some CPUs). A graph with packed weights holds its own
+        copy of them, so on CPU the shapes are dynamic: one graph for batch 1
+        (sizes of 1 are specialized) and one for every other batch and cache
+        size.
         """
         from torch._inductor import config as inductor_config
 
