@@ -278,6 +278,32 @@ def test_streamed_products_only_for_one_compiled_cpu_row():
     assert any("linear" in op for op in batched)
 
 
+def test_streamed_weights_are_read_in_equal_row_blocks():
+    """A streamed weight is read in up to STREAMS equal row blocks (several reads in flight),
+    whatever its row count, and the blocks join to what F.linear gives."""
+    import torch.nn.functional as F
+
+    from higgs_cli.engine.forward import STREAMS, linear, stream_count
+
+    for rows in (1, 7, 13, 48, 50, 1024, 8208):
+        blocks = stream_count(rows)
+        assert 1 <= blocks <= STREAMS and rows % blocks == 0
+    assert stream_count(8208) == STREAMS and stream_count(13) == 1 and stream_count(50) == 5
+
+    sums: list[int] = []
+
+    def record(graph_module, example_inputs):
+        sums.append(sum(node.target in (torch.sum, "sum") for node in graph_module.graph.nodes))
+        return graph_module.forward
+
+    gen = torch.Generator().manual_seed(1)
+    for rows in (48, 50):
+        weight, x = torch.randn(rows, 32, generator=gen), torch.randn(1, 1, 32, generator=gen)
+        out = torch.compile(linear, backend=record, dynamic=False)(x, weight)
+        assert torch.allclose(out, F.linear(x, weight), atol=1e-5)
+    assert sums == [stream_count(48), stream_count(50)]
+
+
 def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference_audio):
     """Rows admitted together may mix a long stored prefix with a long unprefixed prompt."""
     voice = Turn("A tone for reference.", audio=reference_audio)

@@ -77,6 +77,14 @@ def streams_one_row(x: torch.Tensor) -> bool:
     return x.device.type == "cpu" and x.shape[:-1].numel() == 1 and torch.compiler.is_compiling()
 
 
+STREAMS = 8
+
+
+def stream_count(rows: int) -> int:
+    """How many equal row blocks a streamed weight is read in: up to STREAMS, dividing `rows`."""
+    return next(n for n in range(min(STREAMS, rows), 0, -1) if rows % n == 0)
+
+
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """x @ weight.T (+ bias), streamed for a compiled single row on CPU (see `streams_one_row`).
 
@@ -85,7 +93,11 @@ def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     """
     if not streams_one_row(x):
         return F.linear(x, weight, bias)
-    out = (x[..., None, :] * weight.contiguous()).sum(-1)
+    weight = weight.contiguous()
+    parts = weight.chunk(stream_count(weight.shape[0]))
+    # inductor fuses the equal-shaped parts into one loop: each thread reads several
+    # weight streams at once, which keeps more memory reads in flight than one stream does
+    out = torch.cat([(x[..., None, :] * part).sum(-1) for part in parts], -1)
     return out if bias is None else out + bias
 
 
