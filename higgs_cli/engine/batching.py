@@ -180,9 +180,13 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             if device.type == "cpu":  # shapes are dynamic there: attend only as far as needed
                 span = min(cache.capacity, -(-(int(lengths.max()) + 1) // SPAN_STEP) * SPAN_STEP)
             logits = compiled_decode(cache, lengths, last.to(device), span).clone()
-        busy_index = torch.tensor(busy, device=device)
-        lengths[busy_index] += 1
-        emit(busy, logits[busy_index])
+        if len(busy) == slots:  # the usual case: no indexing
+            lengths += 1
+            emit(busy, logits)
+        else:
+            busy_index = torch.tensor(busy, device=device)
+            lengths[busy_index] += 1
+            emit(busy, logits[busy_index])
         if on_frames is not None:
             on_frames(len(busy))
     return results

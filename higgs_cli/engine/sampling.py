@@ -45,13 +45,21 @@ class RowState:
             out[size - len(recent):] = torch.stack(recent)
         return out
 
+    def force(self, choice: torch.Tensor) -> None:
+        """Set, in this row's chosen frame (K,), the codebooks that `forced` names: the same
+        rule as index ranges (EOS on codebooks below step - eos_step, then BOS from step on)."""
+        if self.eos_step is not None and self.step > self.eos_step:
+            choice[:self.step - self.eos_step] = STREAM_EOS
+        if self.step < self.num_codebooks:
+            choice[self.step:] = STREAM_BOS
+
     def advance(self, frame: torch.Tensor) -> None:
         self.frames.append(frame)
-        ended = frame == STREAM_EOS
-        if self.eos_step is None and bool(ended.any()):
+        ended = [code == STREAM_EOS for code in frame.tolist()]
+        if self.eos_step is None and any(ended):
             self.eos_step = self.step
         self.step += 1
-        if bool(ended.all()):
+        if all(ended):
             self.done = self.finished = True
         elif self.step >= self.max_steps:
             self.done = True
@@ -80,14 +88,16 @@ def choose_frames(logits: torch.Tensor, rows: list[RowState]) -> torch.Tensor:
     """Pick the next frame (B, K) for each row from raw logits (B, K, V) (float32)."""
     logits = logits.float().cpu()
     batch, num_codebooks, vocab = logits.shape
-    bos, eos = zip(*(row.forced() for row in rows))
-    bos, eos = torch.stack(bos), torch.stack(eos)
     uniforms = torch.stack([torch.rand(2, num_codebooks, generator=row.generator) for row in rows])
-    temperature = torch.tensor([row.sampling.temperature for row in rows])
-    greedy = temperature <= 0
-    if bool(greedy.all()):  # no masking needed: forced codebooks are set below
+    if all(row.sampling.temperature <= 0 for row in rows):  # no masking needed: forced codebooks set after
         choice = logits.argmax(dim=-1)
+        for row, chosen in zip(rows, choice):
+            row.force(chosen)
     else:
+        temperature = torch.tensor([row.sampling.temperature for row in rows])
+        greedy = temperature <= 0
+        bos, eos = zip(*(row.forced() for row in rows))
+        bos, eos = torch.stack(bos), torch.stack(eos)
         scores = logits.clone()
         not_bos = torch.arange(vocab) != STREAM_BOS
         not_eos = torch.arange(vocab) != STREAM_EOS
@@ -98,7 +108,7 @@ def choose_frames(logits: torch.Tensor, rows: list[RowState]) -> torch.Tensor:
         top_p = torch.tensor([row.sampling.top_p for row in rows], dtype=torch.float32)
         drawn = _draw(_nucleus(warm, top_k, top_p).softmax(dim=-1), uniforms[:, 0])
         choice = torch.where(greedy[:, None], scores.argmax(dim=-1), drawn)
-    choice = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
+        choice = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
 
     # Repetition-aware sampling (Boson's RAS): a code already chosen max_repeat
     # times in the row's recent window is drawn again from the plain softmax.

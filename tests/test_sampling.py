@@ -1,0 +1,42 @@
+"""The sampler's delay-pattern rules, without a model."""
+
+import pytest
+import torch
+
+from higgs_cli.engine.delay import STREAM_BOS, STREAM_EOS
+from higgs_cli.engine.request import GREEDY
+from higgs_cli.engine.sampling import RowState
+
+
+@pytest.mark.parametrize("eos_step", [None, 0, 3, 10])
+def test_forcing_by_index_ranges_equals_the_forced_masks(eos_step):
+    """`force` (the greedy path) sets exactly the codebooks `forced` masks, BOS before EOS."""
+    row = RowState(GREEDY, torch.Generator().manual_seed(0), max_steps=100, num_codebooks=8, eos_step=eos_step)
+    gen = torch.Generator().manual_seed(1)
+    for step in range(24):
+        row.step = step
+        if eos_step is not None and step < eos_step:
+            continue  # an EOS step always lies in the past
+        chosen = torch.randint(0, 1024, (8,), generator=gen)
+        bos, eos = row.forced()
+        expected = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, chosen))
+        row.force(chosen)
+        assert torch.equal(chosen, expected), (step, eos_step)
+
+
+def test_advance_notes_the_first_eos_and_the_end_of_stream():
+    row = RowState(GREEDY, torch.Generator(), max_steps=100, num_codebooks=4)
+    row.advance(torch.tensor([STREAM_BOS, STREAM_BOS, STREAM_BOS, STREAM_BOS]))
+    row.advance(torch.tensor([STREAM_EOS, 5, 6, STREAM_BOS]))
+    assert row.eos_step == 1 and not row.done
+    row.advance(torch.tensor([STREAM_EOS, STREAM_EOS, 7, 8]))
+    assert row.eos_step == 1 and not row.done
+    row.advance(torch.full((4,), STREAM_EOS))
+    assert row.done and row.finished and row.step == 4
+
+
+def test_advance_stops_at_the_length_limit_unfinished():
+    row = RowState(GREEDY, torch.Generator(), max_steps=2, num_codebooks=4)
+    row.advance(torch.tensor([1, 2, 3, 4]))
+    row.advance(torch.tensor([1, 2, 3, 4]))
+    assert row.done and not row.finished
