@@ -94,6 +94,17 @@ def huge_page_megabytes() -> float | None:
     return None
 
 
+def cpu_model() -> str:
+    """The processor's name (figures differ by CPU maker and model)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def bytes_per_audio_step(model) -> int:
     """Weights one audio decode step reads: attention, the audio MLP and norms, the audio head."""
     touched = ("self_attn.", "audio_mlp.", "audio_input_layernorm.", "audio_post_attention_layernorm.",
@@ -241,13 +252,13 @@ def main() -> int:
     texts = lines(max(args.lines, max(int(b) for b in args.batches.split(","))))
 
     results: dict = {"model": str(model_dir), "device": str(device), "dtype": str(dtype),
-                     "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": platform.processor(),
+                     "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
                      "frames_per_line": args.frames, "note": "random-init weights: speed figures only"}
     step_bytes = bytes_per_audio_step(session.model)
     floor = None
     if device.type == "cpu":
-        probe = BandwidthProbe()
-        readings = probe.readings(repeats=10)
+        reader = BandwidthProbe()
+        readings = reader.readings(repeats=10)
         bandwidth = max(readings.values())
         results["bandwidth_GBps"] = bandwidth / 1e9
         results["bandwidth_by_reader_GBps"] = {name: value / 1e9 for name, value in readings.items()}
@@ -256,7 +267,7 @@ def main() -> int:
         results["floor_steps_per_s"] = bandwidth / step_bytes
 
         def floor() -> float:
-            return probe.bandwidth(repeats=5) / step_bytes
+            return reader.bandwidth(repeats=5) / step_bytes
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
         batch_texts = texts[:batch]
@@ -316,7 +327,8 @@ def engine_cell(run: dict | None) -> str:
 
 
 def print_table(results: dict) -> None:
-    print(f"\nHiggs engine benchmark ({results['device']}, {results['dtype']}, {results['threads']} threads, "
+    print(f"\nHiggs engine benchmark ({results['device']}: {results['cpu']}, {results['dtype']}, "
+          f"{results['threads']} threads, "
           f"{results['frames_per_line']} frames/line; random weights)")
     if "bandwidth_GBps" in results:
         readers = ", ".join(f"{name} {value:.1f}" for name, value in results["bandwidth_by_reader_GBps"].items())

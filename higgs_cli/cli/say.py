@@ -38,8 +38,8 @@ def say(
     device: DeviceOption = None,
     compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on "
                                                                    "GPU, inductor kernels on CPU): a slower start "
-                                                                   "(about a minute on CPU), then about 2.5x "
-                                                                   "faster decoding on CPU.")] = False,
+                                                                   "(about a minute on CPU), then 1.3-2.5x "
+                                                                   "faster decoding on CPU, by CPU model.")] = False,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,
 ) -> None:
