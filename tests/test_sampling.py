@@ -10,7 +10,8 @@ from higgs_cli.engine.sampling import RowState
 
 @pytest.mark.parametrize("eos_step", [None, 0, 3, 10])
 def test_forcing_by_index_ranges_equals_the_forced_masks(eos_step):
-    """`force` (the greedy path) sets exactly the codebooks `forced` masks, BOS before EOS."""
+    """`forced` (masks, the sampled path) and `force` (index ranges, the greedy path) both follow
+    the delay pattern, BOS before EOS."""
     row = RowState(GREEDY, torch.Generator().manual_seed(0), max_steps=100, num_codebooks=8, eos_step=eos_step)
     gen = torch.Generator().manual_seed(1)
     for step in range(24):
@@ -18,7 +19,11 @@ def test_forcing_by_index_ranges_equals_the_forced_masks(eos_step):
         if eos_step is not None and step < eos_step:
             continue  # an EOS step always lies in the past
         chosen = torch.randint(0, 1024, (8,), generator=gen)
-        bos, eos = row.forced()
+        # the delay pattern: codebook k starts k frames late and ends k + 1 frames after the first EOS
+        k = torch.arange(8)
+        bos = step <= k
+        eos = torch.zeros_like(bos) if eos_step is None else step >= eos_step + 1 + k
+        assert all(torch.equal(a, b) for a, b in zip(row.forced(), (bos, eos))), (step, eos_step)
         expected = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, chosen))
         row.force(chosen)
         assert torch.equal(chosen, expected), (step, eos_step)

@@ -29,12 +29,18 @@ class RowState:
     done: bool = False
     finished: bool = False  # the model ended the stream (vs. the length limit)
 
+    def forced_bounds(self) -> tuple[int, int]:
+        """The delay pattern at this step: codebooks [0, eos_until) are forced to stream EOS
+        (codebook k ends k + 1 frames after the first EOS) and [bos_from, K) to stream BOS
+        (codebook k starts k frames late); BOS wins where both apply."""
+        eos_until = 0 if self.eos_step is None else max(0, self.step - self.eos_step)
+        return eos_until, self.step
+
     def forced(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codebooks forced to stream BOS / EOS by the delay pattern at this step."""
+        """Codebooks forced to stream BOS / EOS at this step, as masks (K,)."""
+        eos_until, bos_from = self.forced_bounds()
         k = torch.arange(self.num_codebooks)
-        bos = self.step <= k
-        eos = torch.zeros_like(bos) if self.eos_step is None else self.step >= self.eos_step + 1 + k
-        return bos, eos
+        return k >= bos_from, k < eos_until
 
     def window(self) -> torch.Tensor:
         """The last `ras_window` generated frames, (W, K); -1 where there are fewer."""
@@ -46,12 +52,10 @@ class RowState:
         return out
 
     def force(self, choice: torch.Tensor) -> None:
-        """Set, in this row's chosen frame (K,), the codebooks that `forced` names: the same
-        rule as index ranges (EOS on codebooks below step - eos_step, then BOS from step on)."""
-        if self.eos_step is not None and self.step > self.eos_step:
-            choice[:self.step - self.eos_step] = STREAM_EOS
-        if self.step < self.num_codebooks:
-            choice[self.step:] = STREAM_BOS
+        """Set the forced codebooks in this row's chosen frame (K,) by index ranges."""
+        eos_until, bos_from = self.forced_bounds()
+        choice[:eos_until] = STREAM_EOS
+        choice[bos_from:] = STREAM_BOS
 
     def advance(self, frame: torch.Tensor) -> None:
         self.frames.append(frame)
