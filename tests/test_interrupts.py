@@ -190,3 +190,35 @@ def test_a_voice_library_change_killed_mid_swap_is_put_back(cli, tmp_path, _isol
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in root.iterdir()) == [".lock", "ana", "bea"]
     assert cli("voice", "show", "ana").exit_code == 0
+
+
+def test_an_error_raised_while_unwinding_an_interrupt_still_exits_130(monkeypatch, capsys, tmp_path):
+    """Ctrl-C inside a cache write made numpy's zip writer fail on its way out (ValueError:
+    'Can't close the ZIP file while there is an open writing handle'); it is still Ctrl-C."""
+    import zipfile
+
+    from higgs_cli.cli import app as cli_app
+
+    left_open = []
+
+    def interrupted_zip_write(**_):  # as numpy's savez, interrupted just after opening a member
+        archive = zipfile.ZipFile(tmp_path / f"entry{len(left_open)}.npz", "w")
+        try:
+            left_open.append((archive, archive.open("codes.npy", "w")))
+            raise KeyboardInterrupt
+        finally:
+            archive.close()
+
+    with pytest.raises(ValueError, match="open writing handle") as raised:
+        interrupted_zip_write()
+    assert isinstance(raised.value.__context__, KeyboardInterrupt)
+
+    cli_app._register_nouns()  # on the real app, before it is replaced
+    monkeypatch.setattr(cli_app, "app", interrupted_zip_write)
+    with pytest.raises(SystemExit) as exit_:
+        cli_app._run(["project", "render", "show"], debug=False)
+    assert exit_.value.code == 130
+    assert "interrupted; nothing half-written was kept" in capsys.readouterr().err
+    for archive, member in left_open:
+        member.close()
+        archive.close()

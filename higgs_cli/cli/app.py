@@ -84,6 +84,19 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def _interrupt_beneath(error: BaseException) -> bool:
+    """Whether Ctrl-C (or SIGTERM) set off this error: code cleaning up after an interrupt
+    may fail in its own way (numpy closing a half-written .npz raises ValueError)."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, (KeyboardInterrupt, typer.Abort)):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; known errors become one clean message and an exit code."""
     args = sys.argv[1:] if argv is None else argv
@@ -115,6 +128,8 @@ def _run(args: list[str], debug: bool) -> None:
     except (typer.Abort, KeyboardInterrupt):  # click turns Ctrl-C into Abort
         sys.exit(_interrupted())
     except Exception as error:
+        if _interrupt_beneath(error):
+            sys.exit(_interrupted())
         # Typer bundles its own click, so match click's exception protocol, not its class.
         if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
             error.show()
