@@ -45,3 +45,25 @@ def test_advance_stops_at_the_length_limit_unfinished():
     row.advance(torch.tensor([1, 2, 3, 4]))
     row.advance(torch.tensor([1, 2, 3, 4]))
     assert row.done and not row.finished
+
+
+def test_only_rows_that_use_random_numbers_draw_them():
+    """A greedy row without RAS draws nothing; a sampled row draws the same numbers
+    whatever its batch, so its frame is the one it gets alone."""
+    from higgs_cli.engine.request import Sampling
+    from higgs_cli.engine.sampling import choose_frames
+
+    sampled = Sampling(temperature=0.8, top_k=50, top_p=0.9, ras_window=0)
+    logits = torch.randn(2, 8, 1026, generator=torch.Generator().manual_seed(3))
+
+    def row(sampling, seed):
+        return RowState(sampling, torch.Generator().manual_seed(seed), max_steps=100, num_codebooks=8, step=9)
+
+    greedy_row, sampled_row = row(GREEDY, 1), row(sampled, 2)
+    untouched = greedy_row.generator.get_state()
+    together = choose_frames(logits, [greedy_row, sampled_row])
+    assert not greedy_row.draws and sampled_row.draws
+    assert torch.equal(greedy_row.generator.get_state(), untouched)
+    assert torch.equal(together[0], logits[0].argmax(-1))
+    alone = choose_frames(logits[1:], [row(sampled, 2)])
+    assert torch.equal(together[1], alone[0])

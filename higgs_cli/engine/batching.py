@@ -93,6 +93,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     rows: list[RowState | None] = [None] * slots
     owner: list[int] = [-1] * slots
     lengths = torch.zeros(slots, dtype=torch.long, device=device)
+    positions = [0] * slots  # `lengths` kept in Python too: the span needs their maximum every step
     last = torch.full((slots, runner.num_codebooks), STREAM_BOS, dtype=torch.long)
     results: list[tuple[np.ndarray, bool] | None] = [None] * len(jobs)
 
@@ -104,9 +105,12 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
 
     def emit(busy: list[int], logits: torch.Tensor) -> None:
         chosen = choose_frames(logits, [rows[s] for s in busy])
-        for slot, frame in zip(busy, chosen):
-            rows[slot].advance(frame)
-            last[slot] = frame
+        if len(busy) == slots:
+            last.copy_(chosen)
+        else:
+            last[busy] = chosen
+        for slot, frame, codes in zip(busy, chosen, chosen.tolist()):
+            rows[slot].advance(frame, codes)
             if on_frame is not None:
                 on_frame(owner[slot], frame)
 
@@ -156,7 +160,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             rows[slot] = RowState(job.sampling, torch.Generator().manual_seed(job.seed), job.max_steps,
                                   runner.num_codebooks)
             owner[slot] = index
-            lengths[slot] = len(prompt.input_ids)
+            lengths[slot] = positions[slot] = len(prompt.input_ids)
         emit([slot for slot, _ in admitted], logits)
         if on_frames is not None:
             on_frames(len(admitted))
@@ -178,8 +182,10 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
         else:
             span = cache.capacity
             if device.type == "cpu":  # shapes are dynamic there: attend only as far as needed
-                span = min(cache.capacity, -(-(int(lengths.max()) + 1) // SPAN_STEP) * SPAN_STEP)
-            logits = compiled_decode(cache, lengths, last.to(device), span).clone()
+                span = min(cache.capacity, -(-(max(positions) + 1) // SPAN_STEP) * SPAN_STEP)
+            logits = compiled_decode(cache, lengths, last.to(device), span)
+            if device.type == "cuda":  # a CUDA graph's output is overwritten by its next replay
+                logits = logits.clone()
         if len(busy) == slots:  # the usual case: no indexing
             lengths += 1
             emit(busy, logits)
@@ -187,6 +193,8 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             busy_index = torch.tensor(busy, device=device)
             lengths[busy_index] += 1
             emit(busy, logits[busy_index])
+        for slot in busy:
+            positions[slot] += 1
         if on_frames is not None:
             on_frames(len(busy))
     return results

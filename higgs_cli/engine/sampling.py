@@ -1,8 +1,9 @@
 """Choosing the next delayed frame for every row of a batch.
 
-Each row owns a torch.Generator and draws the same random numbers every step
-(one uniform per codebook for sampling, one for RAS) whether or not it uses
-them, so a request's codes depend only on its own seed, never on its batch.
+Each row owns a torch.Generator. A row that samples, or may redraw under RAS,
+draws the same random numbers every step (one uniform per codebook for
+sampling, one for RAS) whether or not it uses them, so a request's codes depend
+only on its own seed, never on its batch; a greedy row without RAS draws none.
 """
 
 from __future__ import annotations
@@ -51,15 +52,23 @@ class RowState:
             out[size - len(recent):] = torch.stack(recent)
         return out
 
+    @property
+    def draws(self) -> bool:
+        """Whether this row draws random numbers: it samples, or may redraw under RAS."""
+        return self.sampling.temperature > 0 or (self.sampling.ras_window > 0 and self.sampling.ras_max_repeat > 0)
+
     def force(self, choice: torch.Tensor) -> None:
         """Set the forced codebooks in this row's chosen frame (K,) by index ranges."""
         eos_until, bos_from = self.forced_bounds()
-        choice[:eos_until] = STREAM_EOS
-        choice[bos_from:] = STREAM_BOS
+        if eos_until:
+            choice[:eos_until] = STREAM_EOS
+        if bos_from < self.num_codebooks:
+            choice[bos_from:] = STREAM_BOS
 
-    def advance(self, frame: torch.Tensor) -> None:
+    def advance(self, frame: torch.Tensor, codes: list[int] | None = None) -> None:
+        """Record the chosen frame (K,); `codes` is the same frame as a list, when at hand."""
         self.frames.append(frame)
-        ended = [code == STREAM_EOS for code in frame.tolist()]
+        ended = [code == STREAM_EOS for code in (frame.tolist() if codes is None else codes)]
         if self.eos_step is None and any(ended):
             self.eos_step = self.step
         self.step += 1
@@ -92,7 +101,10 @@ def choose_frames(logits: torch.Tensor, rows: list[RowState]) -> torch.Tensor:
     """Pick the next frame (B, K) for each row from raw logits (B, K, V) (float32)."""
     logits = logits.float().cpu()
     batch, num_codebooks, vocab = logits.shape
-    uniforms = torch.stack([torch.rand(2, num_codebooks, generator=row.generator) for row in rows])
+    uniforms = None  # (B, 2, K), where any row draws; zeros for the rows that don't
+    if any(row.draws for row in rows):
+        uniforms = torch.stack([torch.rand(2, num_codebooks, generator=row.generator) if row.draws
+                                else torch.zeros(2, num_codebooks) for row in rows])
     if all(row.sampling.temperature <= 0 for row in rows):  # no masking needed: forced codebooks set after
         choice = logits.argmax(dim=-1)
         for row, chosen in zip(rows, choice):

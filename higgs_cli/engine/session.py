@@ -21,7 +21,7 @@ from higgs_cli.engine import checkpoint
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
 from higgs_cli.engine.delay import generated_codes
-from higgs_cli.engine.forward import Runner
+from higgs_cli.engine.forward import Runner, StaticCache
 from higgs_cli.engine.prompt import build_prompt
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import ModelError, UsageError
@@ -135,10 +135,24 @@ class ModelSession:
         # .item() and guarded in Python on every call (about 0.7 ms a step here).
         constant_floats = torch._dynamo.config.patch(specialize_float=True)
 
-        def decode(*args):
+        # A call with the shapes of an earlier call compiles nothing and takes the graph that
+        # call took: it skips the settings and all but dynamo's differentiating guards (about
+        # 0.1 ms a step on CPU). Guards depend only on these shapes: the weights never change,
+        # dtypes and devices are the session's, and grad mode is always off.
+        seen: set[tuple] = set()
+        known_shapes = torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)  # set_stance applies
+        torch.compiler.set_stance("default")  # at once: undone here, entered around calls below
+
+        def decode(cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor, span: int) -> torch.Tensor:
+            shapes = (tuple(frames.shape), len(cache.keys), cache.capacity, span)
             # no_grad, not inference_mode: inference tensors don't mix with compiled graphs
+            if shapes in seen and not on_gpu:  # (untried with CUDA graphs)
+                with torch.no_grad(), known_shapes:
+                    return step(cache, lengths, frames, span)
             with torch.no_grad(), settings, constant_floats:
-                return step(*args)
+                logits = step(cache, lengths, frames, span)
+            seen.add(shapes)
+            return logits
 
         return decode
 
