@@ -4,7 +4,8 @@
 
 Measures, on one random-init checkpoint (default: `init-random --size small`,
 hidden 1024, 8 layers, full vocabulary and codebooks):
-  * memory read bandwidth, and the decode floor it implies (steps/s at batch 1),
+  * memory read bandwidth, and the decode floor it implies (steps/s at batch 1);
+    batch-1 decode against it, each step timed between two bandwidth readings,
   * frames/s at batch 1, 8 and 32 for the engine (eager, and with its decode
     step compiled as by --compile) and for transformers, with the real-time factor,
   * a 32-line two-speaker project rendered by higgs vs the same lines
@@ -38,9 +39,10 @@ BATCH1_REPEATS = 7
 FRAMES_PER_SECOND = 25  # audio frames per second of speech
 
 
-def best_time(read: Callable[[], object], repeats: int) -> float:
+def best_time(read: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
     """The shortest of several timed calls, after one untimed."""
-    read()
+    if warm_up:
+        read()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -81,6 +83,13 @@ class BandwidthProbe:
 
     def bandwidth(self, repeats: int = 5) -> float:
         return max(self.readings(repeats).values())
+
+    def quick_reading(self) -> float:
+        """Bytes/s of one read by each way (no warm-up, no repeats), the faster kept."""
+        size = self.buffer.numel() * 4
+        with torch.no_grad():
+            return max(size / best_time(read, 1, warm_up=False)
+                       for read in (self.buffer.sum, lambda: self.streamed(self.row, self.matrix)))
 
 
 def huge_page_megabytes() -> float | None:
@@ -123,35 +132,58 @@ def lines(count: int) -> list[str]:
 _compiled_shapes: set[tuple[int, int, int]] = set()
 
 
-def engine_rate(session, texts: list[str], frames: int, batch: int, floor: Callable[[], float] | None = None) -> dict:
-    """Frames/s of one run, and its steady decode steps/s. With `floor` (steps/s the memory
-    bandwidth allows, measured now), the floor is measured just before and just after the
-    run, the higher kept: this machine's bandwidth drifts with its neighbours' load."""
+def _requests(texts: list[str], frames: int) -> list:
     from higgs_cli.engine.request import GREEDY, GenerationRequest
 
-    requests = [GenerationRequest(text=t, sampling=GREEDY, max_frames=frames, seed=i) for i, t in enumerate(texts)]
+    return [GenerationRequest(text=t, sampling=GREEDY, max_frames=frames, seed=i) for i, t in enumerate(texts)]
+
+
+def engine_rate(session, texts: list[str], frames: int, batch: int) -> dict:
+    """Frames/s of one run, and its steady decode steps/s."""
+    requests = _requests(texts, frames)
     if session.compiled_decode is not None:  # compile for this batch and cache shape outside the timing
         if (id(session), batch, len(texts)) not in _compiled_shapes:
             session.generate_frames(requests, batch_size=batch, reuse_prefixes=False)
             _compiled_shapes.add((id(session), batch, len(texts)))
     else:
         session.generate_frames(requests[:1], batch_size=1, reuse_prefixes=False)  # warm up
-    floor_before = floor() if floor else None
     stamps: list[tuple[float, int]] = []
     start = time.perf_counter()
     session.generate_frames(requests, batch_size=batch, reuse_prefixes=False,
                             progress=lambda n: stamps.append((time.perf_counter(), n)))
     total = time.perf_counter() - start
-    floor_now = max(floor_before, floor()) if floor else None
     produced = sum(n for _, n in stamps)
     # steady-state decode: from the first full-batch step to the last step
     decode_steps = [(t, n) for t, n in stamps if n == min(batch, len(texts))]
     decode_time = decode_steps[-1][0] - decode_steps[0][0] if len(decode_steps) > 1 else total
     steps_per_s = (len(decode_steps) - 1) / decode_time if decode_time > 0 else None
-    run = {"frames": produced, "seconds": total, "frames_per_s": produced / total, "decode_steps_per_s": steps_per_s}
-    if floor_now and steps_per_s:
-        run.update(floor_steps_per_s=floor_now, fraction_of_floor=steps_per_s / floor_now)
-    return run
+    return {"frames": produced, "seconds": total, "frames_per_s": produced / total, "decode_steps_per_s": steps_per_s}
+
+
+def paired_floor_fraction(session, text: str, frames: int, probe: BandwidthProbe, step_bytes: int) -> dict:
+    """Batch-1 decode against the bandwidth floor, measured step by step.
+
+    The memory bandwidth of this machine drifts with its neighbours' load, within
+    seconds, so every decode step is timed right between two bandwidth readings, and
+    its floor (the time its weights take to read) comes from the higher of the two.
+    The fraction is the run's floor time over its decode time. Each reading leaves
+    the caches cold for the step after it, as a step leaves them for the next one.
+    """
+    readings: list[float] = []
+    steps: list[float] = []
+    resumed = [0.0]
+
+    def between_steps(_frames: int) -> None:
+        now = time.perf_counter()
+        if readings:  # a decode step ran since the last reading
+            steps.append(now - resumed[0])
+        readings.append(probe.quick_reading())
+        resumed[0] = time.perf_counter()
+
+    session.generate_frames(_requests([text], frames), batch_size=1, reuse_prefixes=False, progress=between_steps)
+    floors = [step_bytes / max(before, after) for before, after in zip(readings, readings[1:])]
+    return {"fraction_of_floor": sum(floors) / sum(steps), "floor_steps_per_s": len(floors) / sum(floors),
+            "steps": len(steps)}
 
 
 def best(runs: list[dict]) -> dict:
@@ -255,7 +287,7 @@ def main() -> int:
                      "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
                      "frames_per_line": args.frames, "note": "random-init weights: speed figures only"}
     step_bytes = bytes_per_audio_step(session.model)
-    floor = None
+    reader = None
     if device.type == "cpu":
         reader = BandwidthProbe()
         readings = reader.readings(repeats=10)
@@ -265,36 +297,38 @@ def main() -> int:
         results["bandwidth_4k_pages_GBps"] = BandwidthProbe(huge_pages=False).bandwidth(repeats=10) / 1e9
         results["bytes_per_step"] = step_bytes
         results["floor_steps_per_s"] = bandwidth / step_bytes
-
-        def floor() -> float:
-            return reader.bandwidth(repeats=5) / step_bytes
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
         batch_texts = texts[:batch]
         ours, fast, theirs = [], [], []
+        paired: dict[str, list[dict]] = {"engine": [], "engine_compiled": []}
         # interleaved, best of N: robust to a busy machine; batch 1 runs more often, since its
         # fraction of the floor (a median over runs) swings with the machine's bandwidth
-        repeats = max(args.repeats, BATCH1_REPEATS) if batch == 1 and floor else args.repeats
+        against_floor = batch == 1 and reader is not None
+        repeats = max(args.repeats, BATCH1_REPEATS) if against_floor else args.repeats
         for attempt in range(repeats):
             print(f"batch {batch}: engine, compiled engine and transformers, run {attempt + 1}/{repeats} ...",
                   flush=True)
-            probe = floor if batch == 1 else None
-            ours.append(engine_rate(session, batch_texts, args.frames, batch, probe))
+            ours.append(engine_rate(session, batch_texts, args.frames, batch))
             if compiled is not None:
-                fast.append(engine_rate(compiled, batch_texts, args.frames, batch, probe))
+                fast.append(engine_rate(compiled, batch_texts, args.frames, batch))
             theirs.append(transformers_rate(reference, processor, batch_texts, args.frames))
+            if against_floor:
+                for key, engine in (("engine", session), ("engine_compiled", compiled)):
+                    if engine is not None:
+                        paired[key].append(paired_floor_fraction(engine, batch_texts[0], args.frames, reader,
+                                                                 step_bytes))
         best_theirs = best(theirs)
         row = {"batch": batch, "engine": best(ours), "transformers": best_theirs,
                "speedup": best(ours)["frames_per_s"] / best_theirs["frames_per_s"]}
         if fast:
             row["engine_compiled"] = best(fast)
             row["speedup_compiled"] = best(fast)["frames_per_s"] / best_theirs["frames_per_s"]
-        for key, runs in (("engine", ours), ("engine_compiled", fast)):
-            fractions = [r["fraction_of_floor"] for r in runs if "fraction_of_floor" in r]
-            if fractions:
-                row[key]["fractions_of_floor"] = fractions
-                row[key]["floors_steps_per_s"] = [r["floor_steps_per_s"] for r in runs if "fraction_of_floor" in r]
-                row[key]["median_fraction_of_floor"] = float(np.median(fractions))
+        for key, runs in paired.items():
+            if runs:
+                row[key]["fractions_of_floor"] = [r["fraction_of_floor"] for r in runs]
+                row[key]["floors_steps_per_s"] = [r["floor_steps_per_s"] for r in runs]
+                row[key]["median_fraction_of_floor"] = float(np.median(row[key]["fractions_of_floor"]))
         rows.append(row)
     results["batches"] = rows
     print(f"render: {args.lines} lines ...", flush=True)
@@ -354,7 +388,7 @@ def print_table(results: dict) -> None:
             runs = ", ".join(f"{100 * f:.0f}% of {floor:.0f}" for f, floor in
                              zip(first[key]["fractions_of_floor"], first[key]["floors_steps_per_s"]))
             print(f"batch 1 decode ({label}) = {100 * results[f'batch1_fraction_of_floor_{label}']:.0f}% of the "
-                  f"bandwidth floor (median of runs: {runs} steps/s; floor measured around each run)")
+                  f"bandwidth floor (median of runs: {runs} steps/s; each step timed between two readings)")
     for name, ok in results["targets"].items():
         print(f"  [{'PASS' if ok else 'MISS'}] {name}")
 
