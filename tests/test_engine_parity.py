@@ -217,8 +217,9 @@ def test_generate_decodes_equal_lengths_together_without_changing_audio(tiny_ses
 
 
 @pytest.mark.slow
-def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
-    """torch.compile of the static-span decode step (CUDA graphs on GPU) changes no code."""
+def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session, capfd):
+    """torch.compile of the static-span decode step (CUDA graphs on GPU) changes no code,
+    and compiling prints none of inductor's autotuning tables or warnings."""
     from torch._dynamo.utils import counters
 
     compiled = ModelSession.load(str(tiny_model), device="cpu", compile=True)
@@ -233,6 +234,9 @@ def test_compiled_decode_step_gives_the_same_codes(tiny_model, tiny_session):
     # on CPU a graph with packed weights holds its own copy of them: shapes are dynamic, so
     # batch 1 and "any other" are the only graphs
     assert 1 <= counters["stats"]["unique_graphs"] - graphs <= 2
+    printed = capfd.readouterr().err
+    for noise in ("AUTOTUNE", "Autotune Choices", "TypedStorage", "No CUDA runtime"):
+        assert noise not in printed
 
 
 def test_one_row_attention_equals_sdpa():

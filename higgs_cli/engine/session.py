@@ -9,6 +9,7 @@ This module imports torch and transformers; import it only when a model is neede
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -85,10 +86,12 @@ class ModelInfo:
     dtype: str
     parameters: int
 
-# CPU graphs: weights frozen into constants, inductor's own GEMM kernels where they win,
-# and a C++ wrapper (the Python one re-creates hundreds of weight views every call).
+# CPU graphs: weights frozen into constants, inductor's own GEMM kernels where they win
+# (their timing tables not printed), and a C++ wrapper (the Python one re-creates hundreds
+# of weight views every call).
 CPU_COMPILE_SETTINGS = {"cpp_wrapper": True, "freezing": True, "max_autotune": True,
-                        "max_autotune_gemm_backends": "CPP,ATEN"}
+                        "max_autotune_gemm_backends": "CPP,ATEN", "autotune_num_choices_displayed": 0,
+                        "max_autotune_report_choices_stats": False}
 
 
 class ModelSession:
@@ -125,6 +128,8 @@ class ModelSession:
         from torch._inductor import config as inductor_config
 
         on_gpu = self.device.type == "cuda"
+        if not on_gpu:  # a CUDA build of torch without a GPU says so when inductor builds C++ code
+            logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
         step = torch.compile(self.runner.decode_step, mode="reduce-overhead" if on_gpu else None, dynamic=not on_gpu)
         # Compilation happens on a call (the first, and each new graph), so the
         # settings apply around every call; passed as torch.compile options they
@@ -149,7 +154,9 @@ class ModelSession:
             if shapes in seen and not on_gpu:  # (untried with CUDA graphs)
                 with torch.no_grad(), known_shapes:
                     return step(cache, lengths, frames, span)
-            with torch.no_grad(), settings, constant_floats:
+            with torch.no_grad(), settings, constant_floats, warnings.catch_warnings():
+                # inductor's own use of a deprecated torch API, while it compiles
+                warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
                 logits = step(cache, lengths, frames, span)
             seen.add(shapes)
             return logits
