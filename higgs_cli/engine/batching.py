@@ -92,8 +92,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
     waiting = list(range(len(jobs)))[::-1]
     rows: list[RowState | None] = [None] * slots
     owner: list[int] = [-1] * slots
-    lengths = torch.zeros(slots, dtype=torch.long, device=device)
-    positions = [0] * slots  # `lengths` kept in Python too: the span needs their maximum every step
+    lengths = [0] * slots  # each slot's next position (a free slot keeps its last one)
     last = torch.full((slots, runner.num_codebooks), STREAM_BOS, dtype=torch.long)
     results: list[tuple[np.ndarray, bool] | None] = [None] * len(jobs)
 
@@ -160,7 +159,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             rows[slot] = RowState(job.sampling, torch.Generator().manual_seed(job.seed), job.max_steps,
                                   runner.num_codebooks)
             owner[slot] = index
-            lengths[slot] = positions[slot] = len(prompt.input_ids)
+            lengths[slot] = len(prompt.input_ids)
         emit([slot for slot, _ in admitted], logits)
         if on_frames is not None:
             on_frames(len(admitted))
@@ -177,24 +176,19 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
         busy = [s for s in range(slots) if rows[s] is not None]
         if not busy:
             break
+        positions = torch.tensor(lengths, device=device)
         if compiled_decode is None:
-            logits = runner.decode(cache, lengths, last.to(device))
+            logits = runner.decode(cache, positions, last.to(device))
         else:
             span = cache.capacity
             if device.type == "cpu":  # shapes are dynamic there: attend only as far as needed
-                span = min(cache.capacity, -(-(max(positions) + 1) // SPAN_STEP) * SPAN_STEP)
-            logits = compiled_decode(cache, lengths, last.to(device), span)
+                span = min(cache.capacity, -(-(max(lengths) + 1) // SPAN_STEP) * SPAN_STEP)
+            logits = compiled_decode(cache, positions, last.to(device), span)
             if device.type == "cuda":  # a CUDA graph's output is overwritten by its next replay
                 logits = logits.clone()
-        if len(busy) == slots:  # the usual case: no indexing
-            lengths += 1
-            emit(busy, logits)
-        else:
-            busy_index = torch.tensor(busy, device=device)
-            lengths[busy_index] += 1
-            emit(busy, logits[busy_index])
         for slot in busy:
-            positions[slot] += 1
+            lengths[slot] += 1
+        emit(busy, logits if len(busy) == slots else logits[torch.tensor(busy, device=device)])
         if on_frames is not None:
             on_frames(len(busy))
     return results
