@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from higgs_cli.engine import checkpoint
+from higgs_cli.engine.aot import AotDecodeStep
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
 from higgs_cli.engine.delay import generated_codes
@@ -116,14 +117,14 @@ class ModelSession:
         """The decode step under torch.compile.
 
         On GPU: CUDA graphs (reduce-overhead), one per batch and cache shape.
-        On CPU: weights frozen into the graph. At batch 1 every product with a
-        weight is a multiply-and-sum loop that streams it at about memory
-        bandwidth (`forward.streams_one_row`); other batches use inductor's own
-        matrix kernels on packed weights (MKL's fp32 matrix-vector path reads far
-        below bandwidth on some CPUs). A graph with packed weights holds its own
-        copy of them, so on CPU the shapes are dynamic: one graph for batch 1
-        (sizes of 1 are specialized) and one for every other batch and cache
-        size.
+        On CPU, batch 1: compiled ahead of time (`aot.AotDecodeStep`, cached on
+        disk), every product with a weight a multiply-and-sum loop that streams it
+        at about memory bandwidth (`forward.streams_one_row`), reading the model's
+        own weights. Other batches: torch.compile with weights frozen into the
+        graph and inductor's own matrix kernels on packed weights (MKL's fp32
+        matrix-vector path reads far below bandwidth on some CPUs). A graph with
+        packed weights holds its own copy of them, so the shapes are dynamic: one
+        graph for every batch and cache size.
         """
         from torch._inductor import config as inductor_config
 
@@ -148,7 +149,13 @@ class ModelSession:
         known_shapes = torch.compiler.set_stance("default", skip_guard_eval_unsafe=True)  # set_stance applies
         torch.compiler.set_stance("default")  # at once: undone here, entered around calls below
 
+        batch_one: list[AotDecodeStep] = []  # built (or loaded from disk) on the first batch-1 call
+
         def decode(cache: StaticCache, lengths: torch.Tensor, frames: torch.Tensor, span: int) -> torch.Tensor:
+            if not on_gpu and frames.shape[0] == 1:
+                if not batch_one:
+                    batch_one.append(AotDecodeStep(self.runner, self.dtype))
+                return batch_one[0](cache, lengths, frames, span)
             shapes = (tuple(frames.shape), len(cache.keys), cache.capacity, span)
             # no_grad, not inference_mode: inference tensors don't mix with compiled graphs
             if shapes in seen and not on_gpu:  # (untried with CUDA graphs)
