@@ -31,7 +31,17 @@ def test_built_once_then_loaded(tmp_path):
     assert cached_build(path, _build(calls), _load) == "package"
     assert cached_build(path, _build(calls), _load) == "package"
     assert len(calls) == 1 and calls[0] != path  # built beside it, then renamed into place
-    assert sorted(p.name for p in path.parent.iterdir()) == ["step.pt2"]
+    assert sorted(p.name for p in path.parent.iterdir() if p.name != ".build.lock") == ["step.pt2"]
+
+
+def test_a_killed_build_is_swept_up(tmp_path):
+    """A build killed outright (no cleanup ran) leaves a temporary file; the next build removes it."""
+    from higgs_cli.fsutil import TMP_MARK
+
+    left = tmp_path / f".step.pt2{TMP_MARK}.abc.pt2"
+    left.write_text("half a package")
+    assert cached_build(tmp_path / "step.pt2", _build([]), _load) == "package"
+    assert not left.exists()
 
 
 def test_a_damaged_file_is_built_again(tmp_path):
@@ -50,7 +60,7 @@ def test_a_failed_build_leaves_nothing(tmp_path):
     path = tmp_path / "step.pt2"
     with pytest.raises(RuntimeError, match="compiler crashed"):
         cached_build(path, broken, _load)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir() if p.name != ".build.lock"] == []
 
 
 def test_an_unwritable_cache_builds_for_the_session_only(tmp_path):

@@ -71,7 +71,8 @@ def render(
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
     compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU; inductor "
-                                           "kernels on CPU): a slower start (about a minute on CPU), then faster "
+                                           "kernels on CPU): a slower first start (about a minute on CPU; cached for "
+                                           "later runs), then faster "
                                            "decoding.")] = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""

@@ -37,8 +37,9 @@ def say(
     revision: RevisionOption = None,
     device: DeviceOption = None,
     compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on "
-                                                                   "GPU, inductor kernels on CPU): a slower start "
-                                                                   "(about a minute on CPU), then 1.3-2.5x "
+                                                                   "GPU, inductor kernels on CPU): a slower first "
+                                                                   "start (about a minute on CPU; cached for later "
+                                                                   "runs), then 1.3-2.5x "
                                                                    "faster decoding on CPU, by CPU model.")] = False,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,

@@ -29,11 +29,12 @@ import torch
 
 from higgs_cli.engine import forward
 from higgs_cli.engine.forward import Runner, StaticCache
-from higgs_cli.fsutil import atomic_path
+from higgs_cli.fsutil import atomic_path, exclusive_lock, sweep_temporaries
 
 log = logging.getLogger(__name__)
 Loaded = TypeVar("Loaded")
 FORMAT = 1  # bump when the exported step's inputs change
+BUILD_WAIT_SECONDS = 900.0  # for another process's build of the same step
 
 
 def cache_root() -> Path:
@@ -49,14 +50,13 @@ def cache_root() -> Path:
 def cached_build(path: Path, build: Callable[[Path], None], load: Callable[[Path], Loaded]) -> Loaded:
     """Load `path`, building it first if it is missing; a file that fails to load is built again.
 
+    One process builds at a time (others wait for it, then load what it built).
     The build writes a temporary file that replaces `path` in one rename, so an
-    interrupted build or a concurrent one never leaves a damaged file behind.
+    interrupted build never leaves a damaged file behind.
     """
-    if path.exists():
-        try:
-            return load(path)
-        except Exception as error:  # damaged or from an incompatible build: replaced below
-            log.warning("rebuilding %s, which failed to load: %s", path, error)
+    loaded = _try_load(path, load)
+    if loaded is not _MISSING:
+        return loaded
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         writable = os.access(path.parent, os.W_OK)
@@ -68,9 +68,28 @@ def cached_build(path: Path, build: Callable[[Path], None], load: Callable[[Path
             tmp = Path(folder) / path.name
             build(tmp)
             return load(tmp)
-    with atomic_path(path, suffix=path.suffix) as tmp:
-        build(tmp)
-    return load(path)
+    with exclusive_lock(path.parent / ".build.lock", what=f"the compiled-step cache {path.parent}",
+                        timeout=BUILD_WAIT_SECONDS):
+        sweep_temporaries(path.parent)  # left by a build that was killed
+        loaded = _try_load(path, load)  # built by another process while this one waited
+        if loaded is _MISSING:
+            with atomic_path(path, suffix=path.suffix) as tmp:
+                build(tmp)
+            loaded = load(path)
+    return loaded
+
+
+_MISSING = object()
+
+
+def _try_load(path: Path, load: Callable[[Path], Loaded]):
+    if not path.exists():
+        return _MISSING
+    try:
+        return load(path)
+    except Exception as error:  # damaged, or from an incompatible build: built again
+        log.warning("rebuilding %s, which failed to load: %s", path, error)
+        return _MISSING
 
 
 class _CacheView(NamedTuple):
