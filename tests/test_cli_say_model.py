@@ -218,3 +218,15 @@ def test_unexpected_errors_are_reported_in_json_too(cli, tiny_model, tmp_path, m
     error = json.loads(result.stdout)
     assert "unexpected ValueError: something odd" in error["error"] and "--debug" in error["hint"]
     assert "Traceback" not in result.output
+
+
+def test_say_compile_says_the_first_steps_compile(cli, tiny_model, tmp_path, monkeypatch):
+    """--compile warns of the pause on first use (the compiling itself is tested in test_engine_parity)."""
+    from higgs_cli.engine.session import ModelSession
+
+    load = ModelSession.load.__func__
+    monkeypatch.setattr(ModelSession, "load", classmethod(lambda cls, *a, compile=False, **k: load(cls, *a, **k)))
+    result = cli("say", "Hello.", "-o", tmp_path / "a.wav", "--model", tiny_model, "--max-seconds", "0.5",
+                 "--compile")
+    assert result.exit_code == 0, result.output
+    assert "compiles on first use" in result.stderr

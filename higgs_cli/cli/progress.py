@@ -56,6 +56,9 @@ def load_session(model: str | None, *, revision: str | None = None, device: str 
                                     compile=compile)
     info = session.info()
     out.note(f"model {info.name} on {info.device} ({info.dtype}), loaded in {time.perf_counter() - started:.1f} s")
+    if compile:
+        out.note("--compile: each new decode step compiles on first use (on CPU about a minute the first time; "
+                 "kept on disk for later runs)")
     if session.is_random:
         out.warn(RANDOM_MODEL_WARNING)
     return session

@@ -139,7 +139,6 @@ class AotDecodeStep:
         self.dtype = dtype
         folder = cache_root() if folder is None else folder
         self.path = folder / f"decode-b1-{package_key(runner, dtype)}.pt2"
-        self.built = False
         self.loader = cached_build(self.path, self._build, self._load)
         self._marker = torch.empty(0, dtype=dtype)
 
@@ -163,7 +162,6 @@ class AotDecodeStep:
             torch._inductor.aoti_compile_and_package(
                 program, package_path=str(target),
                 inductor_configs={"aot_inductor.package_constants_in_so": False})
-        self.built = True
 
     def _load(self, path: Path):
         package = torch._inductor.aoti_load_package(str(path))
