@@ -14,6 +14,7 @@ weights, so it is cached under a key of those and built once (about a minute).
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -21,7 +22,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TypeVar
 
@@ -92,6 +93,15 @@ def _try_load(path: Path, load: Callable[[Path], Loaded]):
         return _MISSING
 
 
+@contextlib.contextmanager
+def compiler_warnings_hidden() -> Iterator[None]:
+    """Hide the warnings torch's compilers give about their own use of deprecated torch APIs."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*deprecated", category=FutureWarning)
+        yield
+
+
 class _CacheView(NamedTuple):
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
@@ -154,10 +164,7 @@ class AotDecodeStep:
         layers = self.graph.runner.config.num_hidden_layers
         capacity, span = Dim("capacity", min=2, max=1 << 20), Dim("span", min=2, max=1 << 20)
         shapes = (None, None, {0: span}, [{2: capacity}] * layers, [{2: capacity}] * layers)
-        logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
-            warnings.filterwarnings("ignore", message=".*LeafSpec.*deprecated", category=FutureWarning)
+        with torch.no_grad(), compiler_warnings_hidden():
             program = export(self.graph, self._example(), dynamic_shapes=shapes, strict=False)
             torch._inductor.aoti_compile_and_package(
                 program, package_path=str(target),

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from higgs_cli.engine import checkpoint
-from higgs_cli.engine.aot import AotDecodeStep
+from higgs_cli.engine.aot import AotDecodeStep, compiler_warnings_hidden
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
 from higgs_cli.engine.delay import generated_codes
@@ -161,9 +161,7 @@ class ModelSession:
             if shapes in seen and not on_gpu:  # (untried with CUDA graphs)
                 with torch.no_grad(), known_shapes:
                     return step(cache, lengths, frames, span)
-            with torch.no_grad(), settings, constant_floats, warnings.catch_warnings():
-                # inductor's own use of a deprecated torch API, while it compiles
-                warnings.filterwarnings("ignore", message="TypedStorage is deprecated")
+            with torch.no_grad(), settings, constant_floats, compiler_warnings_hidden():
                 logits = step(cache, lengths, frames, span)
             seen.add(shapes)
             return logits
