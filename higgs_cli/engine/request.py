@@ -10,6 +10,61 @@ SAMPLE_RATE = 24_000
 FRAME_RATE = 25
 NUM_CODEBOOKS = 8
 
+RANDOM_WEIGHTS_NOTE = "random-init model: the audio is noise, not speech"
+"""The one wording of the warning shown wherever audio from a random checkpoint reaches a user."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """The allowed values of one numeric setting, shared by the CLI, projects and the engine."""
+
+    low: float | None
+    high: float | None
+    integer: bool = False
+    low_open: bool = False
+    nullable: bool = False
+
+    def allows(self, value: float | None) -> bool:
+        if value is None:
+            return self.nullable
+        if self.integer and (isinstance(value, bool) or int(value) != value):
+            return False
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or value <= self.high
+
+    def describe(self) -> str:
+        kind = "a whole number" if self.integer else "a number"
+        if self.low is not None and self.high is not None:
+            low = f"above {_fmt(self.low)}" if self.low_open else f"from {_fmt(self.low)}"
+            text = f"{kind} {low} to {_fmt(self.high)}"
+        elif self.low is not None:
+            text = f"{kind} {'>' if self.low_open else '>='} {_fmt(self.low)}"
+        else:
+            text = kind
+        return f"{text}, or null" if self.nullable else text
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+SAMPLING_RANGES: dict[str, Range] = {
+    "temperature": Range(0, 2),
+    "top_k": Range(1, None, integer=True, nullable=True),
+    "top_p": Range(0, 1, low_open=True),
+    "ras_window": Range(0, 100, integer=True),
+    "ras_max_repeat": Range(1, 100, integer=True),
+    "seed": Range(0, 2**32 - 1, integer=True),
+    "max_seconds": Range(0, 600, low_open=True),
+    "pause": Range(0, 30),
+}
+"""Every sampling and length setting's range: `higgs say` options, project keys and requests."""
+
+DEFAULT_SEED = 0
+DEFAULT_MAX_SECONDS = 30.0
+DEFAULT_PAUSE = 0.4
+
 
 @dataclass(frozen=True)
 class Sampling:
