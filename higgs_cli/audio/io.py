@@ -15,18 +15,19 @@ import functools
 import math
 import os
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
+from higgs_cli.audio.tags import clean_tags, write_tags
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.fsutil import atomic_path
 
-__all__ = ["SAMPLE_RATE", "duration", "is_silent", "load_audio", "peak_db", "supported_output_formats",
-           "write_audio", "write_audio_blocks"]
+__all__ = ["DEFAULT_MP3_KBPS", "MP3_BITRATES_KBPS", "SAMPLE_RATE", "check_bitrate", "duration", "is_silent",
+           "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
 _BLOCK_FRAMES = 1 << 16
@@ -167,16 +168,30 @@ def supported_output_formats() -> list[str]:
             if fmt in formats and subtype in sf.available_subtypes(fmt)]
 
 
-def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format."""
+MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
+DEFAULT_MP3_KBPS = 192
+MP3_SAMPLE_RATE = 44_100
+"""MP3 is encoded at 44.1 kHz when the audio is slower than 32 kHz: only MPEG-1 rates carry more than
+160 kbps, and MP3 delivery specs (ACX audiobooks: 192 kbps CBR, 44.1 kHz) ask for 44.1 kHz."""
+
+
+def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *,
+                tags: Mapping[str, str | None] | None = None, bitrate_kbps: int | None = None) -> Path:
+    """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format.
+
+    `tags` (title, artist, album) go into the file's metadata; `bitrate_kbps`
+    is MP3's constant bitrate (default DEFAULT_MP3_KBPS; other formats ignore it).
+    """
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim not in (1, 2):
         raise ValueError(f"audio must be 1-D or frames x channels, got shape {data.shape}")
-    return write_audio_blocks(path, [data], sample_rate, channels=1 if data.ndim == 1 else data.shape[1])
+    return write_audio_blocks(path, [data], sample_rate, channels=1 if data.ndim == 1 else data.shape[1],
+                              tags=tags, bitrate_kbps=bitrate_kbps)
 
 
 def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE, *,
-                       channels: int = 1) -> Path:
+                       channels: int = 1, tags: Mapping[str, str | None] | None = None,
+                       bitrate_kbps: int | None = None) -> Path:
     """`write_audio` for audio that arrives in blocks (a long track): one block in memory at a time."""
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
@@ -185,23 +200,64 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
         shown = f"'.{ext}'" if ext else "no extension"
         raise UsageError(f"cannot write {path}: {shown} is not a supported audio format",
                          hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))
+    check_bitrate(bitrate_kbps)
+    tags = clean_tags(tags)
     fmt, subtype = _OUTPUT_FORMATS[ext]
+    options: dict = {}
+    rate = int(sample_rate)
+    if ext == "mp3":
+        rate = rate if rate >= 32_000 else MP3_SAMPLE_RATE
+        options = {"bitrate_mode": "CONSTANT", "compression_level": _mp3_compression(bitrate_kbps or DEFAULT_MP3_KBPS)}
+    resample = _Resample(int(sample_rate), rate, channels)
     written = 0
     try:
-        with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", int(sample_rate), channels, subtype=subtype,
-                                                     format=fmt) as sink:
-            for block in blocks:
-                data = np.asarray(block, dtype=np.float32)
-                if not np.isfinite(data).all():
-                    raise AudioError(f"cannot write {path}: the audio contains NaN or infinite samples")
-                if data.shape[0]:
-                    sink.write(np.clip(data, -1.0, 1.0))
-                    written += data.shape[0]
-            if not written:
-                raise AudioError(f"nothing to write to {path}: the audio is empty")
+        with atomic_path(path) as tmp:
+            with sf.SoundFile(str(tmp), "w", rate, channels, subtype=subtype, format=fmt, **options) as sink:
+                for block in blocks:
+                    data = np.asarray(block, dtype=np.float32)
+                    if not np.isfinite(data).all():
+                        raise AudioError(f"cannot write {path}: the audio contains NaN or infinite samples")
+                    if data.shape[0]:
+                        sink.write(np.clip(resample(data), -1.0, 1.0))
+                        written += data.shape[0]
+                if not written:
+                    raise AudioError(f"nothing to write to {path}: the audio is empty")
+                sink.write(np.clip(resample.flush(), -1.0, 1.0))
+            write_tags(tmp, ext, tags)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"could not write {path}: {error}") from None
     return path
+
+
+def check_bitrate(bitrate_kbps: int | None) -> None:
+    """Refuse an MP3 bitrate that MPEG-1 Layer III does not have, naming the ones it has."""
+    if bitrate_kbps is not None and bitrate_kbps not in MP3_BITRATES_KBPS:
+        raise UsageError(f"{bitrate_kbps} kbps is not an MP3 bitrate",
+                         hint="use one of " + ", ".join(map(str, MP3_BITRATES_KBPS)) + " (kbps)")
+
+
+def _mp3_compression(kbps: int) -> float:
+    """libsndfile's compression level for a constant `kbps` at MPEG-1 rates: it takes
+    int(320 - level * 288) kbps, so aim half a kbps above to survive the rounding down."""
+    return min(1.0, max(0.0, (320.0 - kbps - 0.5) / 288.0))
+
+
+class _Resample:
+    """Blocks of audio at `src` Hz in, the same audio at `dst` Hz out, streamed (`flush` gives the tail)."""
+
+    def __init__(self, src: int, dst: int, channels: int) -> None:
+        self._empty = np.zeros((0, channels) if channels > 1 else 0, np.float32)
+        self._stream = None
+        if src != dst:
+            import soxr
+
+            self._stream = soxr.ResampleStream(src, dst, channels, dtype="float32", quality="HQ")
+
+    def __call__(self, block: np.ndarray) -> np.ndarray:
+        return block if self._stream is None else self._stream.resample_chunk(block)
+
+    def flush(self) -> np.ndarray:
+        return self._empty if self._stream is None else self._stream.resample_chunk(self._empty, last=True)
 
 
 def peak_db(audio: np.ndarray) -> float:

@@ -8,17 +8,31 @@ otherwise. Timings are counted in samples, so subtitles made from
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from higgs_cli.audio.loudness import (
+    TP_REACH,
+    LoudnessMeter,
+    Measurement,
+    TrackMeter,
+    measure,
+    measure_loudness,
+    true_peak_envelope,
+)
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError
+
+__all__ = ["LoudnessMeter", "MasterReport", "MasteredStream", "assemble", "assemble_stream", "master",
+           "master_blocks", "master_report", "master_track", "measure_loudness", "trim_silence"]
 
 _TRIM_FRAME = 1024
 _TRIM_HOP = 256
 _LIMITER_RADIUS_S = 0.005  # the gain moves over 2 x 5 ms: quick enough for peaks, slow enough not to buzz
+_LIMITER_PASSES = 3  # a pass leaves at most a sliver over the ceiling between samples; the next removes it
+LOUDNESS_TOLERANCE_LU = 1.0  # a target counts as reached within this (podcast specs allow +-1 LU)
 
 
 def trim_silence(audio: np.ndarray, *, top_db: float = 40.0) -> np.ndarray:
@@ -127,99 +141,103 @@ def _faded(clip: np.ndarray, fade: int) -> np.ndarray:
     return clip
 
 
-def measure_loudness(audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> float | None:
-    """Integrated loudness in LUFS (ITU-R BS.1770); None when too short (< 400 ms) or silent."""
-    x = _mono(audio).astype(np.float64)
-    if x.size < round(0.4 * sample_rate):
-        return None
-    import pyloudnorm
-
-    with warnings.catch_warnings(), np.errstate(divide="ignore", invalid="ignore"):
-        warnings.simplefilter("ignore")
-        try:
-            value = float(pyloudnorm.Meter(sample_rate).integrated_loudness(x))
-        except ValueError:
-            return None
-    return value if math.isfinite(value) else None
-
-
 def master(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float = -1.0,
            sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Normalize to `loudness` LUFS, then limit so no sample exceeds `peak_db` dBFS.
+    """Normalize to `loudness` LUFS, then limit so that no true peak exceeds `peak_db` dBTP.
 
     Audio too short or too quiet to measure keeps its level and is only limited.
+    `master_track` also says what came out.
     """
+    return master_track(audio, loudness=loudness, peak_db=peak_db, sample_rate=sample_rate)[0]
+
+
+def master_track(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float = -1.0,
+                 sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, MasterReport]:
+    """`master`, with the measured loudness, true peak and loudness range of the result."""
     x = _mono(audio)
-    if x.size == 0:
-        return x.astype(np.float32)
     if not np.isfinite(x).all():
         raise AudioError("cannot master audio that contains NaN or infinite samples")
+    if x.size == 0:
+        return x.astype(np.float32), master_report(measure(x, sample_rate), loudness, peak_db)
     meter = LoudnessMeter(sample_rate)
     meter.add(x)
-    blocks = master_blocks(lambda lo, hi: x[lo:hi], x.size, gain=meter.gain_to(loudness), peak_db=peak_db,
-                           sample_rate=sample_rate)
-    return np.concatenate(list(blocks))
+    stream = MasteredStream(lambda lo, hi: x[lo:hi], x.size, gain=meter.gain_to(loudness), loudness=loudness,
+                            peak_db=peak_db, sample_rate=sample_rate)
+    out = np.concatenate(list(stream))
+    return out, stream.report()
 
 
-class LoudnessMeter:
-    """Integrated loudness (ITU-R BS.1770, as `measure_loudness`) of audio fed in pieces of any size.
+@dataclass(frozen=True)
+class MasterReport:
+    """What mastering gave: the measured figures of the result beside the targets it aimed at.
 
-    The K-weighting filters keep their state from piece to piece, and only the
-    filtered energy of each 100 ms step is kept, so a track of hours costs a few
-    hundred kilobytes.
+    `reached` is False, and `note` says why with the figures, when the
+    loudness is more than LOUDNESS_TOLERANCE_LU from the target or the true
+    peak is over the ceiling. None figures could not be measured (too short, silent).
     """
 
-    def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
-        import pyloudnorm
-        from scipy.signal import lfilter
+    loudness_lufs: float | None
+    true_peak_dbtp: float | None
+    loudness_range_lu: float | None
+    target_lufs: float
+    ceiling_dbtp: float
+    reached: bool
+    note: str | None = None
 
-        self._lfilter = lfilter
-        self.sample_rate = sample_rate
-        self._stages = [[f.passband_gain, f.b, f.a, np.zeros(max(len(f.a), len(f.b)) - 1)]
-                        for f in pyloudnorm.Meter(sample_rate)._filters.values()]
-        self._step = round(0.1 * sample_rate)  # gating blocks are 4 steps long and 1 step apart
-        self._steps: list[np.ndarray] = []
-        self._rest = np.zeros(0)
-        self.samples = 0
+    def to_dict(self, digits: int = 2) -> dict:
+        """JSON-ready, figures rounded to `digits` decimals."""
+        return {k: round(v, digits) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
-    def add(self, audio: np.ndarray) -> None:
-        x = np.asarray(audio, dtype=np.float64)
-        self.samples += x.size
-        for stage in self._stages:
-            gain, b, a, state = stage
-            x, stage[3] = self._lfilter(b, a, x, zi=state)
-            x = gain * x
-        energy = np.concatenate([self._rest, x * x])
-        whole = energy.size // self._step * self._step
-        if whole:
-            self._steps.append(energy[:whole].reshape(-1, self._step).sum(axis=1))
-        self._rest = energy[whole:]
 
-    def integrated(self) -> float | None:
-        """LUFS of everything added; None when shorter than 400 ms or silent."""
-        if self.samples < round(0.4 * self.sample_rate):
-            return None
-        steps = np.concatenate([*self._steps, [self._rest.sum()] if self._rest.size else []])
-        blocks = int(np.round((self.samples / self.sample_rate - 0.4) / 0.1)) + 1
-        sums = np.concatenate([[0.0], np.cumsum(steps)])
-        first = np.arange(blocks)
-        z = (sums[np.minimum(first + 4, steps.size)] - sums[first]) / (0.4 * self.sample_rate)
-        with np.errstate(divide="ignore"):
-            block_lufs = -0.691 + 10.0 * np.log10(z)
-        gated = z[block_lufs >= -70.0]
-        if gated.size == 0:
-            return None
-        relative = -0.691 + 10.0 * np.log10(gated.mean()) - 10.0
-        gated = z[(block_lufs > relative) & (block_lufs > -70.0)]
-        if gated.size == 0:
-            return None
-        value = float(-0.691 + 10.0 * np.log10(gated.mean()))
-        return value if math.isfinite(value) else None
+def master_report(measured: Measurement, target_lufs: float, ceiling_dbtp: float, *,
+                  encoded: str | None = None) -> MasterReport:
+    """Judge `measured` against the targets. `encoded` names a lossy format the figures were read
+    back from, so that a peak over the ceiling is blamed on the encoder, not the limiter."""
+    lufs, peak = measured.loudness_lufs, measured.true_peak_dbtp
+    notes = []
+    if lufs is None:
+        notes.append(f"the loudness could not be measured (shorter than 0.4 s or silent), so the "
+                     f"{target_lufs:g} LUFS target was not applied")
+    elif lufs < target_lufs - LOUDNESS_TOLERANCE_LU:
+        ratio = "" if peak is None else f" (its true peak is {peak - lufs:.1f} dB above its loudness)"
+        notes.append(f"the master is {lufs:.1f} LUFS, {target_lufs - lufs:.1f} LU under the {target_lufs:g} LUFS "
+                     f"target: the track is too peaky to get louder under the {ceiling_dbtp:g} dBTP ceiling"
+                     f"{ratio}; lower the loudness target or raise the peak ceiling")
+    elif lufs > target_lufs + LOUDNESS_TOLERANCE_LU:
+        notes.append(f"the master is {lufs:.1f} LUFS, {lufs - target_lufs:.1f} LU over the {target_lufs:g} LUFS target")
+    if peak is not None and peak > ceiling_dbtp + 0.1:
+        why = (f"{encoded} encoding raised it; lower the peak ceiling by {peak - ceiling_dbtp + 0.5:.1f} dB "
+               f"for {encoded}" if encoded else "the limiter could not hold it")
+        notes.append(f"the true peak is {peak:.1f} dBTP, over the {ceiling_dbtp:g} dBTP ceiling: {why}")
+    return MasterReport(lufs, peak, measured.loudness_range_lu, target_lufs, ceiling_dbtp, reached=not notes,
+                        note="; ".join(notes) or None)
 
-    def gain_to(self, target: float) -> float:
-        """The gain that brings what was measured to `target` LUFS (1 when it cannot be measured)."""
-        measured = self.integrated()
-        return 1.0 if measured is None else 10.0 ** ((target - measured) / 20.0)
+
+class MasteredStream:
+    """The mastered track in blocks, measured on the way: iterate it once (e.g. into
+    `write_audio_blocks`), then `report()` says what came out.
+
+    `read(lo, hi)` gives the mixed track's samples [lo, hi) of `total`; `gain`
+    is what brings it to `loudness` (`LoudnessMeter.gain_to`).
+    """
+
+    def __init__(self, read: Callable[[int, int], np.ndarray], total: int, *, gain: float, loudness: float,
+                 peak_db: float, sample_rate: int = SAMPLE_RATE, block: int = 1 << 18) -> None:
+        self._blocks = master_blocks(read, total, gain=gain, peak_db=peak_db, sample_rate=sample_rate, block=block)
+        self._meter = TrackMeter(sample_rate)
+        self.target, self.ceiling = loudness, peak_db
+        self._done = False
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        if self._done:
+            raise RuntimeError("a MasteredStream can be iterated once")
+        yield from self._meter.watch(self._blocks)
+        self._done = True
+
+    def report(self) -> MasterReport:
+        if not self._done:
+            raise RuntimeError("report() needs the whole stream to have been read")
+        return master_report(self._meter.result(), self.target, self.ceiling)
 
 
 def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: float, peak_db: float,
@@ -230,7 +248,7 @@ def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: f
     result equals limiting the whole track at once.
     """
     ceiling = 10.0 ** (peak_db / 20.0)
-    margin = 2 * max(1, round(_LIMITER_RADIUS_S * sample_rate))  # the limiter looks this far either side
+    margin = _LIMITER_PASSES * _pass_reach(sample_rate) + TP_REACH  # what one sample's result depends on
     for start in range(0, total, block):
         stop = min(total, start + block)
         lo, hi = max(0, start - margin), min(total, stop + margin)
@@ -238,25 +256,55 @@ def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: f
         yield _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
 
 
-def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
-    """Smooth gain reduction that provably keeps |x| <= ceiling.
+def _radius(sample_rate: int) -> int:
+    return max(1, round(_LIMITER_RADIUS_S * sample_rate))
 
-    The needed gain is min-filtered over +-r samples and then averaged over
-    +-r: every value in the average is at most the needed gain at the centre
-    sample, so the average is too. A final clip catches rounding.
+
+def _pass_reach(sample_rate: int) -> int:
+    """How far one limiter pass looks either side: the envelope, the min filter, the average."""
+    return TP_REACH + (_radius(sample_rate) + TP_REACH) + _radius(sample_rate)
+
+
+def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
+    """Smooth gain reduction that keeps the true peak (between samples too) <= ceiling.
+
+    The gain each sample needs (ceiling over the oversampled envelope) is
+    min-filtered over +-(r + TP_REACH) samples and then averaged over +-r:
+    every value in the average is at most the needed gain anywhere within
+    TP_REACH of the centre, so the samples an intersample peak is made of are
+    all turned down at least as much as the peak needs. Because the gain still
+    varies a little across them, a peak can stay a sliver over; the next pass
+    takes it down (only the changed stretches are measured again). A final
+    clip holds the sample peak exactly.
     """
     ceiling32 = np.float32(ceiling)
     if float(ceiling32) > ceiling:  # numpy would compare in float32
         ceiling32 = np.nextafter(ceiling32, np.float32(0))
-    magnitude = np.abs(x)
-    if magnitude.max() > ceiling:
-        from scipy.ndimage import minimum_filter1d, uniform_filter1d
+    x = np.asarray(x, dtype=np.float64)
+    # the oversampling filter sums to under 2.4 in magnitude: audio under a quarter of the ceiling cannot reach it
+    if x.size and np.abs(x).max() * 4.0 > ceiling:
+        from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
-        size = 2 * max(1, round(_LIMITER_RADIUS_S * sample_rate)) + 1
-        needed = np.minimum(1.0, ceiling / np.maximum(magnitude, 1e-12))
-        gain = uniform_filter1d(minimum_filter1d(needed, size, mode="nearest"), size, mode="nearest")
-        x = x * gain
+        r = _radius(sample_rate)
+        envelope = true_peak_envelope(x, sample_rate)
+        for _ in range(_LIMITER_PASSES):
+            if envelope.max() <= ceiling:
+                break
+            needed = np.minimum(1.0, ceiling / np.maximum(envelope, 1e-12))
+            gain = uniform_filter1d(minimum_filter1d(needed, 2 * (r + TP_REACH) + 1, mode="nearest"), 2 * r + 1,
+                                    mode="nearest")
+            x = x * gain
+            changed = maximum_filter1d((gain < 1.0).astype(np.uint8), 2 * TP_REACH + 1, mode="constant") > 0
+            _remeasure(envelope, x, changed, sample_rate)
     return np.clip(x.astype(np.float32), -ceiling32, ceiling32)
+
+
+def _remeasure(envelope: np.ndarray, x: np.ndarray, where: np.ndarray, sample_rate: int) -> None:
+    """Recompute `envelope` in place on the runs of `where`, each with TP_REACH samples of context."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], where.astype(np.int8), [0]])))
+    for a, b in zip(edges[::2], edges[1::2]):
+        lo, hi = max(0, a - TP_REACH), min(x.size, b + TP_REACH)
+        envelope[a:b] = true_peak_envelope(x[lo:hi], sample_rate)[a - lo:b - lo]
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:
