@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import math
+import shutil
+import subprocess
 
 import numpy as np
 import pytest
 import soundfile as sf
 
 from higgs_cli.audio.io import (
+    DEFAULT_MP3_KBPS,
     SAMPLE_RATE,
     duration,
     is_silent,
@@ -168,3 +172,68 @@ def test_levels():
     assert peak_db(np.array([0.1], np.float32)) == pytest.approx(-20.0)
     assert peak_db(np.zeros(3)) == -math.inf
     assert duration(np.zeros(36000)) == 1.5
+
+
+# tags and MP3 bitrate
+
+TAGS = {"title": "游戏对白 Ep [draft]", "artist": "Ana & Bo", "album": "Season 1"}
+
+
+@pytest.mark.parametrize("ext", supported_output_formats())
+def test_tags_are_written_and_read_back_by_mutagen(tmp_path, ext):
+    mutagen = pytest.importorskip("mutagen")
+    path = write_audio(tmp_path / f"t.{ext}", sine(1.0, SAMPLE_RATE), tags=TAGS)
+    tags = mutagen.File(str(path)).tags
+    if ext in ("wav", "mp3"):  # ID3 frames
+        read = {"title": tags["TIT2"].text[0], "artist": tags["TPE1"].text[0], "album": tags["TALB"].text[0]}
+    else:  # Vorbis comments
+        read = {key: tags[key][0] for key in TAGS}
+    assert read == TAGS
+    assert load_audio(path).size == pytest.approx(SAMPLE_RATE, rel=0.05)  # still plays
+    assert [p.name for p in tmp_path.iterdir()] == [f"t.{ext}"]
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize("ext", ["wav", "flac", "mp3"])
+def test_tags_are_read_by_ffprobe(tmp_path, ext):
+    if ext not in supported_output_formats():
+        pytest.skip(f"this libsndfile cannot write {ext}")
+    path = write_audio(tmp_path / f"t.{ext}", sine(1.0, SAMPLE_RATE), tags={"title": TAGS["title"], "artist": None})
+    found = {k.lower(): v for k, v in ffprobe(path)["format"].get("tags", {}).items()}
+    assert found.get("title") == TAGS["title"] and "artist" not in found
+
+
+def test_no_tags_and_bad_tags(tmp_path):
+    path = write_audio(tmp_path / "plain.flac", sine(0.2, SAMPLE_RATE), tags={"title": "  ", "album": None})
+    assert sf.info(path).format == "FLAC"
+    with pytest.raises(ValueError, match="unknown audio tags"):
+        write_audio(tmp_path / "x.wav", sine(0.2, SAMPLE_RATE), tags={"genre": "talk"})
+
+
+def ffprobe(path) -> dict:
+    out = subprocess.run([shutil.which("ffprobe"), "-v", "error", "-show_entries",
+                          "format=bit_rate:format_tags:stream=bit_rate,sample_rate", "-of", "json", str(path)],
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed (apt-get install ffmpeg)")
+@pytest.mark.parametrize("kbps", [None, 128, 320])
+def test_mp3_is_constant_bitrate_as_asked(tmp_path, kbps):
+    if "mp3" not in supported_output_formats():
+        pytest.skip("this libsndfile has no MP3")
+    noise = (0.3 * np.random.default_rng(0).standard_normal(3 * SAMPLE_RATE)).astype(np.float32)
+    path = write_audio(tmp_path / "a.mp3", noise, bitrate_kbps=kbps)
+    stream = ffprobe(path)["streams"][0]
+    assert int(stream["bit_rate"]) == 1000 * (kbps or DEFAULT_MP3_KBPS)
+    assert int(stream["sample_rate"]) == 44_100  # 24 kHz MP3 tops out at 160 kbps
+    mutagen = pytest.importorskip("mutagen")
+    info = mutagen.File(str(path)).info
+    assert abs(info.bitrate - 1000 * (kbps or DEFAULT_MP3_KBPS)) < 1000 and info.length == pytest.approx(3.0, abs=0.1)
+
+
+def test_bad_mp3_bitrate_is_refused(tmp_path):
+    with pytest.raises(UsageError, match="150 kbps is not an MP3 bitrate") as caught:
+        write_audio(tmp_path / "a.mp3", sine(0.2, SAMPLE_RATE), bitrate_kbps=150)
+    assert "192" in caught.value.hint
+    assert list(tmp_path.iterdir()) == []
