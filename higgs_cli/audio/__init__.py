@@ -1,6 +1,6 @@
 """Audio in and out: reading any file as 24 kHz mono, writing results, mastering, subtitles.
 
-numpy, soundfile and soxr only at import time; pyloudnorm and scipy load when
+numpy, soundfile and soxr only at import time; scipy and mutagen load when
 a function needs them, so the CLI starts fast.
 """
 
