@@ -126,6 +126,35 @@ def _state_file(project: Project) -> Path:
     return project.root / ".higgs" / "last_render.json"
 
 
+def _folder_id(folder: Path) -> str:
+    """Which folder this is on disk: a copy of a project has another one, at another path."""
+    info = folder.stat()
+    return f"{folder.resolve()}\0{info.st_dev}:{info.st_ino}"
+
+
+def _write_state(project: Project, build: Path, **ids: str) -> None:
+    """Remember the last render, for status and clean. The build folder is kept relative to the
+    project when it lies inside it, and the state names the folder it belongs to: a copied or
+    moved project must never act on its original's outputs."""
+    root = project.root.resolve()
+    where = build.resolve()
+    build_dir = where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where)
+    atomic_write_text(_state_file(project), json.dumps(
+        {**ids, "project": _folder_id(project.root), "build_dir": build_dir}, indent=2))
+
+
+def _last_state(project: Project) -> dict:
+    """The last render's state, or {} when there is none or it was written for another folder."""
+    state = _read_json(_state_file(project)) or {}
+    if state.get("project") != _folder_id(project.root) or not isinstance(state.get("build_dir"), str):
+        return {}  # a copy, a moved project, or a state from before states named their folder
+    return state
+
+
+def _state_build(project: Project, state: dict) -> Path:
+    return project.root / state["build_dir"] if state else project.root / "build"
+
+
 def _read_json(path: Path) -> dict | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -224,9 +253,7 @@ def render_project(project: Project, session, *, out_dir: str | Path | None = No
         check_render_length(project, planned)
         context = global_context(planned)
         keys = _keys(planned, context, model_id=session.model_id, codec_id=session.codec_id)
-        atomic_write_text(_state_file(project), json.dumps(
-            {"model": model, "model_id": session.model_id, "codec_id": session.codec_id,
-             "build_dir": str(build.resolve())}, indent=2))
+        _write_state(project, build, model=model, model_id=session.model_id, codec_id=session.codec_id)
         store = Store(project.root)
 
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
@@ -464,8 +491,8 @@ def project_status(project: Project, session_ids=None, *, out_dir: str | Path | 
     `session_ids` (a session, a {"model_id", "codec_id"} dict or a pair) picks the
     fingerprints to key lines with; by default those of the last render.
     """
-    last = _read_json(_state_file(project)) or {}
-    build = Path(out_dir) if out_dir is not None else Path(last.get("build_dir") or project.root / "build")
+    last = _last_state(project)
+    build = Path(out_dir) if out_dir is not None else _state_build(project, last)
     manifest = _read_json(build / MANIFEST)
     ids = _ids(session_ids)
     if ids is None and last.get("model_id") and last.get("codec_id"):
@@ -526,9 +553,7 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True) -
                     removed.append(str(folder))
         if build:
             default = project.root / "build"
-            last = _read_json(_state_file(project)) or {}
-            custom = last.get("build_dir") if isinstance(last.get("build_dir"), str) else None
-            for folder in dict.fromkeys([default, Path(custom or default)]):
+            for folder in dict.fromkeys([default, _state_build(project, _last_state(project))]):
                 removed.extend(_clean_build(folder, whole=folder.resolve() == default.resolve()))
             _state_file(project).unlink(missing_ok=True)
     return removed
