@@ -31,6 +31,7 @@ import torch
 from higgs_cli.engine import forward
 from higgs_cli.engine.forward import Runner, StaticCache
 from higgs_cli.fsutil import atomic_path, exclusive_lock, sweep_temporaries
+from higgs_cli.home import compiled_dir
 
 log = logging.getLogger(__name__)
 Loaded = TypeVar("Loaded")
@@ -39,13 +40,8 @@ BUILD_WAIT_SECONDS = 900.0  # for another process's build of the same step
 
 
 def cache_root() -> Path:
-    """$HIGGS_HOME/compiled, else the platform's user cache folder for higgs."""
-    home = os.environ.get("HIGGS_HOME")
-    if home:
-        return Path(home).expanduser() / "compiled"
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("higgs")) / "compiled"
+    """$HIGGS_HOME/compiled, else the platform's user cache folder for higgs (see higgs_cli.home)."""
+    return compiled_dir()
 
 
 def cached_build(path: Path, build: Callable[[Path], None], load: Callable[[Path], Loaded]) -> Loaded:
