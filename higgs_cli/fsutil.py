@@ -7,6 +7,7 @@ import contextlib
 import os
 import shutil
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,6 +15,30 @@ from higgs_cli.errors import LockedError, UsageError
 
 TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made here (see sweep_temporaries)
 OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's umask, read without leaving it changed for other threads.
+
+    Linux reports it in /proc; elsewhere it can only be read by setting it, so
+    it is set to 077 for that moment: anything another thread creates meanwhile
+    comes out more private, never less.
+    """
+    with contextlib.suppress(OSError, ValueError):
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _public_mode(path: Path, *, folder: bool) -> None:
+    """Give a temporary made by tempfile (always 0600/0700) the mode open()/mkdir() would give it."""
+    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -27,10 +52,23 @@ def file_sha256(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def refuse_dangling_link(path: str | os.PathLike) -> None:
+    """Raise UsageError if `path` is a link that points nowhere (writing there would create its target)."""
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        try:
+            points_to = f" to {os.readlink(path)}"
+        except OSError:
+            points_to = ""
+        raise UsageError(f"cannot write {path}: it is a link{points_to} that points nowhere",
+                         hint="remove the link or choose another path")
+
+
 def check_writable(target: str | os.PathLike) -> Path:
     """Raise UsageError unless a file could be written at `target`; creates nothing."""
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
+    refuse_dangling_link(target)
     if target.is_dir():
         raise UsageError(f"cannot write {target}: it is a folder", hint="give a file name")
     if not parent.is_dir():
@@ -46,6 +84,7 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """Yield a temporary path beside `target`; on success it replaces `target` in one rename.
 
     On any exception the temporary file is removed and `target` is untouched.
+    The file gets the mode the umask gives a new file (0644 under umask 022).
     """
     target = check_writable(target)
     parent = target.parent if str(target.parent) else Path(".")
@@ -54,6 +93,7 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     os.close(fd)
     tmp_path = Path(tmp)
     try:
+        _public_mode(tmp_path, folder=False)
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
             os.fsync(handle.fileno())
@@ -79,12 +119,15 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
 
     If `target` exists it is replaced only after the new folder is complete. A
     process killed between the two renames of the swap leaves the old folder in
-    `.<name>.higgs-old.*/<name>`, which `sweep_temporaries` puts back.
+    `.<name>.higgs-old.*/<name>`, which `sweep_temporaries` puts back. The
+    folder gets the mode the umask gives a new folder (0755 under umask 022).
     """
     target = Path(target)
+    refuse_dangling_link(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}.", dir=target.parent))
     try:
+        _public_mode(tmp, folder=True)
         yield tmp
         if target.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{target.name}{OLD_MARK}.", dir=target.parent))
