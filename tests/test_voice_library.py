@@ -14,7 +14,8 @@ import soundfile as sf
 
 from higgs_cli.errors import AudioError, LockedError, UsageError, ValidationError
 from higgs_cli.fsutil import exclusive_lock
-from higgs_cli.voices import library as library_module
+from higgs_cli.voices import archive as archive_module
+from higgs_cli.voices import meta as meta_module
 from higgs_cli.voices.library import VoiceLibrary, default_root
 
 SR = 24000
@@ -143,7 +144,7 @@ def test_failure_mid_add_leaves_library_as_it_was(lib, wav, monkeypatch):
     def broken(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr(library_module, "atomic_write_text", broken)
+    monkeypatch.setattr(meta_module, "atomic_write_text", broken)
     for name, force in [("ana", True), ("bo", False)]:
         with pytest.raises(OSError, match="disk full"):
             lib.add(name, wav(seed=2), "second", force=force)
@@ -323,14 +324,14 @@ def test_links_and_oversized_members_are_refused(tmp_path, good, monkeypatch):
         target.import_archive(zipped)
     assert any("link" in problem for problem in caught.value.problems)
 
-    monkeypatch.setattr(library_module, "MAX_MEMBER_BYTES", 50_000)
+    monkeypatch.setattr(archive_module, "MAX_MEMBER_BYTES", 50_000)
     with pytest.raises(ValidationError) as caught:
         target.import_archive(make_tar(tmp_path / "big.tar.gz", good_members(good)))
     assert any("larger than 50000 bytes" in problem for problem in caught.value.problems)
 
     # the total is counted while copying, whatever the headers claim
-    monkeypatch.setattr(library_module, "MAX_MEMBER_BYTES", 16 * 1024 * 1024)
-    monkeypatch.setattr(library_module, "MAX_ARCHIVE_BYTES", len(good["audio.wav"]) + 2000)
+    monkeypatch.setattr(archive_module, "MAX_MEMBER_BYTES", 16 * 1024 * 1024)
+    monkeypatch.setattr(archive_module, "MAX_ARCHIVE_BYTES", len(good["audio.wav"]) + 2000)
     two = make_tar(tmp_path / "two.tar.gz", [*good_members(good), *good_members(good, "second")])
     with pytest.raises(ValidationError) as caught:
         target.import_archive(two)
