@@ -181,3 +181,41 @@ def test_help(cli):
     assert result.exit_code == 0
     for command in ("add", "list", "show", "remove", "rename", "export", "import"):
         assert command in result.stdout
+
+
+def test_export_into_the_library_is_refused(cli, ref, voices):
+    cli("voice", "add", "ana", ref(), "-t", "one")
+    before = sorted(str(p) for p in voices.rglob("*"))
+    for args in (["voice", "export", voices / "ana" / "x.tar.gz", "ana"], ["voice", "export", voices / "all.zip"]):
+        result = cli(*args)
+        assert result.exit_code == 2, result.output
+        assert "inside the voice library" in result.stderr and "Traceback" not in result.output
+    assert sorted(str(p) for p in voices.rglob("*")) == before
+    as_json = cli("--json", "voice", "export", voices / "ana" / "x.zip")
+    assert json.loads(as_json.stdout)["exit_code"] == 2
+
+
+def test_links_that_point_nowhere_are_refused(cli, ref, tmp_path):
+    cli("voice", "add", "ana", ref(), "-t", "one")
+    out = tmp_path / "out.zip"
+    out.symlink_to(tmp_path / "missing" / "out.zip")
+    exported = cli("voice", "export", out)
+    assert exported.exit_code == 2 and "points nowhere" in exported.stderr
+    assert not (tmp_path / "missing").exists()
+    imported = cli("voice", "import", out)
+    assert imported.exit_code == 2 and "points nowhere" in imported.stderr
+
+
+def test_voice_files_take_the_umask(cli, ref, voices, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        assert cli("voice", "add", "ana", ref(), "-t", "one").exit_code == 0
+        assert cli("voice", "export", tmp_path / "all.tar.gz").exit_code == 0
+    finally:
+        os.umask(old)
+    for path, expected in [(voices / "ana", 0o755), (voices / "ana" / "voice.json", 0o644),
+                           (voices / "ana" / "audio.wav", 0o644), (tmp_path / "all.tar.gz", 0o644)]:
+        assert stat.S_IMODE(path.stat().st_mode) == expected, path

@@ -448,3 +448,116 @@ def test_lock_held_raises_locked_error(lib, wav, tmp_path):
                 mutate()
         assert [v.name for v in lib.list()] == ["ana"]  # reading needs no lock
     assert snapshot(lib.root) == before
+
+
+# -- the codes cache on its own (what a project's recordings use too) ------------
+
+def test_codes_cache_in_any_folder(tmp_path):
+    from higgs_cli.voices.codes import CodesCache
+
+    cache = CodesCache(tmp_path / "project" / ".higgs" / "codes")  # made on first write
+    loads, encodes = [], []
+
+    def load():
+        loads.append(1)
+        return np.zeros(SR, np.float32)
+
+    def encode(audio):
+        encodes.append(audio.size)
+        return np.full((8, 4), 3, np.int64)
+
+    assert cache.get("k1") is None
+    assert np.array_equal(cache.get_or_encode("k1", load, encode), np.full((8, 4), 3))
+    assert np.array_equal(cache.get_or_encode("k1", lambda: pytest.fail("loaded"), encode), np.full((8, 4), 3))
+    assert loads == [1] and encodes == [SR]
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["k1.npy"]
+
+    np.save(cache.path("k1"), np.full((8, 4), -2, np.int64))  # damaged: out of range
+    assert cache.get("k1") is None
+    cache.get_or_encode("k1", load, encode)
+    assert np.array_equal(np.load(cache.path("k1")), np.full((8, 4), 3)) and len(encodes) == 2
+    assert sorted(p.name for p in cache.folder.iterdir()) == ["k1.npy"]  # rewritten in one rename
+
+    assert np.array_equal(cache.get_or_encode("k2", load, encode, store=False), np.full((8, 4), 3))
+    assert not cache.path("k2").exists()
+    with pytest.raises(ValueError, match="unusable codes"):
+        cache.get_or_encode("k3", load, lambda a: np.zeros((8, 2), np.float32))
+    assert not cache.path("k3").exists()
+    for key in ("../x", "", ".hidden", "a/b"):
+        with pytest.raises(ValueError, match="cannot be a file name"):
+            cache.get(key)
+
+
+def test_codes_cache_that_cannot_be_written_still_gives_codes(tmp_path):
+    from higgs_cli.voices.codes import CodesCache
+
+    (tmp_path / "file").write_text("not a folder")
+    cache = CodesCache(tmp_path / "file" / "codes")
+    assert cache.put("k", np.ones((2, 2), np.int64)) is False
+    assert cache.get_or_encode("k", lambda: np.zeros(4), lambda a: np.ones((2, 2), np.int64)).shape == (2, 2)
+
+
+# -- paths: archives never inside the library, links that point nowhere, modes ---
+
+@pytest.mark.parametrize("where", ["voices/ana/x.tar.gz", "voices/x.zip", "voices/ana/codes/x.tgz",
+                                   "link-to-ana/x.zip"])
+def test_export_inside_the_library_is_refused(lib, wav, tmp_path, where):
+    lib.add("ana", wav(), "hi")
+    lib.add("bo", wav(seed=1), "hi")
+    (lib.root / "ana" / "codes").mkdir()
+    (tmp_path / "link-to-ana").symlink_to(lib.root / "ana")
+    before = snapshot(lib.root)
+    for names in (["ana"], None):
+        with pytest.raises(UsageError, match="inside the voice library") as caught:
+            lib.export(names, tmp_path / where)
+        assert "outside the library" in caught.value.hint
+    assert snapshot(lib.root) == before
+
+
+def test_export_to_a_link_that_points_nowhere_is_refused(lib, wav, tmp_path):
+    lib.add("ana", wav(), "hi")
+    link = tmp_path / "out.zip"
+    link.symlink_to(tmp_path / "gone" / "out.zip")
+    with pytest.raises(UsageError, match="points nowhere"):
+        lib.export(None, link)
+    assert link.is_symlink() and not (tmp_path / "gone").exists()
+
+
+def test_import_from_a_link_that_points_nowhere_is_refused(lib, tmp_path):
+    link = tmp_path / "in.zip"
+    link.symlink_to(tmp_path / "gone.zip")
+    with pytest.raises(UsageError, match="link that points nowhere"):
+        lib.import_archive(link)
+
+
+def test_a_library_root_that_is_a_dangling_link_or_a_file_is_refused(tmp_path, wav):
+    link = tmp_path / "voices"
+    link.symlink_to(tmp_path / "nowhere")
+    with pytest.raises(UsageError, match="points nowhere"):
+        VoiceLibrary(link).add("ana", wav(), "hi")
+    assert not (tmp_path / "nowhere").exists()
+    (tmp_path / "plain").write_text("x")
+    for change in (lambda lib: lib.add("ana", wav(), "hi"), lambda lib: lib.import_archive(tmp_path / "plain")):
+        with pytest.raises(UsageError, match="is not a folder"):
+            change(VoiceLibrary(tmp_path / "plain"))
+
+
+def test_library_files_take_the_umask(lib, wav, tmp_path):
+    import os
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        lib.add("ana", wav(), "hi")
+        lib.codes("ana", "c", lambda a: np.ones((8, 2), np.int64))
+        lib.export(None, tmp_path / "all.zip")
+        modes = {p: stat.S_IMODE(p.stat().st_mode) for p in
+                 [lib.root / "ana", lib.root / "ana" / "voice.json", lib.root / "ana" / "audio.wav",
+                  lib.root / "ana" / "codes" / "c.npy", tmp_path / "all.zip"]}
+        other = VoiceLibrary(tmp_path / "other")
+        other.import_archive(tmp_path / "all.zip")
+        modes.update({p: stat.S_IMODE(p.stat().st_mode) for p in
+                      [other.root / "ana", other.root / "ana" / "voice.json", other.root / "ana" / "audio.wav"]})
+    finally:
+        os.umask(old)
+    assert {str(p): m for p, m in modes.items() if m != (0o755 if p.is_dir() else 0o644)} == {}
