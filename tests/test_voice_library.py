@@ -561,3 +561,25 @@ def test_library_files_take_the_umask(lib, wav, tmp_path):
     finally:
         os.umask(old)
     assert {str(p): m for p, m in modes.items() if m != (0o755 if p.is_dir() else 0o644)} == {}
+
+
+# -- the home folder ---------------------------------------------------------------
+
+def test_one_module_owns_the_home_folder(_isolated_home, monkeypatch):
+    from higgs_cli import home
+    from higgs_cli.engine.aot import cache_root
+
+    assert (home.voices_dir(), home.compiled_dir()) == (_isolated_home / "voices", _isolated_home / "compiled")
+    assert cache_root() == home.compiled_dir() and default_root() == home.voices_dir()
+    monkeypatch.setenv("HIGGS_HOME", "~/somewhere")
+    assert home.voices_dir() == Path.home() / "somewhere" / "voices"
+    monkeypatch.setenv("HIGGS_HOME", "")  # empty counts as unset
+    import platformdirs
+
+    assert home.voices_dir() == Path(platformdirs.user_data_dir("higgs")) / "voices"
+    assert home.compiled_dir() == Path(platformdirs.user_cache_dir("higgs")) / "compiled"
+    package = Path(home.__file__).parent
+    readers = sorted(str(p.relative_to(package)) for p in package.rglob("*.py")
+                     if ("HIGGS_HOME" in (text := p.read_text(encoding="utf-8")) and "environ" in text)
+                     or "import platformdirs" in text)
+    assert readers == ["home.py"]
