@@ -38,7 +38,8 @@ def current_umask() -> int:
 
 def _public_mode(path: Path, *, folder: bool) -> None:
     """Give a temporary made by tempfile (always 0600/0700) the mode open()/mkdir() would give it."""
-    os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
+    with contextlib.suppress(OSError):  # a file system without modes (some network mounts) keeps its own
+        os.chmod(path, (0o777 if folder else 0o666) & ~current_umask())
 
 
 def file_sha256(path: str | os.PathLike) -> str:
