@@ -1,7 +1,8 @@
 """The render cache: one file per generated line, named by a hash of everything
 that shapes its audio, so an unchanged line is never generated twice.
 
-Entries live in `<project>/.higgs/cache/<key>.npz` (codes, audio, finished).
+Entries live in the project's cache folder (`ProjectLayout.cache_dir`), one
+`<key>.npz` each (codes, audio, finished).
 They are written through a temporary file and one rename, so a reader sees a
 whole entry or none; an unreadable entry counts as a miss and is replaced.
 """
@@ -21,6 +22,8 @@ import numpy as np
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.fsutil import atomic_path
+from higgs_cli.plugins.task import PlannedLine
+from higgs_cli.project.layout import ProjectLayout
 
 KEY_VERSION = 1  # bump when the key's recipe or the generation semantics change
 
@@ -66,6 +69,16 @@ def line_key(request: GenerationRequest, *, model_id: str, codec_id: str,
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
+def line_keys(planned: Sequence[PlannedLine], context: Sequence[tuple[int, ...]], *, model_id: str,
+              codec_id: str) -> list[str]:
+    """The key of every planned line; `context` is each line's project-wide context (plan.global_context)."""
+    keys: list[str] = []
+    for line, deps in zip(planned, context, strict=True):
+        keys.append(line_key(line.request, model_id=model_id, codec_id=codec_id,
+                             context_keys=[keys[j] for j in deps]))
+    return keys
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     codes: np.ndarray
@@ -80,7 +93,7 @@ class Store:
     """The content-addressed cache of one project."""
 
     def __init__(self, project_root: str | os.PathLike) -> None:
-        self.dir = Path(project_root) / ".higgs" / "cache"
+        self.dir = ProjectLayout(project_root).cache_dir
 
     def path(self, key: str) -> Path:
         return self.dir / f"{key}.npz"

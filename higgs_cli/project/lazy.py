@@ -1,0 +1,131 @@
+"""A model session that loads only when a line must be generated or a voice encoded.
+
+Cache keys need only the model's and the audio tokenizer's fingerprints, which
+are read from the checkpoint's files (`model_identity`) without loading any
+weights. So a render whose lines are all cached (a title, pause or loudness
+change) re-assembles the build without waiting for the model.
+
+    session = LazySession(lambda: ModelSession.load(name), model_identity(name))
+    render_project(project, session)   # loads the model only if a line is missing
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE
+from higgs_cli.errors import HiggsError, ModelError, UsageError
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a render records of its model, and what keys its lines."""
+
+    name: str
+    model_id: str
+    codec_id: str
+    is_random: bool = False
+
+    @property
+    def note(self) -> str | None:
+        return RANDOM_WEIGHTS_NOTE if self.is_random else None
+
+    @classmethod
+    def of(cls, session: Any, name: str | None = None) -> ModelIdentity:
+        """The identity of a session object (a ModelSession, a LazySession or a test double)."""
+        return cls(name=name or getattr(session, "name", None) or session.model_id, model_id=session.model_id,
+                   codec_id=session.codec_id, is_random=bool(getattr(session, "is_random", False)))
+
+
+def model_identity(model: str | None = None, *, revision: str | None = None,
+                   project_model: str | None = None) -> ModelIdentity | None:
+    """The fingerprints of a checkpoint, read from its files; None when it cannot be found cheaply
+    (not downloaded, offline, a bad path): then the loader itself says what is wrong."""
+    from higgs_cli.engine import checkpoint
+
+    # The order of engine.session.resolve_model (kept equal by a test): that module loads transformers.
+    name = model or os.environ.get("HIGGS_MODEL") or project_model or checkpoint.DEFAULT_MODEL
+    try:
+        files = checkpoint.locate(name, revision=revision)
+        from higgs_cli.engine.codec import fingerprint_folder  # imports torch, reads no weights
+
+        return ModelIdentity(name=name, model_id=fingerprint_folder(files.model_dir),
+                             codec_id=fingerprint_folder(files.audio_tokenizer_dir), is_random=files.is_random)
+    except (ModelError, UsageError, OSError):
+        return None
+
+
+class LazySession:
+    """Stands for a session: its identity is known now, `load()` runs on first real use.
+
+    Without an identity, asking for `model_id` or `codec_id` loads the model.
+    Once loaded, the session must have the identity it was announced with.
+    """
+
+    def __init__(self, load: Callable[[], Any], identity: ModelIdentity | None = None) -> None:
+        self._load = load
+        self._identity = identity
+        self._session: Any = None
+
+    @property
+    def loaded(self) -> bool:
+        return self._session is not None
+
+    @property
+    def session(self) -> Any:
+        """The real session, loaded on first use."""
+        if self._session is None:
+            session = self._load()
+            known = self._identity
+            if known is not None and (session.model_id, session.codec_id) != (known.model_id, known.codec_id):
+                raise HiggsError(f"the model {known.name} changed on disk while it was loading "
+                                 f"(fingerprint {known.model_id}, loaded {session.model_id})", hint="render again")
+            self._session = session
+        return self._session
+
+    def load(self) -> Any:
+        """Load the model now (if it is not loaded yet); return the real session."""
+        return self.session
+
+    @property
+    def identity(self) -> ModelIdentity:
+        if self._identity is None:
+            self._identity = ModelIdentity.of(self.session)
+        return self._identity
+
+    @property
+    def name(self) -> str:
+        return self.identity.name
+
+    @property
+    def model_id(self) -> str:
+        return self.identity.model_id
+
+    @property
+    def codec_id(self) -> str:
+        return self.identity.codec_id
+
+    @property
+    def is_random(self) -> bool:
+        return self.identity.is_random
+
+    def generate(self, requests, **kwargs):
+        return self.session.generate(requests, **kwargs)
+
+    def encode_audio(self, audio):
+        return self.session.encode_audio(audio)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.session, name)  # anything else a caller needs is the real session's
+
+
+def as_session(session: Any) -> Any:
+    """A session object from a session or a zero-argument factory of one."""
+    if callable(session) and not hasattr(session, "generate"):
+        return LazySession(session)
+    return session

@@ -1,0 +1,50 @@
+"""File names for a build: the master from the title, a stem per line from its section and speaker.
+
+Names keep letters and digits of any script ("游戏对白" stays itself, not "project")
+and nothing a file system could read as a path or a control character.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+
+from higgs_cli.plugins.task import PlannedLine
+
+MAX_NAME_BYTES = 160  # well under the 255 bytes most file systems allow, with room for a suffix
+_WORD_SEPARATORS = re.compile(r"[\W_]+")  # \W is Unicode-aware: letters of every script are words
+_UNSAFE = re.compile(r"[^\w.-]+")
+
+
+def _cap(name: str) -> str:
+    """`name` cut to MAX_NAME_BYTES of UTF-8, at a character boundary."""
+    return name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", errors="ignore")
+
+
+def slugify(text: str) -> str:
+    """A title as a file name: lower case, words joined by '-'; 'project' when nothing is left."""
+    slug = _WORD_SEPARATORS.sub("-", unicodedata.normalize("NFC", text).lower()).strip("-")
+    return _cap(slug).strip("-") or "project"
+
+
+def safe_name(text: str | None) -> str:
+    """A section id or speaker as part of a file name; 'none' when there is nothing."""
+    name = _UNSAFE.sub("-", unicodedata.normalize("NFC", text or "")).strip("-.")
+    return _cap(name).strip("-.") or "none"
+
+
+def section_numbers(planned: Sequence[PlannedLine]) -> list[int]:
+    """Each line's position within its section, counted from 0."""
+    seen: dict[str, int] = {}
+    numbers = []
+    for line in planned:
+        numbers.append(seen.get(line.section, 0))
+        seen[line.section] = numbers[-1] + 1
+    return numbers
+
+
+def stem_names(planned: Sequence[PlannedLine]) -> list[str]:
+    """`<section>_<nnn>_<speaker>.wav` for each line."""
+    return [f"{safe_name(line.section)}_{n:03d}_{safe_name(line.speaker)}.wav"
+            for line, n in zip(planned, section_numbers(planned), strict=True)]

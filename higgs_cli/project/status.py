@@ -1,0 +1,165 @@
+"""`project status`: what would a render do? Answered without a model.
+
+Lines are keyed with the model and codec fingerprints of the last render (or
+those given), and compared with the cache and the build's manifest. A line
+whose key needs voice codes that are not encoded yet (a voice imported again,
+another codec) is "unknown": only the model can tell whether it is cached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from higgs_cli.plugins.task import PlannedLine
+from higgs_cli.project.layout import ProjectLayout
+from higgs_cli.project.manifest import assembly_digest, read_manifest
+from higgs_cli.project.names import section_numbers
+from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_sections
+from higgs_cli.project.state import read_state
+from higgs_cli.project.store import Store, line_key
+
+if TYPE_CHECKING:
+    from higgs_cli.project.model import Project
+
+RENDERED, STALE, MISSING, UNKNOWN = "rendered", "stale", "missing", "unknown"
+STATES = (RENDERED, STALE, MISSING, UNKNOWN)
+
+
+@dataclass
+class LineState:
+    section: str
+    index: int  # position within the section's planned lines
+    speaker: str | None
+    text: str
+    key: str | None  # None when unknown
+    state: str  # rendered | stale | missing | unknown
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class ProjectStatus:
+    """Line states plus what they were judged against. Iterates like its `lines`.
+
+    missing: no cache entry (a render generates it); stale: cached but not in
+    the current build outputs, or the outputs are older than its entry (a
+    render only re-assembles); rendered: in the outputs, which are current;
+    unknown: its key needs voice codes only the model can make (see
+    `unresolved_voices`; a render encodes them, then generates what is missing).
+    `settings_current` is False when the title, a pause, a shown text or an
+    output setting changed since the build: a render re-assembles it.
+    """
+
+    lines: list[LineState]
+    model_id: str | None
+    codec_id: str | None
+    build_dir: Path
+    outputs_current: bool  # the build holds exactly the current script, made as it would be now
+    unresolved_voices: list[str] = field(default_factory=list)
+    settings_current: bool = True
+
+    def __iter__(self):
+        return iter(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def __getitem__(self, i):
+        return self.lines[i]
+
+    def counts(self) -> dict[str, int]:
+        """Lines in each state; "unknown" only when there are some."""
+        counts = {s: sum(line.state == s for line in self.lines) for s in STATES}
+        if not counts[UNKNOWN]:
+            del counts[UNKNOWN]
+        return counts
+
+    def to_dict(self) -> dict:
+        return {"model_id": self.model_id, "codec_id": self.codec_id, "build_dir": str(self.build_dir),
+                "outputs_current": self.outputs_current, "settings_current": self.settings_current,
+                "counts": self.counts(), "unresolved_voices": self.unresolved_voices,
+                "lines": [s.to_dict() for s in self.lines]}
+
+
+def _ids(session_ids: Any) -> tuple[str, str] | None:
+    if session_ids is None:
+        return None
+    if isinstance(session_ids, dict):
+        return session_ids["model_id"], session_ids["codec_id"]
+    if isinstance(session_ids, Sequence) and not isinstance(session_ids, str):
+        return str(session_ids[0]), str(session_ids[1])
+    return session_ids.model_id, session_ids.codec_id
+
+
+def _needs_model(line: PlannedLine) -> bool:
+    """Whether the line's prompt holds the planner's stand-in for voice codes not yet encoded
+    (plan.py gives such a voice codes of -1; real codes are never negative)."""
+    return any(turn.codes is not None and turn.codes.size and int(turn.codes.min()) < 0
+               for turn in line.request.history)
+
+
+def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, model_id: str,
+               codec_id: str) -> list[str | None]:
+    """Each line's cache key, or None where it depends on codes only the model can make
+    (the line's own voice, or a line it hears)."""
+    keys: list[str | None] = []
+    for line, deps in zip(planned, context, strict=True):
+        heard = [keys[j] for j in deps]
+        if _needs_model(line) or any(k is None for k in heard):
+            keys.append(None)
+        else:
+            keys.append(line_key(line.request, model_id=model_id, codec_id=codec_id, context_keys=heard))
+    return keys
+
+
+def project_status(project: Project, session_ids: Any = None, *, out_dir: str | Path | None = None,
+                   library: Any = None) -> ProjectStatus:
+    """The state of every line, judged without a model.
+
+    `session_ids` (a session, a {"model_id", "codec_id"} dict or a pair) picks the
+    fingerprints to key lines with; by default those of the last render.
+    """
+    layout = ProjectLayout(project.root)
+    last = read_state(layout)
+    build = Path(out_dir) if out_dir is not None else (last.build(layout) if last else layout.default_build)
+    manifest = read_manifest(build)
+    ids = _ids(session_ids)
+    if ids is None and last is not None:
+        ids = (last.model_id, last.codec_id)
+    if ids is None and manifest is not None and manifest.model_id and manifest.codec_id:
+        ids = (manifest.model_id, manifest.codec_id)
+    ctx = ProjectPlanContext(project, codec_id=ids[1] if ids else "none", encode=None, library=library)
+    planned = plan_sections(project, ctx)
+    context = global_context(planned)
+    keys = known_keys(planned, context, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
+
+    built_keys: list[str] = []
+    built_at = None
+    if manifest is not None and ids and (manifest.model_id, manifest.codec_id) == tuple(ids):
+        master = manifest.outputs.get("master")
+        if isinstance(master, str) and (build / master).is_file():
+            built_keys = manifest.keys
+            built_at = (build / master).stat().st_mtime
+    built = set(built_keys)
+
+    store = Store(project.root)
+    states = []
+    for line, key, n in zip(planned, keys, section_numbers(planned), strict=True):
+        mtime = store.mtime(key) if key else None
+        if key is None and ids and ctx.unresolved:
+            state = UNKNOWN
+        elif mtime is None:
+            state = MISSING
+        elif key in built and built_at is not None and built_at >= mtime:
+            state = RENDERED
+        else:
+            state = STALE
+        states.append(LineState(line.section, n, line.speaker, line.display_text, key, state))
+    settings = bool(built_keys) and None not in keys and manifest.assembly == assembly_digest(project, planned, keys)
+    current = bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys and settings
+    return ProjectStatus(states, ids[0] if ids else None, ids[1] if ids else None, build, current,
+                         sorted(ctx.unresolved), settings_current=settings or not built_keys)
