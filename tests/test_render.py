@@ -275,12 +275,17 @@ def test_status_reports_rendered_stale_and_missing(tmp_path):
     assert not project_status(removed).outputs_current
 
 
-def test_status_with_another_models_ids_shows_everything_missing(tmp_path):
+def test_status_with_another_models_ids_shows_nothing_rendered(tmp_path):
     project = podcast(tmp_path)
     render_project(project, FakeSession())
     status = project_status(project, {"model_id": "other", "codec_id": "other-codec"})
-    assert {s.state for s in status} == {"missing"}
-    assert status.unresolved_voices == ["alice"]  # alice's recording was never encoded with that codec
+    # alice's recording was never encoded with that codec: the keys of the lines that clone it
+    # need the model; bob's line (a described voice) is known to be missing
+    assert status.unresolved_voices == ["alice"]
+    assert [(s.speaker, s.state) for s in status] == [("alice", "unknown"), ("alice", "unknown"),
+                                                      ("bob", "missing"), ("alice", "unknown")]
+    assert status.counts() == {"rendered": 0, "stale": 0, "missing": 1, "unknown": 3}
+    assert not status.outputs_current
 
 
 def test_clean_removes_cache_and_build(tmp_path):
