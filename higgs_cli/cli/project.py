@@ -17,6 +17,7 @@ from rich.table import Table
 from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
 from higgs_cli.cli.progress import load_session
 from higgs_cli.engine.request import FRAME_RATE
+from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.plan import check_library_voices
 from higgs_cli.project.render import clean_project, project_status, render_project
@@ -78,8 +79,11 @@ def render(
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     project = load_project(path)
     check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
-    session = load_session(model, revision=revision, device=device, project_model=project.model,
-                           compile=compile_)
+    # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
+    # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
+    session = LazySession(lambda: load_session(model, revision=revision, device=device, project_model=project.model,
+                                               compile=compile_),
+                          model_identity(model, revision=revision, project_model=project.model))
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,
@@ -111,7 +115,7 @@ def status(path: ProjectPath = Path(".")) -> None:
 
     def human(console: Console) -> None:
         table = Table("section", "#", "speaker", "state", "text", box=None)
-        colors = {"rendered": "green", "stale": "yellow", "missing": "red"}
+        colors = {"rendered": "green", "stale": "yellow", "missing": "red", "unknown": "magenta"}
         for line in report:
             text = line.text if len(line.text) <= 60 else line.text[:57] + "..."
             table.add_row(line.section, str(line.index), line.speaker or "",
@@ -121,10 +125,13 @@ def status(path: ProjectPath = Path(".")) -> None:
         if report.outputs_current:
             console.print(f"{counts}: the outputs in {report.build_dir} are up to date", highlight=False)
         else:
-            console.print(f"{counts}: run `higgs project render` to update {report.build_dir}", highlight=False)
+            changed = "" if report.settings_current else " (the title, a pause or an output setting changed)"
+            console.print(f"{counts}: run `higgs project render` to update {report.build_dir}{changed}",
+                          highlight=False)
         if report.unresolved_voices:
-            console.print("voices not yet encoded for this model (render encodes them): "
-                          + ", ".join(report.unresolved_voices), highlight=False)
+            console.print("voices not yet encoded for this model: " + ", ".join(report.unresolved_voices)
+                          + "; their lines are unknown until a render encodes them (it generates only what is "
+                          "not cached)", highlight=False)
 
     out.result(report.to_dict(), human)
 
