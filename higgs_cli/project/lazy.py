@@ -12,11 +12,13 @@ change) re-assembles the build without waiting for the model.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE
+import numpy as np
+
+from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
 
 
@@ -112,11 +114,20 @@ class LazySession:
     def is_random(self) -> bool:
         return self.identity.is_random
 
-    def generate(self, requests, **kwargs):
-        return self.session.generate(requests, **kwargs)
+    # The members of engine.api.Session, with its signatures, each loading the model first.
 
-    def encode_audio(self, audio):
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+                 progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
+        return self.session.generate(requests, batch_size=batch_size, progress=progress)
+
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+        return self.session.stream(request, chunk_frames=chunk_frames)
+
+    def encode_audio(self, audio: np.ndarray) -> np.ndarray:
         return self.session.encode_audio(audio)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.session.decode(codes)
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
