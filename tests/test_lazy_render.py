@@ -70,14 +70,17 @@ def test_a_session_with_another_identity_is_refused(tmp_path):
         render_project(project, LazySession(FakeSession, other))
 
 
-@pytest.mark.parametrize("bad", ["batch", "output_dir"])
-def test_checks_that_need_no_model_come_first(tmp_path, bad):
-    project = podcast(tmp_path / "p")
+@pytest.mark.parametrize("bad", ["batch", "output_dir", "format"])
+def test_checks_that_need_no_model_come_first(tmp_path, monkeypatch, bad):
+    project = podcast(tmp_path / "p", format="mp3")
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "precious.txt").write_text("mine")
-    kwargs = {"batch_size": 0} if bad == "batch" else {"out_dir": taken}
-    with pytest.raises(UsageError):
+    kwargs = {"batch_size": 0} if bad == "batch" else {"out_dir": taken} if bad == "output_dir" else {}
+    if bad == "format":
+        monkeypatch.setattr("higgs_cli.audio.io.supported_output_formats", lambda: ["wav", "flac"])
+    message = {"batch": "batch-size", "output_dir": "not a higgs render", "format": "output.format mp3"}[bad]
+    with pytest.raises(UsageError, match=message):
         render_project(project, LazySession(_never), **kwargs)
 
 

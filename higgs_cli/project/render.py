@@ -142,6 +142,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
     layout = ProjectLayout(project.root)
     build, custom = layout.build_dir(out_dir)
     layout.check_folders(build, custom=custom)
+    _check_format(project)
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
         layout.sweep(build)
@@ -183,6 +184,17 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             unfinished=[f"{m.section} #{m.index}" for m in manifest.lines if not m.finished],
             model_loaded=not isinstance(session, LazySession) or session.loaded,
         )
+
+
+def _check_format(project: Project) -> None:
+    """Refuse, before any model loads, a master format this installation cannot write."""
+    from higgs_cli.audio import io as audio_io
+
+    fmt = project.output.format
+    if fmt not in audio_io.supported_output_formats():
+        raise UsageError(f"{project.file}: output.format {fmt} cannot be written by this installation's libsndfile "
+                         f"(it writes {', '.join(audio_io.supported_output_formats())})",
+                         hint="choose another output.format, or install a libsndfile with that format")
 
 
 def _generate(session, planned, context, keys, same, results, store, batch_size, progress):
