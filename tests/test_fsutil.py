@@ -95,3 +95,25 @@ def test_a_link_to_an_existing_file_is_replaced_not_followed(tmp_path):
     link.symlink_to(target)
     atomic_write_text(link, "new")
     assert target.read_text() == "keep" and not link.is_symlink() and link.read_text() == "new"
+
+
+def test_what_the_cli_writes_takes_the_umask(cli, monkeypatch, tmp_path, umask):
+    """project new, say and a render: every file 0644 and folder 0755 under umask 022, as other tools make them."""
+    from fakes import FakeSession
+
+    def load(*args, **kwargs):
+        return FakeSession(is_random=True)
+
+    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
+    monkeypatch.setattr("higgs_cli.cli.progress.load_session", load)
+    umask(0o022)
+    work = tmp_path / "work"
+    work.mkdir()
+    for args in (["project", "new", work / "show"], ["say", "Hello there.", "-o", work / "hi.wav"],
+                 ["project", "render", work / "show"]):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+    written = [p for p in work.rglob("*") if not p.is_symlink()]
+    assert len(written) > 5 and (work / "show" / "project.yaml").is_file()
+    wrong = {str(p.relative_to(work)): oct(mode(p)) for p in written if mode(p) != (0o755 if p.is_dir() else 0o644)}
+    assert wrong == {}
