@@ -153,7 +153,6 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         model = ModelIdentity.of(session, model_name)
         context = global_context(planned)
         keys = line_keys(planned, context, model_id=model.model_id, codec_id=model.codec_id)
-        write_state(layout, build, model=model.name, model_id=model.model_id, codec_id=model.codec_id)
         store = Store(project.root)
 
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
@@ -165,6 +164,9 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                 if (entry := store.get(key)) is not None:
                     results.update(dict.fromkeys(group, _done(entry)))
         cached = set(results)
+        if len(cached) < len(planned) and isinstance(session, LazySession):
+            session.load()  # now, not in the generation timing; a model that fails to load changes nothing
+        write_state(layout, build, model=model.name, model_id=model.model_id, codec_id=model.codec_id)
         order = list(dict.fromkeys(p.section for p in planned))
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
@@ -203,8 +205,6 @@ def _generate(session, planned, context, keys, same, results, store, batch_size,
     Of each group of lines with equal keys (`same`), only the first is generated.
     """
     pending = [group[0] for group in same.values() if group[0] not in results]
-    if pending and isinstance(session, LazySession):
-        session.load()  # before the clock starts: generation_time is time spent generating
     generated: set[int] = set()
     seconds = spent = 0.0
     while pending:
