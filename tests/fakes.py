@@ -28,7 +28,8 @@ def _array_id(array: np.ndarray | None) -> str | None:
 
 
 class FakeSession:
-    """Deterministic stand-in for ModelSession: the audio is a function of the whole request.
+    """Deterministic stand-in for ModelSession (an `engine.api.Session`): the audio is a function
+    of the whole request.
 
     `generate_calls` counts calls, `requests` keeps every request generated;
     `fail_after=N` raises FakeInterrupt before the (N+1)-th request is produced,
@@ -71,6 +72,13 @@ class FakeSession:
             for step in range(max(r.frames for r in results)):
                 progress(sum(r.frames > step for r in results))
         return results
+
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25):
+        """The audio of generate(), in chunks of `chunk_frames` frames."""
+        [result] = self.generate([request], batch_size=1)
+        step = chunk_frames * HOP
+        for start in range(0, len(result.audio), step):
+            yield result.audio[start:start + step]
 
     def encode_audio(self, audio_24k: np.ndarray) -> np.ndarray:
         self.encode_calls += 1
