@@ -39,10 +39,15 @@ def test_same_seed_same_audio_other_seed_other_audio(cli, tiny_model, tmp_path):
     assert a.shape != c.shape or not np.array_equal(a, c)
 
 
-def test_human_output_says_the_model_is_random(cli, tiny_model, tmp_path):
+def test_human_output_says_the_model_is_random_once_on_stderr(cli, tiny_model, tmp_path):
+    from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE
+
     result = cli("say", "Hi.", "-o", tmp_path / "x.wav", "--model", tiny_model, "--max-seconds", "0.5")
     assert result.exit_code == 0
-    assert "random weights" in result.stderr and "noise" in result.stdout
+    assert result.stderr.count(RANDOM_WEIGHTS_NOTE) == 1 and "noise" not in result.stdout
+    assert "wrote" in result.stdout
+    quiet = cli("-q", "say", "Hi.", "-o", tmp_path / "y.wav", "--model", tiny_model, "--max-seconds", "0.5")
+    assert quiet.exit_code == 0 and "noise" not in quiet.output
 
 
 def test_model_from_environment(cli, tiny_model, tmp_path, monkeypatch):
@@ -201,9 +206,21 @@ def test_streaming_wav_to_stdout(tiny_model, tmp_path):
     assert sf.info(io.BytesIO(done.stdout)).samplerate == 24000
 
 
-def test_stdout_needs_stream(cli, tiny_model):
-    result = cli("say", "hi", "-o", "-", "--model", tiny_model)
-    assert result.exit_code == 2 and "--stream" in result.output
+def test_whole_wav_to_stdout_without_stream(tiny_model, tmp_path):
+    """`higgs say "Hi" -o - > hi.wav`: only the audio on stdout (a WAV with its real length), messages on stderr."""
+    import io
+    import subprocess
+    import sys
+
+    args = ["say", "Piped words.", "--model", str(tiny_model), "--max-seconds", "1", "--seed", "3"]
+    done = subprocess.run([sys.executable, "-m", "higgs_cli", *args, "-o", "-"], capture_output=True)
+    assert done.returncode == 0, done.stderr.decode()
+    assert done.stdout[:4] == b"RIFF" and int.from_bytes(done.stdout[4:8], "little") == len(done.stdout) - 8
+    assert b"streamed" in done.stderr and b"noise" in done.stderr
+    piped, rate = sf.read(io.BytesIO(done.stdout))
+    assert subprocess.run([sys.executable, "-m", "higgs_cli", *args, "-o", str(tmp_path / "f.wav")],
+                          capture_output=True).returncode == 0
+    assert rate == 24000 and np.array_equal(piped, sf.read(tmp_path / "f.wav")[0])
 
 
 def test_unexpected_errors_are_reported_in_json_too(cli, tiny_model, tmp_path, monkeypatch):

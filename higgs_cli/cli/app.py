@@ -11,18 +11,14 @@ from typing import Annotated
 import typer
 
 from higgs_cli import __version__
+from higgs_cli.cli.factory import make_app
+from higgs_cli.cli.options import JsonFlag, QuietFlag
 from higgs_cli.cli.output import out
-from higgs_cli.errors import HiggsError
+from higgs_cli.errors import EXIT_USAGE, HiggsError
 
-app = typer.Typer(
-    name="higgs",
-    help="Expressive speech and audio production with Higgs Audio V2.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    context_settings={"help_option_names": ["-h", "--help"]},
-)
+app = make_app("higgs", help="Expressive speech and audio production with Higgs Audio V2.")
 
-_state = {"debug": False}
+_state: dict = {}
 
 
 def _version(value: bool) -> None:
@@ -33,30 +29,60 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _global(
-    json_output: Annotated[bool, typer.Option("--json", help="Print results as JSON on stdout.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+    debug: Annotated[bool, typer.Option("--debug", expose_value=False,
+                                        help="Show tracebacks for errors.")] = False,  # read by main()
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
                                           help="Show the version and exit.")] = False,
 ) -> None:
-    out.json_mode = json_output
-    out.quiet = quiet
-    _state["debug"] = debug
+    """Global flags; the help text is the app's."""
 
 
 @functools.cache
 def _register_nouns() -> None:
     """Attach every noun and plugin command to the app, once per process."""
     from higgs_cli.cli import model, plugins, project, say, voice
+    from higgs_cli.plugins.manager import register_commands
 
     say.register(app)
-    app.add_typer(model.app, name="model", help="Download, inspect and create models.")
-    app.add_typer(voice.app, name="voice", help="Manage the library of voice profiles.")
-    app.add_typer(project.app, name="project", help="Create, validate and render projects.")
-    app.add_typer(plugins.app, name="plugins", help="List installed task plugins.")
+    for noun in (model, voice, project, plugins):
+        app.add_typer(noun.app)
+    register_commands(app)  # a plugin whose hook fails is skipped and reported, not fatal
+
+
+_reported_plugins: set[str] = set()
+
+
+def _report_plugin_failures() -> None:
+    """Say once, on stderr, which plugins are broken and were skipped."""
     from higgs_cli.plugins.manager import get_plugin_manager
 
-    get_plugin_manager().hook.register_commands(cli=app)
+    for failure in get_plugin_manager().failures:
+        if failure.name not in _reported_plugins:
+            _reported_plugins.add(failure.name)
+            out.warn(failure.message)
+
+
+def _leading_flags(args: list[str]) -> set[str]:
+    """The global flags given before the command (the root takes flags only, no values)."""
+    flags = set()
+    for arg in args:
+        if arg == "--" or not arg.startswith("-"):
+            break
+        flags.add(arg)
+    return flags
+
+
+def _asked_for_json(args: list[str]) -> bool:
+    """Whether --json was on the command line, for an error click raised before reading it."""
+    options = args[:args.index("--")] if "--" in args else args
+    return out.json_mode or "--json" in options
+
+
+def _write_json_error(message: str, code: int, hint: str | None = None) -> None:
+    sys.stdout.write(json.dumps({"error": message, "where": None, "hint": hint, "exit_code": code},
+                                ensure_ascii=False) + "\n")
 
 
 def _report(error: HiggsError) -> int:
@@ -72,7 +98,7 @@ def _interrupted() -> int:
     code = 128 + _state.get("signal", signal.SIGINT)
     message = "interrupted; nothing half-written was kept, and lines already rendered stay cached"
     if out.json_mode:
-        sys.stdout.write(json.dumps({"error": message, "where": None, "hint": None, "exit_code": code}) + "\n")
+        _write_json_error(message, code)
     else:
         out.error(message)
     return code
@@ -97,10 +123,24 @@ def _interrupt_beneath(error: BaseException) -> bool:
     return False
 
 
+def _click_usage_error(error: Exception, args: list[str]) -> int:
+    """Report an error click raised (an unknown option, a bad value): click's text, or the JSON error."""
+    code = error.exit_code
+    if not _asked_for_json(args):
+        error.show()
+        return code
+    ctx = getattr(error, "ctx", None)
+    command = getattr(ctx, "command_path", None) or "higgs"
+    message = error.format_message() if callable(getattr(error, "format_message", None)) else str(error)
+    _write_json_error(message, code, hint=f"see `{command} --help`" if code == EXIT_USAGE else None)
+    return code
+
+
 def main(argv: list[str] | None = None) -> None:
     """Run the CLI; known errors become one clean message and an exit code."""
-    args = sys.argv[1:] if argv is None else argv
-    debug = "--debug" in args
+    args = sys.argv[1:] if argv is None else list(argv)
+    debug = "--debug" in _leading_flags(args)  # not a TEXT that reads "--debug"
+    out.reset()
     _state.pop("signal", None)
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
@@ -116,6 +156,7 @@ def main(argv: list[str] | None = None) -> None:
 def _run(args: list[str], debug: bool) -> None:
     try:
         _register_nouns()
+        _report_plugin_failures()
         code = app(args=args, prog_name="higgs", standalone_mode=False)
         if isinstance(code, int) and code:  # typer returns exit codes (130 for Ctrl-C) in this mode
             sys.exit(_interrupted() if code == 130 else code)
@@ -132,8 +173,7 @@ def _run(args: list[str], debug: bool) -> None:
             sys.exit(_interrupted())
         # Typer bundles its own click, so match click's exception protocol, not its class.
         if callable(getattr(error, "show", None)) and isinstance(getattr(error, "exit_code", None), int):
-            error.show()
-            sys.exit(error.exit_code)
+            sys.exit(_click_usage_error(error, args))
         if debug:
             raise
         sys.exit(_report(HiggsError(f"unexpected {type(error).__name__}: {error}",

@@ -6,22 +6,29 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.text import Text
 
-from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
+from higgs_cli.cli.factory import make_app
+from higgs_cli.cli.options import DEFAULT_MODEL, JsonFlag, QuietFlag, RevisionOption
+from higgs_cli.cli.output import human_size, out
+from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE
 
-app = typer.Typer(no_args_is_help=True)
+app = make_app("model", help="Download, inspect and create models.")
 
 
 @app.command("pull")
 def pull(
-    repo: Annotated[Optional[str], typer.Argument(help="Hub repo id [default: the Higgs Audio V2 base model].")] = None,
-    revision: Annotated[Optional[str], typer.Option("--revision", help="Branch, tag or commit.")] = None,
+    repo: Annotated[Optional[str], typer.Argument(show_default=False,
+                                                  help=f"Hub repo id [default: {DEFAULT_MODEL}].")] = None,
+    revision: RevisionOption = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Download a model and its audio tokenizer into the Hugging Face cache."""
     from higgs_cli.cli.progress import status
     from higgs_cli.engine import checkpoint
 
-    repo = repo or checkpoint.DEFAULT_MODEL
+    repo = repo or DEFAULT_MODEL
     with status(f"downloading {repo}..."):
         path = checkpoint.download(repo, revision=revision)
         files = checkpoint.locate(str(path))
@@ -31,8 +38,12 @@ def pull(
 
 
 @app.command("info")
-def info(model: Annotated[Optional[str], typer.Argument(
-        help="A Hub repo id or checkpoint folder; without it, list cached models.")] = None) -> None:
+def info(
+    model: Annotated[Optional[str], typer.Argument(
+        show_default=False, help="A Hub repo id or checkpoint folder; without it, list cached models.")] = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
     """Show cached models, or one model's configuration."""
     from rich.table import Table
 
@@ -47,8 +58,7 @@ def info(model: Annotated[Optional[str], typer.Argument(
                 return
             grid = Table("repo", "size", "revisions", "path")
             for row in rows:
-                grid.add_row(row["repo_id"], models.human_size(row["size_bytes"]), ", ".join(row["revisions"]),
-                             row["path"])
+                grid.add_row(row["repo_id"], human_size(row["size_bytes"]), ", ".join(row["revisions"]), row["path"])
             console.print(grid)
 
         out.result({"models": rows}, table)
@@ -60,16 +70,19 @@ def info(model: Annotated[Optional[str], typer.Argument(
     data = {"model": model, "path": str(files.model_dir), "audio_tokenizer": str(files.audio_tokenizer_dir),
             **summary}
     if summary["random_weights"]:
-        data["warning"] = RANDOM_MODEL_WARNING
+        data["warning"] = RANDOM_WEIGHTS_NOTE
+        out.random_weights()
 
     def human(console) -> None:
         grid = Table(show_header=False, box=None)
         for key, value in data.items():
+            if key == "warning":
+                continue  # said once, on stderr
             if key == "size_bytes":
-                value = models.human_size(value)
+                value = human_size(value)
             elif key == "parameters" and value:
                 value = f"{value / 1e6:.1f} M"
-            grid.add_row(f"[bold]{key}[/]", str(value))
+            grid.add_row(Text(key, style="bold"), str(value))
         console.print(grid)
 
     out.result(data, human)
@@ -77,11 +90,13 @@ def info(model: Annotated[Optional[str], typer.Argument(
 
 @app.command("init-random")
 def init_random(
-    folder: Annotated[Path, typer.Argument(help="Where to write the checkpoint.")],
+    folder: Annotated[Path, typer.Argument(help="Where to write the checkpoint.", show_default=False)],
     size: Annotated[str, typer.Option("--size", help="tiny (a few MB, tests), small (hidden 1024, 8 layers) "
                                                    "or full (the real dimensions, 11 GB).")] = "tiny",
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed for the random weights.")] = 0,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty folder.")] = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Write a random-init checkpoint in the real layout. It speaks noise: for tests and demos."""
     from higgs_cli.cli.progress import status
@@ -96,10 +111,7 @@ def init_random(
     from higgs_cli import models
 
     data = {"path": str(path), "size": size, "seed": seed, "size_bytes": models.folder_size(path),
-            "warning": RANDOM_MODEL_WARNING}
-
-    def human(console) -> None:
-        console.print(f"wrote a random {size} checkpoint to {path} ({models.human_size(data['size_bytes'])})")
-        console.print(f"[yellow]note:[/] {RANDOM_MODEL_WARNING}")
-
-    out.result(data, human)
+            "warning": RANDOM_WEIGHTS_NOTE}
+    out.random_weights()
+    out.result(data, lambda console: console.print(
+        f"wrote a random {size} checkpoint to {path} ({human_size(data['size_bytes'])})"))

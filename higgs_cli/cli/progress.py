@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from rich.progress import BarColumn, Progress, ProgressColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
+from higgs_cli.cli.output import out
 from higgs_cli.engine.request import FRAME_RATE
 
 
@@ -29,7 +29,7 @@ def generation_progress(description: str, total_frames: int | None) -> Iterator:
     if not out.show_progress:
         yield lambda frames: None
         return
-    columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), AudioRateColumn(),
+    columns = [SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), AudioRateColumn(),
                TimeElapsedColumn()]
     with Progress(*columns, console=out.err, transient=True) as progress:
         task = progress.add_task(description, total=total_frames)
@@ -47,7 +47,8 @@ def status(message: str) -> Iterator[None]:
 
 def load_session(model: str | None, *, revision: str | None = None, device: str | None = None,
                  project_model: str | None = None, compile: bool = False):
-    """Load a ModelSession with a spinner, and say plainly when its weights are random."""
+    """Load a ModelSession with a spinner. Commands say that weights are random (`out.random_weights`)
+    where their output is made: a render may not load the model at all."""
     started = time.perf_counter()
     with status("loading the model..."):
         from higgs_cli.engine.session import ModelSession, resolve_model
@@ -59,6 +60,4 @@ def load_session(model: str | None, *, revision: str | None = None, device: str 
     if compile:
         out.note("--compile: each new decode step compiles on first use (on CPU about a minute the first time; "
                  "kept on disk for later runs)")
-    if session.is_random:
-        out.warn(RANDOM_MODEL_WARNING)
     return session

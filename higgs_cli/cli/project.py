@@ -13,16 +13,28 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
-from higgs_cli.cli.output import RANDOM_MODEL_WARNING, out
+from higgs_cli.cli.factory import make_app
+from higgs_cli.cli.options import (
+    BatchSizeOption,
+    CompileOption,
+    DeviceOption,
+    JsonFlag,
+    ModelOption,
+    QuietFlag,
+    RevisionOption,
+)
+from higgs_cli.cli.output import out
 from higgs_cli.cli.progress import load_session
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.request import FRAME_RATE
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.plan import check_library_voices
 from higgs_cli.project.render import clean_project, project_status, render_project
 
-app = typer.Typer(no_args_is_help=True, context_settings={"help_option_names": ["-h", "--help"]})
+app = make_app("project", help="Create, validate and render projects.")
 
 ProjectPath = Annotated[Path, typer.Argument(metavar="PATH", show_default=False,
                                              help="Project folder or its project.yaml (default: this folder).")]
@@ -35,6 +47,8 @@ def new(
     template: Annotated[str, typer.Option("--template", help="Start from 'podcast' (dialogue) "
                                                              "or 'audiobook' (narration).")] = "podcast",
     title: Annotated[str | None, typer.Option("--title", help="The title (default: the folder name).")] = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Create a project folder with a commented project.yaml to edit."""
     folder = new_project(name, title=title or name.resolve().name, template=template)
@@ -45,7 +59,7 @@ def new(
 
 
 @app.command()
-def validate(path: ProjectPath = Path(".")) -> None:
+def validate(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Check a project file: every problem is listed with file:line:column (exit code 2)."""
     project = load_project(path)
     lines = sum(len(section.lines) for section in project.sections)
@@ -60,21 +74,16 @@ def validate(path: ProjectPath = Path(".")) -> None:
 @app.command()
 def render(
     path: ProjectPath = Path("."),
-    model: Annotated[str | None, typer.Option("--model", "-m", help="Hub id or folder of the model "
-                                              "(default: $HIGGS_MODEL, then the project's model:).")] = None,
-    revision: Annotated[str | None, typer.Option("--revision", help="Hub revision (branch, tag or commit).")] = None,
-    device: Annotated[str | None, typer.Option("--device", help="cuda, mps or cpu (default: the best there is).")]
-    = None,
-    batch_size: Annotated[int, typer.Option("--batch-size", "-b",
-                                            help="Lines generated together (more is faster, uses more memory).")]
-    = 32,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    device: DeviceOption = None,
+    batch_size: BatchSizeOption = DEFAULT_BATCH_SIZE,
     force: Annotated[bool, typer.Option("--force", help="Generate every line again, ignoring the cache.")] = False,
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
-    compile_: Annotated[bool, typer.Option("--compile", help="Compile the decode step (CUDA graphs on GPU; inductor "
-                                           "kernels on CPU): a slower first start (about a minute on CPU; cached for "
-                                           "later runs), then faster "
-                                           "decoding.")] = False,
+    compile_: CompileOption = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     project = load_project(path)
@@ -96,19 +105,20 @@ def render(
 
     def human(console: Console) -> None:
         speed = f", {summary.realtime_factor:.1f}x real time" if summary.realtime_factor else ""
-        console.print(f"rendered [bold]{summary.title}[/]: {summary.lines} lines ({summary.generated} generated"
-                      f"{speed}, {summary.cached} from cache), {summary.duration:.1f} s", highlight=False)
+        console.print(Text.assemble("rendered ", (summary.title, "bold"), f": {summary.lines} lines "
+                                    f"({summary.generated} generated{speed}, {summary.cached} from cache), "
+                                    f"{summary.duration:.1f} s"))
         for kind, value in summary.outputs.items():
             shown = f"{len(value)} files in {Path(value[0]).parent}" if isinstance(value, list) and value else value
-            console.print(f"  {kind:<8} {shown}", highlight=False)
-        if summary.is_random:
-            console.print(f"[yellow]note:[/] {RANDOM_MODEL_WARNING}", highlight=False)
+            console.print(f"  {kind:<8} {shown}")
 
+    if summary.is_random:
+        out.random_weights()
     out.result(summary.to_dict(), human)
 
 
 @app.command()
-def status(path: ProjectPath = Path(".")) -> None:
+def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
     project = load_project(path)
     report = project_status(project)
@@ -119,7 +129,7 @@ def status(path: ProjectPath = Path(".")) -> None:
         for line in report:
             text = line.text if len(line.text) <= 60 else line.text[:57] + "..."
             table.add_row(line.section, str(line.index), line.speaker or "",
-                          f"[{colors[line.state]}]{line.state}[/]", text)
+                          Text(line.state, style=colors[line.state]), text)
         console.print(table)
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)
         if report.outputs_current:
@@ -142,6 +152,8 @@ def clean(
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Delete the render cache "
                                         "(every line will be generated again).")] = True,
     build: Annotated[bool, typer.Option("--build/--no-build", help="Delete the build outputs.")] = True,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
 ) -> None:
     """Delete a project's render cache and build outputs."""
     project = load_project(path)
@@ -156,8 +168,9 @@ class RenderBars:
     def __init__(self, console: Console) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[speed]}"), console=console,
+        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[speed]}", markup=False),
+                                 console=console,
                                  transient=True)
         self.overall = None
         self.sections: dict[str, int] = {}
