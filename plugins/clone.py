@@ -8,10 +8,17 @@ Boson's long-form example does.
 from __future__ import annotations
 
 from higgs_cli.engine.text import MAX_TEXT_CHARS, chunk_text, normalize_text
-from higgs_cli.plugins import hookimpl
-from higgs_cli.plugins.task import PlannedLine
-
-from ._common import MAX_CONTEXT, check_int, check_speakers, field, request, solo_scene, speaker_of
+from higgs_cli.plugins import (
+    MAX_CONTEXT,
+    PlannedLine,
+    check_int,
+    check_speakers,
+    field,
+    hookimpl,
+    request,
+    solo_scene,
+    speaker_of,
+)
 
 
 class CloneTask:

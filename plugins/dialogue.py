@@ -10,14 +10,13 @@ from __future__ import annotations
 
 from higgs_cli.engine.request import Turn
 from higgs_cli.engine.text import normalize_text
-from higgs_cli.plugins import hookimpl
-from higgs_cli.plugins.task import PlannedLine
-
-from ._common import (
+from higgs_cli.plugins import (
     MAX_CONTEXT,
+    PlannedLine,
     check_int,
     check_speakers,
     field,
+    hookimpl,
     join_scene,
     request,
     speaker_numbers,

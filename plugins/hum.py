@@ -8,9 +8,7 @@ in Higgs Audio V2: try a few seeds.
 
 from __future__ import annotations
 
-from higgs_cli.plugins import hookimpl
-
-from ._common import check_speakers, check_text, plan_wrapped_lines
+from higgs_cli.plugins import check_speakers, check_text, hookimpl, plan_wrapped_lines
 
 
 class HumTask:

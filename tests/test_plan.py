@@ -7,8 +7,8 @@ import pytest
 from fakes import FakeSession, make_project, section, write_voice
 
 from higgs_cli.errors import HiggsError
+from higgs_cli.plugins import Location, PlannedLine, Speaker
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.model import Location, Speaker
 from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_project
 
 LONG = " ".join(f"Sentence number {i} tells a little more of the story." for i in range(12))
@@ -131,21 +131,25 @@ def test_validation_problems_name_file_line_column(tmp_path):
 
     project = make_project(tmp_path, [])
     tasks = get_tasks()
-    assert tasks["bgm"].validate(_where("bgm"), project) == ["p.yaml:3:5: task 'bgm' needs `music:`"]
-    assert tasks["bgm"].validate(_where("bgm", music="  "), project) == ["p.yaml:4:7: `music` must be non-empty text"]
-    hum = tasks["hum"].validate(_where("hum", melody="lullaby"), project)
+
+    def validate(name, section):
+        return [str(problem) for problem in tasks[name].validate(section, project)]
+
+    assert validate("bgm", _where("bgm")) == ["p.yaml:3:5: task 'bgm' needs `music:`"]
+    assert validate("bgm", _where("bgm", music="  ")) == ["p.yaml:4:7: `music` must be non-empty text"]
+    hum = validate("hum", _where("hum", melody="lullaby"))
     assert len(hum) == 1 and "p.yaml:3:5: task 'hum' clones a voice" in hum[0] and "'bob'" in hum[0]
-    assert tasks["clone"].validate(_where("clone", max_chunk_chars=0), project) == [
+    assert validate("clone", _where("clone", max_chunk_chars=0)) == [
         "p.yaml:4:7: `max_chunk_chars` must be a whole number from 20 to 5000, not 0"]
     carol = replace(section("s", "clone", (None, "Hi."), speaker="carol"), location=Location("p.yaml", 3, 5))
-    assert tasks["clone"].validate(carol, project) == ["p.yaml:3:5: unknown speaker 'carol' (known: alice, bob)"]
-    assert tasks["dialogue"].validate(_where("dialogue"), project) == []
-    assert tasks["hum"].validate(section("h", "hum", ("alice", "la"), melody="x"), project) == []
+    assert validate("clone", carol) == ["p.yaml:3:5: unknown speaker 'carol' (known: alice, bob)"]
+    assert validate("dialogue", _where("dialogue")) == []
+    assert validate("hum", section("h", "hum", ("alice", "la"), melody="x")) == []
 
 
 def test_a_line_without_speaker_needs_one_when_the_project_has_several(tmp_path):
     project = make_project(tmp_path, [])
-    problems = get_tasks()["clone"].validate(section("s", "clone", (None, "Hi.")), project)
+    problems = [str(p) for p in get_tasks()["clone"].validate(section("s", "clone", (None, "Hi.")), project)]
     assert problems == ["section 's': this line has no speaker; set `speaker:` on the line or on the section"]
     assert get_tasks()["clone"].validate(section("s", "clone", (None, "Hi."), speaker="bob"), project) == []
     solo = make_project(tmp_path / "solo", [section("s", "clone", (None, "Hi."))],
@@ -161,9 +165,7 @@ def test_global_context_maps_section_indexes(tmp_path):
     assert global_context(planned)[start + 1] == (start,)
 
 
-def test_a_plugin_that_plans_bad_context_is_reported(tmp_path, monkeypatch):
-    from higgs_cli.plugins.task import PlannedLine
-
+def test_a_plugin_that_plans_bad_context_is_reported(tmp_path):
     class Bad:
         name, description, fields = "bad", "bad", {}
 
@@ -174,7 +176,6 @@ def test_a_plugin_that_plans_bad_context_is_reported(tmp_path, monkeypatch):
             return [PlannedLine(section.id, None, "x", get_tasks()["clone"].plan(section, ctx)[0].request, 0.1,
                                 context_from=(0,))]
 
-    monkeypatch.setattr("higgs_cli.project.plan.get_tasks", lambda: {**get_tasks(), "bad": Bad()})
     project = make_project(tmp_path, [section("s", "bad", ("alice", "Hi."))])
     with pytest.raises(HiggsError, match="context must name earlier lines"):
-        plan_project(project, FakeSession())
+        plan_project(project, FakeSession(), tasks={**get_tasks(), "bad": Bad()})

@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from higgs_cli.errors import UsageError, ValidationError
-from higgs_cli.project import load as load_module
+from higgs_cli.plugins import OutputSettings, Problem, Project, SamplingDefaults
 from higgs_cli.project.load import TEMPLATES, find_project_file, load_project, new_project
-from higgs_cli.project.model import OutputSettings, Project, SamplingDefaults
 
 
 class FakeTask:
@@ -27,7 +26,7 @@ class FakeTask:
     def validate(self, section, project):
         self.validated.append(section.id)
         if self.complaint:
-            return [f"{section.location}: {self.complaint}"]
+            return [Problem(section.location, self.complaint)]
         return []
 
     def plan(self, section, ctx):  # pragma: no cover - not used here
@@ -35,15 +34,14 @@ class FakeTask:
 
 
 @pytest.fixture
-def tasks(monkeypatch):
-    registry = {
+def tasks():
+    """A registry of fake tasks, passed to the loader."""
+    return {
         "clone": FakeTask("clone", ["speaker", "max_chunk_chars", "context_chunks"]),
         "dialogue": FakeTask("dialogue", ["context_lines"]),
         "bgm": FakeTask("bgm", ["speaker", "music"]),
         "hum": FakeTask("hum", ["speaker", "melody"]),
     }
-    monkeypatch.setattr(load_module, "get_tasks", lambda: registry)
-    return registry
 
 
 def write(folder: Path, text: str) -> Path:
@@ -53,10 +51,10 @@ def write(folder: Path, text: str) -> Path:
     return file
 
 
-def problems(folder: Path, text: str) -> list[str]:
+def problems(folder: Path, text: str, *, tasks) -> list[str]:
     write(folder, text)
     with pytest.raises(ValidationError) as info:
-        load_project(folder)
+        load_project(folder, tasks=tasks)
     error = info.value
     assert error.message == f"project.yaml has {len(error.problems)} problem" + ("s" if len(error.problems) > 1 else "")
     assert error.exit_code == 2
@@ -112,7 +110,7 @@ def make_voices(folder: Path) -> None:
 def test_valid_project_loads_into_the_model(tmp_path, tasks):
     make_voices(tmp_path)
     write(tmp_path, FULL)
-    project = load_project(tmp_path)
+    project = load_project(tmp_path, tasks=tasks)
     assert isinstance(project, Project)
     assert project.root == tmp_path and project.file == tmp_path / "project.yaml"
     assert project.title == "Episode 1"
@@ -160,7 +158,7 @@ def test_minimal_project_gets_all_defaults(tmp_path, tasks):
           - task: clone
             text: Hello.
     """)
-    project = load_project(tmp_path / "show" / "project.yaml")
+    project = load_project(tmp_path / "show" / "project.yaml", tasks=tasks)
     assert project.title == "show"  # the folder's name
     assert project.defaults == SamplingDefaults() and project.output == OutputSettings()
     assert project.speakers == {} and project.model is None and project.scene is None
@@ -180,7 +178,7 @@ def test_many_problems_are_reported_at_once_in_file_order(tmp_path, tasks):
           - task: dialogue
             lines:
               - alise: Hi
-    """)
+    """, tasks=tasks)
     assert found == [
         at(tmp_path, 2, 12) + "unknown key 'temprature' in defaults; did you mean 'temperature'? (expected one of "
                               "max_seconds, pause, ras_max_repeat, ras_window, seed, temperature, top_k, top_p)",
@@ -428,7 +426,7 @@ def test_each_problem_has_its_position(tmp_path, tasks, name):
     (tmp_path / "voices").mkdir()
     (tmp_path / "voices" / "bob.wav").write_bytes(b"RIFF")
     (tmp_path / "voices" / "bob.txt").write_text("hi", encoding="utf-8")
-    found = problems(tmp_path, text)
+    found = problems(tmp_path, text, tasks=tasks)
     line, column = position(text, needle)
     assert any(p.startswith(at(tmp_path, line, column) + message) for p in found), found
     if name in ALSO:
@@ -439,7 +437,7 @@ def test_each_problem_has_its_position(tmp_path, tasks, name):
 
 def test_positions_are_exact(tmp_path, tasks):
     """The needle helper above agrees with hand-counted positions."""
-    found = problems(tmp_path, "script:\n  - {task: clone, text: hi, pause: 31}\n")
+    found = problems(tmp_path, "script:\n  - {task: clone, text: hi, pause: 31}\n", tasks=tasks)
     assert found == [at(tmp_path, 2, 36) + "section 1: pause 31 is out of range (expected a number from 0 to 30)"]
 
 
@@ -447,7 +445,7 @@ def test_relative_path_is_reported_as_given(tmp_path, tasks, monkeypatch):
     write(tmp_path / "show", "script: []\n")
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValidationError) as info:
-        load_project("show")
+        load_project("show", tasks=tasks)
     file = Path("show", "project.yaml")
     assert info.value.problems == [f"{file}:1:9: script is empty (expected at least one section)"]
 
@@ -464,7 +462,7 @@ def speaker_with_audio(path: str) -> str:
 
 def test_path_with_dotdot_is_rejected(tmp_path, tasks):
     (tmp_path / "outside.wav").write_bytes(b"RIFF")
-    found = problems(tmp_path / "p", speaker_with_audio("voices/../../outside.wav"))
+    found = problems(tmp_path / "p", speaker_with_audio("voices/../../outside.wav"), tasks=tasks)
     assert found == [at(tmp_path / "p", 2, 16) + "speaker 'bob': audio 'voices/../../outside.wav' leaves the project "
                      "folder ('..') (expected a path relative to the project folder, e.g. voices/bob.wav)"]
 
@@ -472,13 +470,13 @@ def test_path_with_dotdot_is_rejected(tmp_path, tasks):
 def test_absolute_path_is_rejected(tmp_path, tasks):
     target = tmp_path / "elsewhere.wav"
     target.write_bytes(b"RIFF")
-    found = problems(tmp_path / "p", speaker_with_audio(str(target)))
+    found = problems(tmp_path / "p", speaker_with_audio(str(target)), tasks=tasks)
     assert found[0].startswith(at(tmp_path / "p", 2, 16) + f"speaker 'bob': audio '{target}' is an absolute path")
 
 
 @pytest.mark.parametrize("raw", ["~/bob.wav", "C:\\\\voices\\\\bob.wav"])
 def test_home_and_windows_paths_are_rejected(tmp_path, tasks, raw):
-    found = problems(tmp_path, speaker_with_audio(raw))
+    found = problems(tmp_path, speaker_with_audio(raw), tasks=tasks)
     assert "is an absolute path" in found[0]
 
 
@@ -489,7 +487,7 @@ def test_symlink_out_of_the_project_is_rejected(tmp_path, tasks):
     project = tmp_path / "p"
     (project / "voices").mkdir(parents=True)
     (project / "voices" / "bob.wav").symlink_to(secret)
-    found = problems(project, speaker_with_audio("voices/bob.wav"))
+    found = problems(project, speaker_with_audio("voices/bob.wav"), tasks=tasks)
     assert found[0].startswith(at(project, 2, 16) + "speaker 'bob': audio 'voices/bob.wav' resolves to ")
     assert "outside the project folder (through a symbolic link)" in found[0]
 
@@ -501,13 +499,14 @@ def test_symlink_inside_the_project_is_fine(tmp_path, tasks):
     (tmp_path / "voices").mkdir()
     (tmp_path / "voices" / "bob.wav").symlink_to(tmp_path / "takes" / "bob-3.wav")
     write(tmp_path, speaker_with_audio("voices/bob.wav"))
-    assert load_project(tmp_path).speakers["bob"].audio == (tmp_path / "takes" / "bob-3.wav").resolve()
+    assert load_project(tmp_path, tasks=tasks).speakers["bob"].audio == (tmp_path / "takes" / "bob-3.wav").resolve()
 
 
 def test_missing_file_and_folder_are_rejected(tmp_path, tasks):
     (tmp_path / "voices").mkdir()
-    assert "'voices/nope.wav' does not exist" in problems(tmp_path, speaker_with_audio("voices/nope.wav"))[0]
-    assert "'voices' is not a file" in problems(tmp_path, speaker_with_audio("voices"))[0]
+    missing = problems(tmp_path, speaker_with_audio("voices/nope.wav"), tasks=tasks)
+    assert "'voices/nope.wav' does not exist" in missing[0]
+    assert "'voices' is not a file" in problems(tmp_path, speaker_with_audio("voices"), tasks=tasks)[0]
 
 
 def test_transcript_file_must_be_text(tmp_path, tasks):
@@ -518,7 +517,7 @@ def test_transcript_file_must_be_text(tmp_path, tasks):
         speakers:
           bob: {audio: voices/bob.wav, transcript_file: voices/bob.txt}
         script: [{task: clone, speaker: bob, text: hi}]
-    """)
+    """, tasks=tasks)
     assert found[0].startswith(at(tmp_path, 2, 49) + "speaker 'bob': cannot read transcript_file")
 
 
@@ -530,32 +529,32 @@ def test_malformed_yaml_reports_yamls_position(tmp_path, tasks):
         script:
           - task: clone
             text: [unclosed
-    """)
+    """, tasks=tasks)
     assert len(found) == 1
     assert found[0].startswith(str(tmp_path / "project.yaml") + ":5:1: malformed YAML:")
     assert found[0].endswith("(expected valid YAML)")
 
 
 def test_bad_indentation_is_malformed(tmp_path, tasks):
-    found = problems(tmp_path, "title: x\n  script: y\n")
+    found = problems(tmp_path, "title: x\n  script: y\n", tasks=tasks)
     assert found[0].startswith(at(tmp_path, 2, 9) + "malformed YAML: mapping values are not allowed here")
 
 
 def test_control_character_is_malformed(tmp_path, tasks):
-    found = problems(tmp_path, "title: a\x07b\n")
+    found = problems(tmp_path, "title: a\x07b\n", tasks=tasks)
     assert found[0].startswith(at(tmp_path, 1, 9) + "malformed YAML:")
 
 
 def test_not_utf8(tmp_path, tasks):
     (tmp_path / "project.yaml").write_bytes(b"title: ok\ntitle2: \xff\n")
     with pytest.raises(ValidationError) as info:
-        load_project(tmp_path)
+        load_project(tmp_path, tasks=tasks)
     assert info.value.problems == [at(tmp_path, 2, 9) + "the file is not valid UTF-8 text "
                                    "(expected a UTF-8 encoded YAML file)"]
 
 
 def test_empty_file(tmp_path, tasks):
-    assert problems(tmp_path, "# nothing here\n") == [
+    assert problems(tmp_path, "# nothing here\n", tasks=tasks) == [
         at(tmp_path, 1, 1) + "the project file is empty (expected a mapping with title:, speakers: and script:)"]
 
 
@@ -567,7 +566,7 @@ def test_python_tags_are_rejected_not_executed(tmp_path, tasks):
           - task: clone
             text: !!python/object/new:os.system ["touch {marker}"]
             max_chunk_chars: !!python/name:os.system
-    """)
+    """, tasks=tasks)
     assert not marker.exists()
     assert found == [
         at(tmp_path, 1, 8) + "unsupported YAML tag '!!python/object/apply:os.system' "
@@ -580,7 +579,7 @@ def test_python_tags_are_rejected_not_executed(tmp_path, tasks):
 
 
 def test_python_tag_on_the_whole_document(tmp_path, tasks):
-    found = problems(tmp_path, '!!python/object/apply:os.system {args: ["true"]}\n')
+    found = problems(tmp_path, '!!python/object/apply:os.system {args: ["true"]}\n', tasks=tasks)
     assert found == [at(tmp_path, 1, 1) + "unsupported YAML tag '!!python/object/apply:os.system' "
                                           "(expected plain values: text, numbers, true/false, lists and mappings)"]
 
@@ -597,7 +596,7 @@ def test_yaml_booleans_and_numbers_in_text_stay_as_written(tmp_path, tasks):
               - {speaker: "no", text: 3.10}
               - {speaker: "no", text: off}
     """)
-    project = load_project(tmp_path)
+    project = load_project(tmp_path, tasks=tasks)
     assert project.title == "2024-05-01"
     assert [(line.speaker, line.text) for line in project.sections[0].lines] == \
         [("no", "Yes"), ("no", "3.10"), ("no", "off")]
@@ -614,7 +613,7 @@ def test_anchors_and_merge_keys(tmp_path, tasks):
               - {<<: *calm, text: two}
               - *calm
     """)
-    lines = load_project(tmp_path).sections[0].lines
+    lines = load_project(tmp_path, tasks=tasks).sections[0].lines
     assert [(line.text, line.temperature, line.pause) for line in lines] == \
         [("one", 0.3, 1.0), ("two", 0.3, 1.0), ("one", 0.3, 1.0)]
 
@@ -626,7 +625,7 @@ def test_task_field_values_are_plain_python(tmp_path, tasks):
             music: {style: jazz, bpm: 90, instruments: [piano, bass]}
             text: hi
     """)
-    section = load_project(tmp_path).sections[0]
+    section = load_project(tmp_path, tasks=tasks).sections[0]
     assert section.fields == {"music": {"style": "jazz", "bpm": 90, "instruments": ["piano", "bass"]}}
 
 
@@ -634,7 +633,7 @@ def test_alias_bomb_in_a_task_field_is_refused(tmp_path, tasks):
     layers = ["a0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]"]
     layers += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]  # 9**10 values
     found = problems(tmp_path, "script:\n  - task: bgm\n    text: hi\n    music:\n"
-                               + "".join(f"      {layer}\n" for layer in layers))
+                               + "".join(f"      {layer}\n" for layer in layers), tasks=tasks)
     assert found == [at(tmp_path, 5, 7) + "section 1: music is too large once its aliases are expanded "
                                           "(expected at most 10000 values)"]
 
@@ -649,7 +648,7 @@ def test_task_validate_problems_are_reported(tmp_path, tasks):
             text: hi
           - task: clone
             text: hi
-    """)
+    """, tasks=tasks)
     assert found == [at(tmp_path, 2, 5) + "task 'bgm' needs `music:`"]
 
 
@@ -661,13 +660,13 @@ def test_task_validate_is_skipped_for_broken_sections(tmp_path, tasks):
           - {id: ok, task: clone, text: hi}
           - {id: broken, task: clone, text: ""}
           - {id: uses-broken-speaker, task: clone, speaker: a, text: hi}
-    """)
+    """, tasks=tasks)
     assert len(found) == 2
     assert tasks["clone"].validated == ["ok"]
 
 
 def test_unknown_task_lists_the_registered_ones(tmp_path, tasks):
-    found = problems(tmp_path, "script: [{task: narrate, text: hi}]\n")
+    found = problems(tmp_path, "script: [{task: narrate, text: hi}]\n", tasks=tasks)
     assert found == [at(tmp_path, 1, 17) + "unknown task 'narrate' "
                                            "(expected one of bgm, clone, dialogue, hum; see `higgs plugins list`)"]
 
@@ -694,7 +693,7 @@ def test_new_project_from_each_template_loads(tmp_path, tasks, template):
     assert folder == tmp_path / "new" and (folder / "voices").is_dir()
     text = (folder / "project.yaml").read_text(encoding="utf-8")
     assert text.count("#") > 10  # templates explain their keys
-    project = load_project(folder)
+    project = load_project(folder, tasks=tasks)
     assert project.title == 'Ep. 1: "Hello" — 你好'
     assert project.sections and all(s.lines for s in project.sections)
     # description-only speakers: renders without any reference audio

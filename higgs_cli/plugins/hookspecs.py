@@ -1,4 +1,5 @@
-"""Hooks a higgs plugin can implement. Mark implementations with `higgs_cli.plugins.hookimpl`.
+"""Hooks a higgs plugin can implement, and the marker for implementations (`hookimpl`,
+re-exported as `higgs_cli.plugins.hookimpl`).
 
 Built-in tasks (`clone`, `dialogue`, `bgm`, `hum`) are plugins like any other,
 registered through the `higgs.plugins` entry-point group.
@@ -15,13 +16,14 @@ if TYPE_CHECKING:
     from higgs_cli.plugins.task import Task
 
 hookspec = pluggy.HookspecMarker("higgs")
+hookimpl = pluggy.HookimplMarker("higgs")
 
 
 @hookspec
 def register_tasks(register: Callable[[Task], None]) -> None:
     """Register task types usable as a script section's `task:`.
 
-    Call `register(task)` once per task; `task` implements `higgs_cli.plugins.task.Task`.
+    Call `register(task)` once per task; `task` implements `higgs_cli.plugins.Task`.
     """
 
 

@@ -1,19 +1,35 @@
 """The contract between the render pipeline and task plugins.
 
-A Task turns one script section into PlannedLines: engine requests plus what
-assembly needs (speaker, subtitle text, pause). Plugins never touch the model;
-the pipeline batches every planned line of the project through one session.
+A Task checks its sections (returning Problems) and turns each into
+PlannedLines: engine requests plus what assembly needs (speaker, subtitle
+text, pause). Plugins never touch the model; the pipeline batches every
+planned line of the project through one session.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from higgs_cli.engine.request import GenerationRequest, Sampling, Turn
+from higgs_cli.plugins.script import Line, Location, Project, Section
 
-if TYPE_CHECKING:
-    from higgs_cli.project.model import Line, Project, Section
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a section: where it is, and what is wrong (and how to fix it).
+
+    `subject` names what the problem is about when there is no location (a
+    section built in code rather than read from a file), e.g. "section 'intro'".
+    """
+
+    location: Location | None
+    message: str
+    subject: str | None = None
+
+    def __str__(self) -> str:
+        where = str(self.location) if self.location is not None else self.subject
+        return f"{where}: {self.message}" if where else self.message
 
 
 @dataclass
@@ -63,8 +79,8 @@ class Task(Protocol):
     description: str
     fields: dict[str, str]  # extra section keys this task accepts -> what each means
 
-    def validate(self, section: Section, project: Project) -> list[str]:
-        """Problems with this section, each "file:line:col: message" (empty when fine)."""
+    def validate(self, section: Section, project: Project) -> list[Problem]:
+        """Every problem with this section (empty when fine)."""
 
     def plan(self, section: Section, ctx: PlanContext) -> list[PlannedLine]:
         """Turn the section into generation jobs, in playback order."""

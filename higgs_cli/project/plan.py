@@ -11,21 +11,20 @@ resolve from those caches.
 from __future__ import annotations
 
 import hashlib
-import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
 from higgs_cli.fsutil import atomic_path, file_sha256
-from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.plugins.task import PlannedLine
+from higgs_cli.plugins.script import Line, Project, Section
+from higgs_cli.plugins.task import PlannedLine, Task
+from higgs_cli.project.length import check_render_length, length_problem, speech_seconds
 
-if TYPE_CHECKING:
-    from higgs_cli.project.model import Line, Project, Section
+__all__ = ["ProjectPlanContext", "check_library_voices", "check_render_length", "global_context",
+           "length_problem", "library_voice_warnings", "plan_project", "plan_sections", "speech_seconds"]
 
 Encoder = Callable[[np.ndarray], np.ndarray]
 
@@ -121,9 +120,12 @@ class ProjectPlanContext:
     # -- defaults ----------------------------------------------------------------
 
     def sampling_for(self, line: Line, section: Section) -> Sampling:
+        # A section's settings were already applied to its lines by the loader.
         d = self.project.defaults
         return Sampling(temperature=d.temperature if line.temperature is None else line.temperature,
-                        top_k=d.top_k, top_p=d.top_p, ras_window=d.ras_window, ras_max_repeat=d.ras_max_repeat)
+                        top_k=d.top_k, top_p=d.top_p,
+                        ras_window=d.ras_window if line.ras_window is None else line.ras_window,
+                        ras_max_repeat=d.ras_max_repeat if line.ras_max_repeat is None else line.ras_max_repeat)
 
     def seed_for(self, line: Line, section: Section, index: int) -> int:
         # Not offset by position: inserting a line must not change every later line's audio.
@@ -140,58 +142,52 @@ class ProjectPlanContext:
         return max(1, round(self.project.defaults.max_seconds * FRAME_RATE))
 
 
-def check_library_voices(project: Project, library=None) -> None:
-    """Raise UsageError (with a did-you-mean) for the first speaker whose library voice is missing.
-
-    A render calls this before it loads a model, so a misspelt voice costs no wait.
-    """
+def _library_voice_errors(project: Project, library=None) -> list[UsageError]:
+    """One UsageError (with a did-you-mean) per speaker whose library voice is missing."""
     if not any(speaker.voice for speaker in project.speakers.values()):
-        return
+        return []
     if library is None:
         from higgs_cli.voices.library import VoiceLibrary
 
         library = VoiceLibrary()
+    errors = []
     for speaker in project.speakers.values():
         if speaker.voice:
             try:
                 library.get(speaker.voice)
-            except ValidationError:
+            except ValidationError:  # a damaged library voice: its own message, not "missing"
                 raise
             except UsageError as error:
                 where = f"{speaker.location}: " if speaker.location else ""
-                raise UsageError(f"{where}speaker '{speaker.name}': {error.message}", hint=error.hint) from None
+                errors.append(UsageError(f"{where}speaker '{speaker.name}': {error.message}", hint=error.hint))
+    return errors
 
 
-SPEECH_CHARS_PER_SECOND = 15.0  # brisk narration; a wide (CJK) character counts as 3
+def check_library_voices(project: Project, library=None) -> None:
+    """Raise UsageError for the first speaker whose library voice is missing.
+
+    A render calls this before it loads a model, so a misspelt voice costs no wait.
+    """
+    errors = _library_voice_errors(project, library)
+    if errors:
+        raise errors[0]
 
 
-def speech_seconds(text: str, max_seconds: float) -> float:
-    """A rough length of `text` spoken aloud: at least half a second, at most `max_seconds`."""
-    weight = sum(3 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in " ".join(text.split()))
-    return min(max_seconds, max(0.5, weight / SPEECH_CHARS_PER_SECOND))
+def library_voice_warnings(project: Project, library=None) -> list[str]:
+    """What `project validate` warns about: each speaker whose `voice:` is not in the library
+    (a render would refuse it), as "file:line:col: speaker 'x': ... (hint: ...)"."""
+    return [f"{error.message} (hint: {error.hint})" if error.hint else error.message
+            for error in _library_voice_errors(project, library)]
 
 
-def length_problem(seconds: float, max_hours: float) -> str | None:
-    """The message for a project estimated to last `seconds`, when that is over `max_hours`."""
-    if seconds <= max_hours * 3600:
-        return None
-    return (f"the project would last about {seconds / 3600:.1f} hours (estimated from its text); "
-            f"output.max_hours is {max_hours:g}")
+def plan_sections(project: Project, ctx: ProjectPlanContext, *, tasks: Mapping[str, Task] | None = None
+                  ) -> list[PlannedLine]:
+    """Plan every section in order with its task from `tasks` (None: the installed plugins' tasks);
+    check what the tasks returned."""
+    if tasks is None:
+        from higgs_cli.plugins.manager import get_tasks
 
-
-def check_render_length(project: Project, planned: list[PlannedLine]) -> None:
-    """Refuse, before generating anything, a render estimated to run past output.max_hours."""
-    seconds = sum(speech_seconds(line.display_text, line.request.max_frames / FRAME_RATE) + max(0.0, line.pause_after)
-                  for line in planned)
-    problem = length_problem(seconds, project.output.max_hours)
-    if problem:
-        raise UsageError(f"{project.file}: {problem}",
-                         hint="split the project into several, or raise output.max_hours (at most 24)")
-
-
-def plan_sections(project: Project, ctx: ProjectPlanContext) -> list[PlannedLine]:
-    """Plan every section in order with its task; check what the tasks returned."""
-    tasks = get_tasks()
+        tasks = get_tasks()
     planned: list[PlannedLine] = []
     for section in project.sections:
         task = tasks.get(section.task)
@@ -212,10 +208,12 @@ def plan_sections(project: Project, ctx: ProjectPlanContext) -> list[PlannedLine
     return planned
 
 
-def plan_project(project: Project, session, library=None) -> list[PlannedLine]:
-    """Plan the whole project for `session` (its codec encodes voice references)."""
+def plan_project(project: Project, session, library=None, *, tasks: Mapping[str, Task] | None = None
+                 ) -> list[PlannedLine]:
+    """Plan the whole project for `session` (its codec encodes voice references) with the task
+    registry `tasks` (None: the installed plugins' tasks)."""
     ctx = ProjectPlanContext(project, codec_id=session.codec_id, encode=session.encode_audio, library=library)
-    return plan_sections(project, ctx)
+    return plan_sections(project, ctx, tasks=tasks)
 
 
 def global_context(planned: list[PlannedLine]) -> list[tuple[int, ...]]:

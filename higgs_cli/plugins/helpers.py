@@ -1,25 +1,27 @@
-"""Helpers the built-in task plugins share: speakers, field checks, scenes, requests.
+"""Helpers for writing tasks: problems with positions, speakers, field checks, scenes, requests.
 
-Outside plugins may import these too, but nothing here is a stable API.
+The built-in tasks use exactly these; a third-party task may too (they are
+re-exported by `higgs_cli.plugins`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from higgs_cli.engine.request import GenerationRequest, Turn
 from higgs_cli.engine.text import normalize_text
-from higgs_cli.plugins.task import PlannedLine
+from higgs_cli.plugins.script import Line, Project, Section
+from higgs_cli.plugins.task import PlanContext, PlannedLine, Problem
 
-if TYPE_CHECKING:
-    from higgs_cli.plugins.task import PlanContext
-    from higgs_cli.project.model import Line, Project, Section
+MAX_CONTEXT = 8
+"""Earlier lines a line may hear: each one lengthens its prompt."""
 
-def where(section: Section, *, key: str | None = None, line: Line | None = None) -> str:
-    """The best "file:line:col" for a problem: the line, else the field, else the section."""
+
+def problem(section: Section, message: str, *, key: str | None = None, line: Line | None = None) -> Problem:
+    """A Problem at the best position: the line, else the field `key`, else the section."""
     loc = (line.location if line is not None else None) or \
         (section.field_locations.get(key) if key else None) or section.location
-    return str(loc) if loc is not None else f"section '{section.id}'"
+    return Problem(loc, message, subject=None if loc is not None else f"section '{section.id}'")
 
 
 def speaker_of(line: Line, section: Section, project: Project) -> str | None:
@@ -32,54 +34,54 @@ def speaker_of(line: Line, section: Section, project: Project) -> str | None:
 
 
 def has_voice(project: Project, name: str) -> bool:
+    """Whether the speaker has a recording to clone (a library voice or a project file)."""
     speaker = project.speakers[name]
     return bool(speaker.voice or speaker.audio)
 
 
-def check_speakers(section: Section, project: Project, *, need_voice: bool = False) -> list[str]:
+def check_speakers(section: Section, project: Project, *, need_voice: bool = False) -> list[Problem]:
     """Every line resolves to a known speaker (with a voice reference when `need_voice`)."""
-    problems: list[str] = []
+    problems: list[Problem] = []
     known = ", ".join(sorted(project.speakers)) or "none"
     if section.speaker and section.speaker not in project.speakers:
-        problems.append(f"{where(section)}: unknown speaker '{section.speaker}' (known: {known})")
+        problems.append(problem(section, f"unknown speaker '{section.speaker}' (known: {known})"))
     for line in section.lines:
         name = speaker_of(line, section, project)
         if name is None:
-            problems.append(f"{where(section, line=line)}: this line has no speaker; "
-                            f"set `speaker:` on the line or on the section")
+            problems.append(problem(section, "this line has no speaker; set `speaker:` on the line or on the section",
+                                    line=line))
         elif name not in project.speakers:
             if line.speaker and line.speaker != section.speaker:  # a section's is reported once, above
-                problems.append(f"{where(section, line=line)}: unknown speaker '{name}' (known: {known})")
+                problems.append(problem(section, f"unknown speaker '{name}' (known: {known})", line=line))
         elif need_voice and not has_voice(project, name):
-            problems.append(f"{where(section, line=line)}: task '{section.task}' clones a voice, but speaker "
-                            f"'{name}' has only a description; give it `voice:` or `audio:` + `transcript:`")
+            problems.append(problem(section, f"task '{section.task}' clones a voice, but speaker '{name}' has only "
+                                             f"a description; give it `voice:` or `audio:` + `transcript:`", line=line))
     return problems
 
 
-def check_int(section: Section, key: str, *, minimum: int, maximum: int) -> list[str]:
+def check_int(section: Section, key: str, *, minimum: int, maximum: int) -> list[Problem]:
+    """The optional field `key` is a whole number from `minimum` to `maximum`."""
     if key not in section.fields:
         return []
     value = section.fields[key]
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= maximum:
-        return [f"{where(section, key=key)}: `{key}` must be a whole number from {minimum} to {maximum}, "
-                f"not {value!r}"]
+        return [problem(section, f"`{key}` must be a whole number from {minimum} to {maximum}, not {value!r}",
+                        key=key)]
     return []
 
 
-MAX_CONTEXT = 8
-"""Earlier lines a line may hear: each one lengthens its prompt."""
-
-
-def check_text(section: Section, key: str, *, required: bool) -> list[str]:
+def check_text(section: Section, key: str, *, required: bool) -> list[Problem]:
+    """The field `key` is non-empty text (and present, when `required`)."""
     value = section.fields.get(key)
     if value is None:
-        return [f"{where(section)}: task '{section.task}' needs `{key}:`"] if required else []
+        return [problem(section, f"task '{section.task}' needs `{key}:`")] if required else []
     if not isinstance(value, str) or not value.strip():
-        return [f"{where(section, key=key)}: `{key}` must be non-empty text"]
+        return [problem(section, f"`{key}` must be non-empty text", key=key)]
     return []
 
 
 def field(section: Section, key: str, default: Any) -> Any:
+    """The field's value, or `default` when it is absent or null."""
     value = section.fields.get(key)
     return default if value is None else value
 

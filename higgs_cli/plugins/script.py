@@ -1,0 +1,117 @@
+"""What a task sees of a project: the in-memory form of a validated `project.yaml`. No I/O here.
+
+The project loader (`higgs_cli.project.load`) builds these from YAML, with a
+file:line:column for every value; task plugins read them to plan sections
+into engine requests. They live beside the plugin contract, below the project
+layer, so that a plugin never needs to import `higgs_cli.project`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_PAUSE, DEFAULT_SEED, Sampling
+
+_SAMPLING = Sampling()  # the engine's defaults are the project's defaults
+
+
+@dataclass(frozen=True)
+class Location:
+    """Where a value stands in its file, 1-based, for error messages."""
+
+    file: str
+    line: int
+    column: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True)
+class SamplingDefaults:
+    """Project-wide generation settings; sections and lines may override the sampling ones,
+    seed, pause and scene."""
+
+    temperature: float = _SAMPLING.temperature
+    top_k: int | None = _SAMPLING.top_k
+    top_p: float = _SAMPLING.top_p
+    ras_window: int = _SAMPLING.ras_window
+    ras_max_repeat: int = _SAMPLING.ras_max_repeat
+    seed: int = DEFAULT_SEED
+    max_seconds: float = DEFAULT_MAX_SECONDS
+    pause: float = DEFAULT_PAUSE
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    format: str = "wav"  # wav | flac | mp3
+    loudness: float = -16.0  # integrated LUFS target
+    peak: float = -1.0  # dBFS ceiling of the limiter
+    crossfade_ms: float = 10.0
+    trim_silence: bool = True
+    stems: bool = True
+    subtitles: bool = True
+    max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
+
+
+@dataclass(frozen=True)
+class Speaker:
+    """A speaker maps to exactly one voice source: a library voice, a project-local
+    recording with its transcript, or a text description alone."""
+
+    name: str
+    voice: str | None = None  # voice library name
+    audio: Path | None = None  # project-local reference recording (resolved, inside the project)
+    transcript: str | None = None  # the recording's words (read from `transcript_file:` when given there)
+    description: str | None = None  # free text, e.g. "warm female voice, British accent"
+    location: Location | None = None
+    transcript_file: Path | None = None  # project-local file the transcript was read from (resolved)
+
+
+@dataclass(frozen=True)
+class Line:
+    """One spoken line. None means "use the section's or project's default"."""
+
+    speaker: str | None
+    text: str
+    seed: int | None = None
+    temperature: float | None = None
+    pause: float | None = None  # seconds of silence after this line
+    scene: str | None = None
+    location: Location | None = None
+    ras_window: int | None = None  # 0 turns repetition-aware sampling off for this line
+    ras_max_repeat: int | None = None
+
+
+@dataclass(frozen=True)
+class Section:
+    """A part of the script handled by one task plugin.
+
+    `lines` holds the section's lines (a single `text:` becomes one line);
+    `fields` holds the remaining task-specific keys (e.g. bgm's `music`) with
+    `field_locations` for error messages.
+    """
+
+    id: str
+    task: str
+    lines: tuple[Line, ...]
+    fields: dict[str, Any] = field(default_factory=dict)
+    field_locations: dict[str, Location] = field(default_factory=dict)
+    scene: str | None = None
+    location: Location | None = None
+    speaker: str | None = None  # the section's `speaker:`; already applied to lines that name none
+
+
+@dataclass(frozen=True)
+class Project:
+    root: Path  # the project folder
+    file: Path  # the project.yaml
+    title: str
+    model: str | None
+    scene: str | None
+    defaults: SamplingDefaults
+    output: OutputSettings
+    speakers: dict[str, Speaker]
+    sections: tuple[Section, ...]

@@ -1,0 +1,68 @@
+"""The project format's rules: which keys go where, the limits, and the rule of each value.
+
+Sampling and length settings take their ranges from the engine
+(`higgs_cli.engine.request.SAMPLING_RANGES`), the one source that `higgs say`
+and the engine check too. The format is documented in docs/project-format.md.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from higgs_cli.engine.request import SAMPLING_RANGES, Range
+
+PROJECT_FILE = "project.yaml"
+FORMAT_VERSION = 1
+MAX_NOTE_CHARS = 2000  # scene, description, transcript
+MAX_TITLE_CHARS = 200
+MAX_NAME_CHARS = 64  # speaker names and section ids
+
+TOP_KEYS = ("version", "title", "model", "scene", "defaults", "output", "speakers", "script")
+SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
+LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause")
+"""Settings a line may set for itself; a section may set them for its lines."""
+LINE_KEYS = ("speaker", "text", *LINE_OVERRIDES, "scene")
+SECTION_KEYS = ("id", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
+
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
+SECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+SPEAKER_NAME = re.compile(r"\w[\w.-]*")
+SECTION_ID_RULE = (f"letters, digits, '_', '.', '-', starting with a letter or digit, "
+                   f"at most {MAX_NAME_CHARS} characters")
+SPEAKER_NAME_RULE = f"letters, digits, '_', '.', '-', at most {MAX_NAME_CHARS} characters"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A text setting with a fixed set of values."""
+
+    options: tuple[str, ...]
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(self.options)
+
+
+class Bool:
+    """A true/false setting."""
+
+    @staticmethod
+    def describe() -> str:
+        return "true or false"
+
+
+Rule = Range | Choice | Bool
+
+SAMPLING_RULES: dict[str, Range] = SAMPLING_RANGES
+"""`defaults:` keys (and the line overrides), with the engine's ranges."""
+
+OUTPUT_RULES: dict[str, Rule] = {
+    "format": Choice(("wav", "flac", "mp3")),
+    "loudness": Range(-70, 0),
+    "peak": Range(-20, 0),
+    "crossfade_ms": Range(0, 1000),
+    "trim_silence": Bool(),
+    "stems": Bool(),
+    "subtitles": Bool(),
+    "max_hours": Range(0, 24, low_open=True),
+}
