@@ -29,9 +29,10 @@ from higgs_cli.cli.output import out
 from higgs_cli.cli.progress import load_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.request import FRAME_RATE
+from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.load import load_project, new_project
-from higgs_cli.project.plan import check_library_voices
+from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
 
 app = make_app("project", help="Create, validate and render projects.")
@@ -61,11 +62,14 @@ def new(
 @app.command()
 def validate(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Check a project file: every problem is listed with file:line:column (exit code 2)."""
-    project = load_project(path)
+    project = load_project(path, tasks=get_tasks())
+    warnings = library_voice_warnings(project)  # a render refuses these; validate warns
+    for warning in warnings:
+        out.warn(warning)
     lines = sum(len(section.lines) for section in project.sections)
     data = {"valid": True, "file": str(project.file), "title": project.title, "speakers": list(project.speakers),
             "sections": [{"id": s.id, "task": s.task, "lines": len(s.lines)} for s in project.sections],
-            "lines": lines}
+            "lines": lines, "warnings": warnings}
     out.result(data, lambda console: console.print(
         f"{project.file}: ok ({len(project.sections)} sections, {lines} lines, "
         f"{len(project.speakers)} speakers)", highlight=False))
@@ -86,7 +90,7 @@ def render(
     quiet: QuietFlag = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
-    project = load_project(path)
+    project = load_project(path, tasks=get_tasks())
     check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
     # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
     # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
@@ -120,7 +124,7 @@ def render(
 @app.command()
 def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
-    project = load_project(path)
+    project = load_project(path, tasks=get_tasks())
     report = project_status(project)
 
     def human(console: Console) -> None:
@@ -156,7 +160,7 @@ def clean(
     quiet: QuietFlag = False,
 ) -> None:
     """Delete a project's render cache and build outputs."""
-    project = load_project(path)
+    project = load_project(path, tasks=get_tasks())
     removed = clean_project(project, cache=cache, build=build)
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
