@@ -54,9 +54,9 @@ def _pause(point: str) -> None:
 class ScriptedSession(FakeSession):
     """FakeSession with a fixed line length, an optional delay and pause points."""
 
-    def encode_audio(self, audio_24k):
+    def encode_audio(self, audio):
         _pause(f"encode:{self.encode_calls + 1}")
-        return super().encode_audio(audio_24k)
+        return super().encode_audio(audio)
 
     def generate(self, requests, *, batch_size=8, progress=None):
         _pause(f"generate:{self.generate_calls + 1}")

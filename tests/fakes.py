@@ -80,10 +80,10 @@ class FakeSession:
         for start in range(0, len(result.audio), step):
             yield result.audio[start:start + step]
 
-    def encode_audio(self, audio_24k: np.ndarray) -> np.ndarray:
+    def encode_audio(self, audio: np.ndarray) -> np.ndarray:
         self.encode_calls += 1
-        h = _digest(_array_id(np.asarray(audio_24k, dtype=np.float32)))
-        frames = max(1, len(audio_24k) // HOP)
+        h = _digest(_array_id(np.asarray(audio, dtype=np.float32)))
+        frames = max(1, len(audio) // HOP)
         return np.random.default_rng(h).integers(0, 1024, size=(NUM_CODEBOOKS, frames))
 
     def decode(self, codes: np.ndarray) -> np.ndarray:

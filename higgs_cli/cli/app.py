@@ -51,17 +51,12 @@ def _register_nouns() -> None:
     register_commands(app)  # a plugin whose hook fails is skipped and reported, not fatal
 
 
-_reported_plugins: set[str] = set()
-
-
 def _report_plugin_failures() -> None:
     """Say once, on stderr, which plugins are broken and were skipped."""
     from higgs_cli.plugins.manager import get_plugin_manager
 
-    for failure in get_plugin_manager().failures:
-        if failure.name not in _reported_plugins:
-            _reported_plugins.add(failure.name)
-            out.warn(failure.message)
+    for failure in get_plugin_manager().untold_failures():
+        out.warn(failure.message)
 
 
 def _leading_flags(args: list[str]) -> set[str]:

@@ -48,6 +48,13 @@ class HiggsPluginManager(pluggy.PluginManager):
         self.distributions: dict[str, str] = {}  # entry-point name -> "distribution version"
         self.failures: list[PluginFailure] = []
         self.disabled: list[str] = []
+        self._told: set[str] = set()
+
+    def untold_failures(self) -> list[PluginFailure]:
+        """The failures not returned by an earlier call: each broken plugin is reported once."""
+        new = [failure for failure in self.failures if failure.name not in self._told]
+        self._told.update(failure.name for failure in new)
+        return new
 
     def fail(self, name: str, error: BaseException) -> None:
         """Drop a plugin that broke, and remember why (once per plugin)."""
