@@ -101,6 +101,8 @@ PROJECTS = {
     "control characters": (_replace("Welcome to the show.", '"Welcome\\a to the show."'),
                            "control character U+0007"),
     "only invisible characters": (_replace("Welcome to the show.", '"\\u200b\\u200b"'), "nothing to speak"),
+    "only format characters": (_replace("Welcome to the show.", '"\\u200d\\u2060\\u200e\\u00ad"'),
+                               "nothing to speak"),
     "deep nesting": (GOOD + "scene: " + "[" * 2000 + "]" * 2000 + "\n", "nested too deeply"),
     "python tag": (_replace("title: Show", "title: !!python/object/apply:os.system [touch pwned]"),
                    "unsupported YAML tag"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -51,6 +53,10 @@ NORMALIZE_CASES = [
     ("one\r\ntwo\rthree", "one\ntwo\nthree."),
     ("bell\x07 and nul\x00", "bell and nul."),
     ("zero\u200bwidth\ufeff", "zerowidth."),
+    # only invisible format characters (Unicode category Cf): nothing to speak
+    ("\u200d\u2060\u200e\u202e\u00ad\u2066", ""),
+    (" \u200c \n\u200f ", ""),
+    ("a\u200db", "a\u200db."),  # a joiner inside words stays
     ("line\u2028sep", "line\nsep."),
     ("", ""),
     ("  \n\t ", ""),
@@ -232,3 +238,16 @@ def test_check_text_rejects_long_text():
 
 def test_max_text_chars_is_sane():
     assert 1000 <= MAX_TEXT_CHARS <= 20000
+
+
+@pytest.mark.parametrize("text", ["\u200d\u2060", "\u200e \u200f", "\u00ad", "\u202a\u202c\u2066\u2069",
+                                  "\u2061\u2062\u2063\u2064", "\U000e0001\U000e0020"])
+def test_text_of_only_format_characters_has_nothing_to_speak(text):
+    """Every character of category Cf, not only the zero-width space: `say` refuses it before any model."""
+    from higgs_cli.speech import check_speakable
+
+    assert all(unicodedata.category(ch) in ("Cf", "Zs") for ch in text)
+    assert normalize_text(text) == ""
+    with pytest.raises(UsageError, match="nothing to speak"):
+        check_speakable(text)
+    check_speakable("\u200dhi")  # with a letter, there is something to speak

@@ -99,6 +99,11 @@ _FINAL_MARKS = ".!?,;:\"'»।॥؟؛،"
 _FINAL_TAGS = ("</SE>", "</SE_s>", "</SE_e>")
 
 
+def _has_visible(text: str) -> bool:
+    """Whether `text` has a character that is neither space nor an invisible format character (Cf)."""
+    return any(not ch.isspace() and unicodedata.category(ch) != "Cf" for ch in text)
+
+
 def _marker(match: re.Match) -> str:
     return _SE[" ".join(match.group(1).lower().split())]
 
@@ -113,7 +118,9 @@ def normalize_text(text: str) -> str:
     collapsed within each line and blank lines removed (single line breaks
     stay); finally a "." is appended unless the text ends with one of
     `. ! ? , ; : " '` (or » and the sentence marks of Devanagari and Arabic)
-    or a closing `</SE>`, `</SE_s>`, `</SE_e>` tag. Empty input gives "".
+    or a closing `</SE>`, `</SE_s>`, `</SE_e>` tag. Empty input, and text made
+    only of invisible format characters (Unicode category Cf: zero-width
+    joiners, bidi marks, soft hyphens ...), gives "".
 
     Idempotent: normalizing twice gives the same text.
     """
@@ -126,6 +133,8 @@ def normalize_text(text: str) -> str:
     text = _MARKER.sub(_marker, text)
     lines = (" ".join(line.split()) for line in text.split("\n"))
     text = "\n".join(line for line in lines if line)
+    if not _has_visible(text):  # only format characters (joiners, bidi marks, ...): nothing to speak
+        return ""
     if text and not (text[-1] in _FINAL_MARKS or text.endswith(_FINAL_TAGS)):
         text += "."
     return text
