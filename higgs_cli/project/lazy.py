@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from higgs_cli.engine.api import Session
 from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
 
@@ -36,10 +37,10 @@ class ModelIdentity:
         return RANDOM_WEIGHTS_NOTE if self.is_random else None
 
     @classmethod
-    def of(cls, session: Any, name: str | None = None) -> ModelIdentity:
+    def of(cls, session: Session, name: str | None = None) -> ModelIdentity:
         """The identity of a session object (a ModelSession, a LazySession or a test double)."""
-        return cls(name=name or getattr(session, "name", None) or session.model_id, model_id=session.model_id,
-                   codec_id=session.codec_id, is_random=bool(getattr(session, "is_random", False)))
+        return cls(name=name or session.name or session.model_id, model_id=session.model_id,
+                   codec_id=session.codec_id, is_random=bool(session.is_random))
 
 
 def model_identity(model: str | None = None, *, revision: str | None = None,
