@@ -110,6 +110,20 @@ PROJECTS = {
     "audio outside (absolute)": (_replace("voices/guest.wav", "/etc/hostname"), "is an absolute path"),
     "audio outside (link)": (_replace("voices/guest.wav", "voices/link.wav"), "outside the project folder"),
     "project too long": (GOOD + "output: {max_hours: 0.0001}\n", "output.max_hours is 0.0001"),
+    # aliases and merge keys (issue 16.14): no unbounded expansion, no recursion
+    "a merge into itself": (GOOD + "defaults: &d {temperature: 0.5, <<: *d}\n", "contains itself through an alias"),
+    "a field that contains itself": (_replace("    task: dialogue\n",
+                                              "    task: dialogue\n    context_lines: &c [*c]\n"),
+                                     "a list contains itself through an alias"),
+    "merges of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
+                         + "".join(f", &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 10)}]}}" for i in range(1, 9)) + "]\n",
+                         "expand this file into more than 100000 values"),
+    "a chain of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
+                          + "".join(f", &m{i} {{<<: *m{i - 1}}}" for i in range(1, 2000)) + "]\n",
+                          "counting what aliases (*name) and merges (<<) bring in"),
+    # issue 16.13: YAML reads `[laugh] hello` as a list followed by text
+    "unquoted marker first": (_replace("- host: Welcome", "- host: [laugh] Welcome"),
+                              'text that starts with "[" in quotes, e.g. - host: "[laugh] hello"'),
 }
 
 
@@ -147,7 +161,12 @@ def test_an_unknown_library_voice_is_refused_before_the_model_loads(show, cli, r
     write_voice(tmp_path / "n.wav")
     assert cli("voice", "add", "narrator", tmp_path / "n.wav", "--transcript", "A test.").exit_code == 0
     (show / "project.yaml").write_text(_replace("{description: calm voice}", "{voice: narator}"))
-    assert cli("project", "validate", show).exit_code == 0  # the library is not consulted by validate
+    validated = cli("project", "validate", show)  # a warning at validate time, not an error (issue 16.13)
+    assert validated.exit_code == 0, validated.output
+    assert "warning:" in validated.stderr and "speaker 'host'" in validated.stderr
+    assert "no voice named 'narator'" in validated.stderr and "did you mean 'narrator'?" in validated.stderr
+    data = json.loads(cli("--json", "project", "validate", show).stdout)
+    assert data["valid"] is True and len(data["warnings"]) == 1 and "project.yaml:3:" in data["warnings"][0]
     result = refused("project", "render", show, code=2, message="no voice named 'narator'")
     assert "did you mean 'narrator'?" in result.output and "speaker 'host'" in result.output
     assert sessions == []

@@ -179,3 +179,29 @@ def test_a_plugin_that_plans_bad_context_is_reported(tmp_path):
     project = make_project(tmp_path, [section("s", "bad", ("alice", "Hi."))])
     with pytest.raises(HiggsError, match="context must name earlier lines"):
         plan_project(project, FakeSession(), tasks={**get_tasks(), "bad": Bad()})
+
+
+def test_ras_settings_flow_from_defaults_sections_and_lines_into_sampling(tmp_path):
+    """ras_window / ras_max_repeat reach each request's Sampling as temperature does: line, else section,
+    else the project's defaults."""
+    from higgs_cli.project.load import load_project
+
+    (tmp_path / "project.yaml").write_text("""\
+defaults: {temperature: 0.5, ras_window: 5, ras_max_repeat: 3}
+speakers:
+  a: {description: calm}
+script:
+  - task: dialogue
+    ras_window: 0
+    temperature: 0.2
+    lines:
+      - a: one
+      - {speaker: a, text: two, ras_window: 9, ras_max_repeat: 1}
+  - task: clone
+    speaker: a
+    text: three
+""")
+    tasks = get_tasks()
+    planned = plan_project(load_project(tmp_path, tasks=tasks), FakeSession(), tasks=tasks)
+    assert [(p.request.sampling.temperature, p.request.sampling.ras_window, p.request.sampling.ras_max_repeat)
+            for p in planned] == [(0.2, 0, 3), (0.2, 9, 1), (0.5, 5, 3)]

@@ -150,3 +150,34 @@ def test_every_hookspec_is_documented():
     assert names, "no hookspecs found"
     missing = [name for name in names if f"## {name}(" not in text]
     assert not missing, f"docs/plugins.md has no '## NAME(...)' section for: {', '.join(missing)}"
+
+
+def test_the_plugin_contract_sits_below_the_project_layer():
+    """No module of the plugin system or of a built-in plugin imports higgs_cli.project (not even for types):
+    plugins see the project through higgs_cli.plugins alone."""
+    import ast
+
+    repo = Path(__file__).resolve().parent.parent
+    sources = [*repo.joinpath("higgs_cli", "plugins").glob("*.py"), *repo.joinpath("plugins").glob("*.py")]
+    assert len(sources) >= 8
+    found = []
+    for path in sources:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else \
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            found += [f"{path.relative_to(repo)}:{node.lineno}: {m}" for m in modules
+                      if m == "higgs_cli.project" or m.startswith("higgs_cli.project.")]
+    assert found == []
+
+
+def test_higgs_cli_plugins_exports_the_whole_plugin_author_api():
+    import higgs_cli.plugins as api
+
+    needed = {"hookimpl", "Task", "PlannedLine", "PlanContext", "Problem", "Project", "Section", "Line", "Speaker",
+              "Location", "SamplingDefaults", "OutputSettings", "problem", "speaker_of", "check_speakers",
+              "check_int", "check_text", "field", "request", "solo_scene", "join_scene", "speaker_numbers",
+              "plan_wrapped_lines", "MAX_CONTEXT", "has_voice"}
+    assert needed <= set(api.__all__)
+    assert all(hasattr(api, name) for name in api.__all__)
+    assert str(api.Problem(api.Location("p.yaml", 3, 5), "bad")) == "p.yaml:3:5: bad"
+    assert str(api.Problem(None, "bad", subject="section 's'")) == "section 's': bad"

@@ -618,6 +618,113 @@ def test_anchors_and_merge_keys(tmp_path, tasks):
         [("one", 0.3, 1.0), ("two", 0.3, 1.0), ("one", 0.3, 1.0)]
 
 
+def test_merges_of_merges_within_limits_load(tmp_path, tasks):
+    write(tmp_path, """
+        speakers:
+          a: {description: calm}
+        script:
+          - task: dialogue
+            lines:
+              - &base {speaker: a, text: one, temperature: 0.3}
+              - &slow {<<: *base, text: two, pause: 1}
+              - {<<: [*slow, *base], text: three}
+    """)
+    lines = load_project(tmp_path, tasks=tasks).sections[0].lines
+    assert [(line.text, line.temperature, line.pause) for line in lines] == \
+        [("one", 0.3, None), ("two", 0.3, 1.0), ("three", 0.3, 1.0)]
+
+
+def test_a_mapping_that_merges_itself_is_reported_where_it_is_anchored(tmp_path, tasks):
+    found = problems(tmp_path, """
+        defaults: &d
+          temperature: 0.5
+          <<: *d
+        script: [{task: clone, text: hi}]
+    """, tasks=tasks)
+    assert found == [at(tmp_path, 1, 11) + "a mapping contains itself through an alias (a *name inside the &name it "
+                                          "refers to, or a merge (<<) of itself) (expected aliases to values "
+                                          "defined outside them)"]
+
+
+def test_a_task_field_that_contains_itself_is_refused(tmp_path, tasks):
+    found = problems(tmp_path, "script:\n  - task: bgm\n    text: hi\n    music: &m {a: [*m]}\n", tasks=tasks)
+    assert found == [at(tmp_path, 4, 12) + "a mapping contains itself through an alias (a *name inside the &name it "
+                                           "refers to, or a merge (<<) of itself) (expected aliases to values "
+                                           "defined outside them)"]
+    assert tasks["bgm"].validated == []  # never handed to the task
+
+
+@pytest.mark.parametrize("line", ["- alice: [laugh] hello", "- [laugh] hello", "- {speaker: alice, text: [laugh] hi}"])
+def test_text_that_starts_with_a_bracket_gets_a_quoting_hint(tmp_path, tasks, line):
+    found = problems(tmp_path, f"""
+        speakers:
+          alice: {{description: calm}}
+        script:
+          - task: dialogue
+            lines:
+              - alice: fine
+              {line}
+    """, tasks=tasks)
+    assert len(found) == 1 and found[0].startswith(f"{tmp_path / 'project.yaml'}:7:"), found
+    assert "malformed YAML" in found[0] and 'in quotes, e.g. - host: "[laugh] hello"' in found[0], found
+
+
+@pytest.mark.parametrize(("line", "message"), [
+    ("- alice: [laugh]", 'section 1, line 2: text must be text, not a list (expected text; put text that starts '
+                         'with "[" in quotes'),
+    ("- [laugh]", 'section 1, line 2 is a list, not a line (expected a line; put text that starts with "[" in '
+                  'quotes'),
+])
+def test_a_marker_alone_read_as_a_list_gets_a_quoting_hint(tmp_path, tasks, line, message):
+    text = f"""
+        speakers:
+          alice: {{description: calm}}
+        script:
+          - task: dialogue
+            lines:
+              - alice: fine
+              {line}
+    """
+    found = problems(tmp_path, text, tasks=tasks)
+    assert len(found) == 1 and found[0].startswith(at(tmp_path, *position(text, "[laugh]")) + message), found
+
+
+def test_ras_settings_on_sections_and_lines(tmp_path, tasks):
+    write(tmp_path, """
+        defaults: {ras_window: 5, ras_max_repeat: 3}
+        speakers:
+          a: {description: calm}
+        script:
+          - task: dialogue
+            ras_window: 0
+            lines:
+              - a: one
+              - {speaker: a, text: two, ras_window: 9, ras_max_repeat: 1}
+              - a: three
+                ras_max_repeat: 4
+    """)
+    project = load_project(tmp_path, tasks=tasks)
+    assert (project.defaults.ras_window, project.defaults.ras_max_repeat) == (5, 3)
+    assert [(line.ras_window, line.ras_max_repeat) for line in project.sections[0].lines] == \
+        [(0, None), (9, 1), (0, 4)]
+    text = """
+        script:
+          - task: clone
+            ras_window: -1
+            lines:
+              - {text: hi, ras_max_repeat: 0}
+              - {text: hi, ras_window: 1.5}
+    """
+    assert problems(tmp_path, text, tasks=tasks) == [
+        at(tmp_path, *position(text, "-1")) + "section 1: ras_window -1 is out of range "
+                                              "(expected a whole number from 0 to 100)",
+        at(tmp_path, *position(text, "0}")) + "section 1, line 1: ras_max_repeat 0 is out of range "
+                                              "(expected a whole number from 1 to 100)",
+        at(tmp_path, *position(text, "1.5")) + "section 1, line 2: ras_window must be a whole number, not the "
+                                               "number 1.5 (expected a whole number from 0 to 100)",
+    ]
+
+
 def test_task_field_values_are_plain_python(tmp_path, tasks):
     write(tmp_path, """
         script:

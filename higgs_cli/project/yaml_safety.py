@@ -69,8 +69,7 @@ def compose(data: bytes, problems: Problems) -> Node:
         message = " ".join(part for part in (error.context, error.problem) if part) or "malformed YAML"
         expected = "valid YAML"
         if mark is not None and _BRACKET_VALUE.search(text.split("\n")[mark.line] if text else ""):
-            expected = ('text that starts with "[" in quotes, e.g. - host: "[laugh] hello" '
-                        '(unquoted, [...] is a YAML list)')
+            expected = 'text that starts with "[" in quotes, e.g. - host: "[laugh] hello" ([...] is a YAML list)'
         problems.add_at(mark.line + 1 if mark else 1, mark.column + 1 if mark else 1,
                         f"malformed YAML: {message}", expected)
         problems.raise_now()
@@ -102,6 +101,7 @@ def scan(root: Node, problems: Problems) -> set[int]:
     unsafe: set[int] = set()
     deepest: dict[int, int] = {}  # the greatest depth each node was reached at
     path: set[int] = set()  # the collections between the root and the node at hand
+    through_aliases = False  # whether nesting made deep by aliases was reported
     stack: list[Any] = [(root, 0)]
     while stack:
         item = stack.pop()
@@ -128,8 +128,13 @@ def scan(root: Node, problems: Problems) -> set[int]:
         if isinstance(node, (SequenceNode, MappingNode)):
             if depth > MAX_DEPTH:
                 unsafe.add(key)
-                problems.add(node, f"lists and mappings are nested more than {MAX_DEPTH} levels deep here",
-                             "a flatter structure")
+                if first_visit:
+                    problems.add(node, f"lists and mappings are nested more than {MAX_DEPTH} levels deep here",
+                                 "a flatter structure")
+                elif not through_aliases:  # one report: a chain of merges would flag every link
+                    through_aliases = True
+                    problems.add(node, f"lists and mappings are nested more than {MAX_DEPTH} levels deep here, "
+                                       "counting what aliases (*name) and merges (<<) bring in", "a flatter structure")
                 continue
             path.add(key)
             stack.append(key)
