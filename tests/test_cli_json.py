@@ -33,6 +33,7 @@ def test_quiet_on_a_command(cli, show):
 
 @pytest.mark.parametrize("args", [("--json", "say", "hi", "--bogus"), ("voice", "list", "--bogus", "--json"),
                                   ("--json", "nosuchnoun"), ("say", "hi", "--temperature", "hot", "--json"),
+                                  ("--json", "voice"),
                                   ("--json", "project", "render", "--batch-size", "0")])
 def test_usage_errors_in_json_mode_are_the_documented_json(cli, args):
     result = cli(*args)

@@ -126,7 +126,10 @@ def _click_usage_error(error: Exception, args: list[str]) -> int:
         return code
     ctx = getattr(error, "ctx", None)
     command = getattr(ctx, "command_path", None) or "higgs"
-    message = error.format_message() if callable(getattr(error, "format_message", None)) else str(error)
+    if type(error).__name__ == "NoArgsIsHelpError":  # a bare noun: its message is the whole help text
+        message = f"`{command}` needs a command or arguments"
+    else:
+        message = error.format_message() if callable(getattr(error, "format_message", None)) else str(error)
     _write_json_error(message, code, hint=f"see `{command} --help`" if code == EXIT_USAGE else None)
     return code
 
