@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from higgs_cli.engine.delay import STREAM_BOS
-from higgs_cli.engine.forward import Runner, StaticCache
+from higgs_cli.engine.decode_loop import Workspaces, make_step, sync_interval
+from higgs_cli.engine.forward import Runner
 from higgs_cli.engine.prompt import Prompt
 from higgs_cli.engine.request import Sampling
-from higgs_cli.engine.sampling import RowState, choose_frames
+from higgs_cli.engine.slots import mode_for
 
 CAPACITY_BUCKET = 256
 SPAN_STEP = 32
@@ -70,48 +70,65 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
              prefixes: PrefixStore | None = None,
              on_frames: Callable[[int], None] | None = None,
              on_frame: Callable[[int, torch.Tensor], None] | None = None,
-             compiled_decode: Callable | None = None) -> list[tuple[np.ndarray, bool]]:
+             compiled_decode: Callable | None = None, graphs: bool = False,
+             workspaces: Workspaces | None = None, sync_every: int | None = None) -> list[tuple[np.ndarray, bool]]:
     """Generate every job; returns each job's delayed frames (N, K) and whether the model ended it.
 
-    `on_frames(n)` is told how many frames each decode step produced;
-    `on_frame(job_index, frame)` sees every frame of every job as it is made.
-    `compiled_decode(cache, lengths, frames, span)` replaces the eager decode
-    step; on GPU (CUDA graphs, static shapes) it attends over the whole cache,
-    on CPU (dynamic shapes) as far as the longest row, in steps of SPAN_STEP.
+    The decode loop runs on the device: every step chooses and records the next
+    frame of every slot there (`SlotTable`), and the host reads which slots are
+    done only every `sync_every` steps (default: 8 on CUDA, 1 on CPU), to
+    collect their frames and admit waiting jobs.
+
+    `on_frames(n)` is told how many frames were made since its last call (at
+    each host sync); `on_frame(job_index, frame)` sees every frame of every job.
+    `compiled_decode(cache, lengths, frames, span)` replaces the eager forward;
+    with `graphs` (CUDA) the whole step is captured in a CUDA graph, attending
+    over the whole cache; on CPU (dynamic shapes) as far as the longest row, in
+    steps of SPAN_STEP.
     """
     if not jobs:
         return []
     needed = max(len(job.prompt.input_ids) + job.max_steps for job in jobs) + 1
-    if compiled_decode is None:
+    if compiled_decode is None and not graphs:
         slots = max(1, min(slots, len(jobs)))
         capacity = -(-needed // CAPACITY_BUCKET) * CAPACITY_BUCKET
-    else:  # a CUDA graph per shape: coarse sizes keep them few
+        max_frames = max(job.max_steps for job in jobs)
+    else:  # a graph per shape: coarse sizes keep them few
         slots = max(1, min(slots, power_of_two(len(jobs))))
         capacity = max(CAPACITY_BUCKET, size_bucket(needed))
-    cache = StaticCache(runner.config, slots, capacity, dtype, device)
+        max_frames = size_bucket(max(job.max_steps for job in jobs))
+    mode = mode_for([job.sampling for job in jobs])
+    work = (workspaces or Workspaces(keep=1)).get(runner, slots=slots, capacity=capacity, max_frames=max_frames,
+                                                  mode=mode, dtype=dtype, device=device)
+    cache, table = work.cache, work.table
+    step = make_step(runner, work, mode, compiled_decode, graphs)
+    sync_every = sync_interval(device) if sync_every is None else max(1, sync_every)
     waiting = list(range(len(jobs)))[::-1]
-    rows: list[RowState | None] = [None] * slots
-    owner: list[int] = [-1] * slots
-    lengths = [0] * slots  # each slot's next position (a free slot keeps its last one)
-    last = torch.full((slots, runner.num_codebooks), STREAM_BOS, dtype=torch.long)
+    owner: list[int] = [-1] * slots  # the job in each slot, -1 when free
+    starts = [0] * slots  # each occupied slot's prompt length
+    reported = [0] * slots  # frames of each slot already reported
     results: list[tuple[np.ndarray, bool] | None] = [None] * len(jobs)
 
-    def finish(slot: int) -> None:
-        row = rows[slot]
-        frames = torch.stack(row.frames).numpy() if row.frames else np.zeros((0, runner.num_codebooks), np.int64)
-        results[owner[slot]] = (frames, row.finished)
-        rows[slot] = None
-
-    def emit(busy: list[int], logits: torch.Tensor) -> None:
-        chosen = choose_frames(logits, [rows[s] for s in busy])
-        if len(busy) == slots:
-            last.copy_(chosen)
-        else:
-            last[busy] = chosen
-        for slot, frame, codes in zip(busy, chosen, chosen.tolist()):
-            rows[slot].advance(frame, codes)
-            if on_frame is not None:
-                on_frame(owner[slot], frame)
+    def sync() -> None:
+        """Read the done mask and frame counts; report new frames; collect finished slots."""
+        done, steps = table.status()
+        made = 0
+        for slot in range(slots):
+            if owner[slot] < 0:
+                continue
+            made += steps[slot] - reported[slot]
+            if on_frame is not None and steps[slot] > reported[slot]:
+                for frame in table.frames[slot, reported[slot]:steps[slot]].to("cpu", copy=True):
+                    on_frame(owner[slot], frame)
+            reported[slot] = steps[slot]
+            if done[slot]:
+                frames, finished = table.read(slot, steps[slot])
+                results[owner[slot]] = (frames.numpy(), finished)
+                owner[slot] = -1
+        if made and on_frames is not None:
+            on_frames(made)
+        nonlocal furthest
+        furthest = max((starts[s] + steps[s] for s in range(slots) if owner[s] >= 0), default=0)
 
     def share_prefixes(free: list[int]) -> None:
         """Prefill, once each, the missing prefixes that several of the next jobs share."""
@@ -129,7 +146,7 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
                 prefixes.put(prompt.prefix_key, cache.read(slot, prompt.prefix_len))
 
     def admit(free: list[int]) -> None:
-        """Give each free slot a waiting job and prefill them together."""
+        """Give each free slot a waiting job, prefill them together and choose their first frames."""
         if prefixes is not None:
             share_prefixes(free)
         prefill_rows, admitted = [], []
@@ -156,39 +173,23 @@ def run_jobs(runner: Runner, jobs: Sequence[Job], *, slots: int, device: torch.d
             prompt = job.prompt
             if prefixes is not None and prompt.prefix_len and start == 0:
                 prefixes.put(prompt.prefix_key, cache.read(slot, prompt.prefix_len))
-            rows[slot] = RowState(job.sampling, torch.Generator().manual_seed(job.seed), job.max_steps,
-                                  runner.num_codebooks)
-            owner[slot] = index
-            lengths[slot] = len(prompt.input_ids)
-        emit([slot for slot, _ in admitted], logits)
-        if on_frames is not None:
-            on_frames(len(admitted))
+            table.admit(slot, length=len(prompt.input_ids), sampling=job.sampling, seed=job.seed,
+                        max_steps=job.max_steps)
+            owner[slot], starts[slot], reported[slot] = index, len(prompt.input_ids), 0
+        table.choose_and_record(logits, mode, torch.tensor([slot for slot, _ in admitted], device=device))
 
-    while True:
-        while True:  # finish what is done, refill free slots; a job may end on its first frame
-            for slot in range(slots):
-                if rows[slot] is not None and rows[slot].done:
-                    finish(slot)
-            free = [slot for slot in range(slots) if rows[slot] is None]
-            if not free or not waiting:
+    furthest = 0  # an upper bound of the next position of every occupied slot, + 1
+    with torch.no_grad():
+        while True:
+            sync()
+            while waiting and -1 in owner:  # refill free slots; a job may end on its first frame
+                admit([slot for slot in range(slots) if owner[slot] < 0])
+                sync()
+            if all(slot < 0 for slot in owner):
                 break
-            admit(free)
-        busy = [s for s in range(slots) if rows[s] is not None]
-        if not busy:
-            break
-        positions = torch.tensor(lengths, device=device)
-        if compiled_decode is None:
-            logits = runner.decode(cache, positions, last.to(device))
-        else:
-            span = cache.capacity
-            if device.type == "cpu":  # shapes are dynamic there: attend only as far as needed
-                span = min(cache.capacity, -(-(max(lengths) + 1) // SPAN_STEP) * SPAN_STEP)
-            logits = compiled_decode(cache, positions, last.to(device), span)
-            if device.type == "cuda":  # a CUDA graph's output is overwritten by its next replay
-                logits = logits.clone()
-        for slot in busy:
-            lengths[slot] += 1
-        emit(busy, logits if len(busy) == slots else logits[torch.tensor(busy, device=device)])
-        if on_frames is not None:
-            on_frames(len(busy))
+            for ahead in range(sync_every):
+                span = min(cache.capacity, furthest + ahead)
+                if compiled_decode is not None and device.type == "cpu":  # dynamic shapes: as far as needed
+                    span = min(cache.capacity, -(-span // SPAN_STEP) * SPAN_STEP)
+                step(span)
     return results

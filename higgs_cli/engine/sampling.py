@@ -1,141 +1,140 @@
-"""Choosing the next delayed frame for every row of a batch.
+"""Choosing the next delayed frame for a whole batch at once, on the model's device.
 
-Each row owns a torch.Generator. A row that samples, or may redraw under RAS,
-draws the same random numbers every step (one uniform per codebook for
-sampling, one for RAS) whether or not it uses them, so a request's codes depend
-only on its own seed, never on its batch; a greedy row without RAS draws none.
+Every rule is a tensor op over (rows, codebooks, vocabulary): delay-pattern
+forcing, temperature, top-k, top-p and RAS, with no Python per row and no copy
+to the host, so a captured decode step (CUDA graph) can include it. Random
+numbers come from `rng.uniforms` (a hash of seed, step and codebook), so a
+request's codes depend only on its own seed, in any batch and on any device.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
+from higgs_cli.engine import rng
 from higgs_cli.engine.delay import STREAM_BOS, STREAM_EOS
-from higgs_cli.engine.request import Sampling
+
+NO_EOS = 1 << 40  # eos_step of a row that has not emitted EOS yet
+
+
+@dataclass(frozen=True)
+class Mode:
+    """What a batch needs, known on the host when its jobs are set: which ops a step runs.
+
+    `samples`: some row has temperature > 0; `window`: the longest RAS window of
+    the rows with RAS on (0: none). Fixed for a run, so a captured step stays valid.
+    """
+
+    samples: bool = False
+    window: int = 0
 
 
 @dataclass
-class RowState:
-    """Where one request stands in its stream of delayed frames."""
+class RowSettings:
+    """Per-row sampling settings and counters, (B,) tensors on one device."""
 
-    sampling: Sampling
-    generator: torch.Generator
-    max_steps: int
-    num_codebooks: int
-    step: int = 0  # index of the frame being generated next
-    eos_step: int | None = None  # the first frame in which any codebook ended
-    frames: list[torch.Tensor] = field(default_factory=list)
-    done: bool = False
-    finished: bool = False  # the model ended the stream (vs. the length limit)
-
-    def forced_bounds(self) -> tuple[int, int]:
-        """The delay pattern at this step: codebooks [0, eos_until) are forced to stream EOS
-        (codebook k ends k + 1 frames after the first EOS) and [bos_from, K) to stream BOS
-        (codebook k starts k frames late); BOS wins where both apply."""
-        eos_until = 0 if self.eos_step is None else max(0, self.step - self.eos_step)
-        return eos_until, self.step
-
-    def forced(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Codebooks forced to stream BOS / EOS at this step, as masks (K,)."""
-        eos_until, bos_from = self.forced_bounds()
-        k = torch.arange(self.num_codebooks)
-        return k >= bos_from, k < eos_until
-
-    def window(self) -> torch.Tensor:
-        """The last `ras_window` generated frames, (W, K); -1 where there are fewer."""
-        size = self.sampling.ras_window
-        recent = self.frames[-size:] if size else []
-        out = torch.full((size, self.num_codebooks), -1, dtype=torch.long)
-        if recent:
-            out[size - len(recent):] = torch.stack(recent)
-        return out
-
-    @property
-    def draws(self) -> bool:
-        """Whether this row draws random numbers: it samples, or may redraw under RAS."""
-        return self.sampling.temperature > 0 or (self.sampling.ras_window > 0 and self.sampling.ras_max_repeat > 0)
-
-    def force(self, choice: torch.Tensor) -> None:
-        """Set the forced codebooks in this row's chosen frame (K,) by index ranges."""
-        eos_until, bos_from = self.forced_bounds()
-        if eos_until:
-            choice[:eos_until] = STREAM_EOS
-        if bos_from < self.num_codebooks:
-            choice[bos_from:] = STREAM_BOS
-
-    def advance(self, frame: torch.Tensor, codes: list[int] | None = None) -> None:
-        """Record the chosen frame (K,); `codes` is the same frame as a list, when at hand."""
-        self.frames.append(frame)
-        ended = [code == STREAM_EOS for code in (frame.tolist() if codes is None else codes)]
-        if self.eos_step is None and any(ended):
-            self.eos_step = self.step
-        self.step += 1
-        if all(ended):
-            self.done = self.finished = True
-        elif self.step >= self.max_steps:
-            self.done = True
+    seeds: torch.Tensor  # int64
+    steps: torch.Tensor  # int64: the frame being generated next
+    eos_steps: torch.Tensor  # int64: the first frame with an EOS, NO_EOS before
+    temperature: torch.Tensor  # float32; <= 0 is greedy
+    top_k: torch.Tensor  # int64; the vocabulary size when unset
+    top_p: torch.Tensor  # float32
+    ras_window: torch.Tensor  # int64; 0 is off
+    ras_max_repeat: torch.Tensor  # int64
 
 
-def _nucleus(scores: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Mask scores (B, K, V) outside each row's top-k and top-p (B,) with -inf."""
-    sorted_scores, order = scores.sort(dim=-1, descending=True)
-    vocab = scores.shape[-1]
-    ranks = torch.arange(vocab, device=scores.device)
-    probs = sorted_scores.softmax(dim=-1)
-    before = probs.cumsum(dim=-1) - probs  # mass of strictly better tokens
-    drop = (ranks[None, None] >= top_k[:, None, None]) | (before >= top_p[:, None, None])
-    drop[..., 0] = False
-    return scores.scatter(-1, order, sorted_scores.masked_fill(drop, float("-inf")))
+def forced_masks(steps: torch.Tensor, eos_steps: torch.Tensor, num_codebooks: int) -> tuple[torch.Tensor, ...]:
+    """Codebooks the delay pattern forces to stream BOS / EOS, (B, K) each.
+
+    Codebook k starts k frames late (BOS while step <= k) and ends k + 1 frames
+    after the first EOS; BOS wins where both apply.
+    """
+    k = torch.arange(num_codebooks, device=steps.device)[None]
+    bos = k >= steps[:, None]
+    eos = k < (steps - eos_steps)[:, None]
+    return bos, eos
 
 
-def _draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling: probs (B, K, V), uniforms (B, K) in [0, 1)."""
+def apply_forcing(choice: torch.Tensor, steps: torch.Tensor, eos_steps: torch.Tensor) -> torch.Tensor:
+    """`choice` (B, K) with the forced codebooks set to stream BOS / EOS."""
+    bos, eos = forced_masks(steps, eos_steps, choice.shape[-1])
+    return torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
+
+
+def nucleus_keep(sorted_probs: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Which of the descending-sorted probabilities (B, K, V) survive top-k and top-p (B,).
+
+    A token is kept when its rank is below top_k and the mass of the strictly
+    better tokens is below top_p; the best token is always kept.
+    """
+    ranks = torch.arange(sorted_probs.shape[-1], device=sorted_probs.device)
+    before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    keep = (ranks[None, None] < top_k[:, None, None]) & (before < top_p[:, None, None])
+    keep[..., 0] = True
+    return keep
+
+
+def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling: indexes into probs (B, K, V) for uniforms (B, K) in [0, 1).
+
+    Searching to the right never lands on a zero-probability token; a product
+    that rounds up to the total is clamped to the last token with mass.
+    """
     cdf = probs.cumsum(dim=-1)
-    target = (uniforms * cdf[..., -1]).unsqueeze(-1)
-    return torch.searchsorted(cdf, target).squeeze(-1).clamp_(max=probs.shape[-1] - 1)
+    total = cdf[..., -1:]
+    index = torch.searchsorted(cdf, uniforms.unsqueeze(-1) * total, right=True).squeeze(-1)
+    positions = torch.arange(probs.shape[-1], device=probs.device)
+    last_with_mass = torch.where(probs > 0, positions, 0).amax(dim=-1)
+    return torch.minimum(index, last_with_mass)
 
 
-def choose_frames(logits: torch.Tensor, rows: list[RowState]) -> torch.Tensor:
-    """Pick the next frame (B, K) for each row from raw logits (B, K, V) (float32)."""
-    logits = logits.float().cpu()
-    batch, num_codebooks, vocab = logits.shape
-    uniforms = None  # (B, 2, K), where any row draws; zeros for the rows that don't
-    if any(row.draws for row in rows):
-        uniforms = torch.stack([torch.rand(2, num_codebooks, generator=row.generator) if row.draws
-                                else torch.zeros(2, num_codebooks) for row in rows])
-    if all(row.sampling.temperature <= 0 for row in rows):  # no masking needed: forced codebooks set after
-        choice = logits.argmax(dim=-1)
-        for row, chosen in zip(rows, choice):
-            row.force(chosen)
-    else:
-        temperature = torch.tensor([row.sampling.temperature for row in rows])
-        greedy = temperature <= 0
-        bos, eos = zip(*(row.forced() for row in rows))
-        bos, eos = torch.stack(bos), torch.stack(eos)
-        scores = logits.clone()
-        not_bos = torch.arange(vocab) != STREAM_BOS
-        not_eos = torch.arange(vocab) != STREAM_EOS
-        scores[bos[..., None] & not_bos] = float("-inf")
-        scores[eos[..., None] & not_eos] = float("-inf")
-        warm = scores / temperature.clamp(min=1e-5)[:, None, None]
-        top_k = torch.tensor([row.sampling.top_k or vocab for row in rows])
-        top_p = torch.tensor([row.sampling.top_p for row in rows], dtype=torch.float32)
-        drawn = _draw(_nucleus(warm, top_k, top_p).softmax(dim=-1), uniforms[:, 0])
-        choice = torch.where(greedy[:, None], scores.argmax(dim=-1), drawn)
-        choice = torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
+def sample(logits: torch.Tensor, rows: RowSettings, uniforms: torch.Tensor) -> torch.Tensor:
+    """Draw from temperature, top-k and top-p: codes (B, K) from logits (B, K, V)."""
+    warm = logits / rows.temperature.clamp(min=1e-5)[:, None, None]
+    sorted_warm, order = warm.sort(dim=-1, descending=True)
+    keep = nucleus_keep(sorted_warm.softmax(dim=-1), rows.top_k, rows.top_p)
+    probs = sorted_warm.masked_fill(~keep, float("-inf")).softmax(dim=-1)
+    picked = draw(probs, uniforms)
+    return order.gather(-1, picked.unsqueeze(-1)).squeeze(-1)
 
-    # Repetition-aware sampling (Boson's RAS): a code already chosen max_repeat
-    # times in the row's recent window is drawn again from the plain softmax.
-    for b, row in enumerate(rows):
-        window, limit = row.sampling.ras_window, row.sampling.ras_max_repeat
-        if window <= 0 or limit <= 0 or not row.frames:
-            continue
-        recent = row.window()
-        counted = (recent == choice[b][None]) & (recent != STREAM_BOS) & (recent != STREAM_EOS)
-        repeat = counted.sum(dim=0) >= limit
-        if bool(repeat.any()):
-            redraw = _draw(logits[b:b + 1].softmax(dim=-1), uniforms[b:b + 1, 1])[0]
-            choice[b] = torch.where(repeat, redraw, choice[b])
+
+def recent_frames(frames: torch.Tensor, slots: torch.Tensor, rows: RowSettings, window: int) -> torch.Tensor:
+    """Each row's last `ras_window` generated frames from the frame buffer (S, T, K): (B, window, K),
+    newest first, -1 where a row has fewer frames or a shorter window."""
+    back = torch.arange(window, device=frames.device)[None]
+    index = rows.steps[:, None] - 1 - back  # (B, window)
+    valid = (index >= 0) & (back < rows.ras_window[:, None])
+    gathered = frames[slots[:, None], index.clamp(min=0)]
+    return torch.where(valid[..., None], gathered, -1)
+
+
+def ras_repeats(choice: torch.Tensor, recent: torch.Tensor, rows: RowSettings) -> torch.Tensor:
+    """Codebooks (B, K) whose chosen code occurs >= ras_max_repeat times in `recent` (B, W, K),
+    stream BOS/EOS not counted (Boson's repetition-aware sampling); rows with RAS off: none."""
+    counted = (recent == choice[:, None]) & (recent != STREAM_BOS) & (recent != STREAM_EOS)
+    on = (rows.ras_window > 0) & (rows.ras_max_repeat > 0)
+    return (counted.sum(dim=1) >= rows.ras_max_repeat[:, None]) & on[:, None]
+
+
+def choose(logits: torch.Tensor, rows: RowSettings, mode: Mode, recent: torch.Tensor | None = None) -> torch.Tensor:
+    """The next frame (B, K) for each row from raw logits (B, K, V) (float32).
+
+    Greedy rows take the argmax exactly (parity with transformers); sampled rows
+    draw with their SAMPLE_STREAM uniform; then the delay pattern forces its
+    codebooks; then RAS redraws repeats from the plain softmax with RAS_STREAM.
+    `recent` (from `recent_frames`) is needed when mode.window > 0.
+    """
+    choice = logits.argmax(dim=-1)
+    draws = None
+    if mode.samples or mode.window:
+        draws = rng.uniforms(rows.seeds, rows.steps, logits.shape[1])
+    if mode.samples:
+        drawn = sample(logits, rows, draws[:, rng.SAMPLE_STREAM])
+        choice = torch.where((rows.temperature > 0)[:, None], drawn, choice)
+    choice = apply_forcing(choice, rows.steps, rows.eos_steps)
+    if mode.window:
+        redraw = draw(logits.softmax(dim=-1), draws[:, rng.RAS_STREAM])
+        choice = torch.where(ras_repeats(choice, recent, rows), redraw, choice)
     return choice

@@ -22,6 +22,7 @@ from higgs_cli.engine import checkpoint
 from higgs_cli.engine.aot import AotDecodeStep, compiler_warnings_hidden
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
+from higgs_cli.engine.decode_loop import Workspaces
 from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.forward import Runner, StaticCache
 from higgs_cli.engine.prompt import build_prompt
@@ -112,11 +113,16 @@ class ModelSession:
         self.model_id = fingerprint_folder(files.model_dir)
         self.num_codebooks = model.config.num_codebooks
         self.compiled_decode = self._compile_decode() if compile else None
+        # on a GPU the decode loop captures the whole step (forward, sampling, bookkeeping)
+        # in a CUDA graph, over a cache and slot table kept between calls of one shape
+        self.graphs = compile and device.type == "cuda"
+        self.workspaces = Workspaces()
 
     def _compile_decode(self):
         """The decode step under torch.compile.
 
-        On GPU: CUDA graphs (reduce-overhead), one per batch and cache shape.
+        On GPU: inductor kernels with static shapes; the decode loop records the whole
+        step (this forward, sampling, bookkeeping) in one CUDA graph per batch and cache shape.
         On CPU, batch 1: compiled ahead of time (`aot.AotDecodeStep`, cached on
         disk), every product with a weight a multiply-and-sum loop that streams it
         at about memory bandwidth (`forward.streams_one_row`), reading the model's
@@ -131,7 +137,8 @@ class ModelSession:
         on_gpu = self.device.type == "cuda"
         if not on_gpu:  # a CUDA build of torch without a GPU says so when inductor builds C++ code
             logging.getLogger("torch.utils.cpp_extension").setLevel(logging.ERROR)
-        step = torch.compile(self.runner.decode_step, mode="reduce-overhead" if on_gpu else None, dynamic=not on_gpu)
+        # on GPU no cudagraphs here: the decode loop records the whole step, sampling included
+        step = torch.compile(self.runner.decode_step, dynamic=not on_gpu)
         # Compilation happens on a call (the first, and each new graph), so the
         # settings apply around every call; passed as torch.compile options they
         # do not reach freezing.
@@ -277,7 +284,7 @@ class ModelSession:
         """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
         return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
                         prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame,
-                        compiled_decode=self.compiled_decode)
+                        compiled_decode=self.compiled_decode, graphs=self.graphs, workspaces=self.workspaces)
 
     def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:

@@ -25,7 +25,7 @@ from higgs_cli.fsutil import atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.layout import ProjectLayout
 
-KEY_VERSION = 1  # bump when the key's recipe or the generation semantics change
+KEY_VERSION = 2  # bump when the key's recipe or the generation semantics change
 
 
 def array_digest(array: np.ndarray) -> str:
