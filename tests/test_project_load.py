@@ -759,6 +759,24 @@ def test_task_validate_problems_are_reported(tmp_path, tasks):
     assert found == [at(tmp_path, 2, 5) + "task 'bgm' needs `music:`"]
 
 
+def test_task_problems_are_sorted_in_by_location_and_never_parsed(tmp_path, tasks):
+    """A task's Problems keep the location it gave; a plain string (the older API) is kept as written,
+    after the positioned problems, without the loader reading a position out of it."""
+    tasks["bgm"].validate = lambda section, project: ["p.yaml:1:1: old-style text", Problem(None, "no place")]
+    tasks["clone"].complaint = "clone's own"
+    found = problems(tmp_path, """
+        script:
+          - task: bgm
+            text: hi
+          - task: clone
+            text: hi
+          - {task: clone, text: hi, pause: 99}
+    """, tasks=tasks)
+    assert found == [at(tmp_path, 4, 5) + "clone's own",
+                     at(tmp_path, 6, 36) + "section 3: pause 99 is out of range (expected a number from 0 to 30)",
+                     "p.yaml:1:1: old-style text", "no place"]
+
+
 def test_task_validate_is_skipped_for_broken_sections(tmp_path, tasks):
     found = problems(tmp_path, """
         speakers:
