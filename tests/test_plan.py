@@ -9,7 +9,7 @@ from fakes import FakeSession, make_project, section, write_voice
 from higgs_cli.errors import HiggsError
 from higgs_cli.plugins import Location, PlannedLine, Speaker
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_project
+from higgs_cli.project.plan import ProjectPlanContext, global_context, is_placeholder, plan_project
 
 LONG = " ".join(f"Sentence number {i} tells a little more of the story." for i in range(12))
 
@@ -52,6 +52,38 @@ def test_project_voice_codes_are_cached_on_disk(tmp_path):
     other = ProjectPlanContext(project, codec_id="another-codec", encode=None)
     other.voice_turns("alice")
     assert other.unresolved == {"alice"}
+
+
+def _write_npy(array):
+    def damage(path):
+        with open(path, "wb") as handle:
+            np.save(handle, array)
+    return damage
+
+
+@pytest.mark.parametrize("damage", [
+    lambda path: path.write_bytes(b"not an npy file"),
+    lambda path: path.write_bytes(path.read_bytes()[:40]),  # cut short
+    _write_npy(np.full((8, 3), -5)),  # negative: not codes
+    _write_npy(np.zeros((8, 3), dtype=np.float32)),  # floats: not codes
+    _write_npy(np.arange(4)),  # one dimension: not codes
+], ids=["garbage", "truncated", "negative", "float", "1-d"])
+def test_damaged_project_voice_codes_are_encoded_again(tmp_path, damage):
+    """Project recordings' codes are checked like a library voice's (issue 15.3): damaged codes are
+    neither used by status nor sent to the model; a render encodes again and replaces the file."""
+    project = make_project(tmp_path, [section("a", "clone", ("alice", "Hi there."))])
+    first = FakeSession()
+    good = plan_project(project, first)[0].request.history[0].codes
+    cache, = (tmp_path / ".higgs" / "codes").glob("*.npy")
+    damage(cache)
+    status = ProjectPlanContext(project, codec_id=first.codec_id, encode=None)
+    turn, = status.voice_turns("alice")
+    assert status.unresolved == {"alice"} and is_placeholder(turn)
+    again = FakeSession()
+    codes = plan_project(project, again)[0].request.history[0].codes
+    assert again.encode_calls == 1 and np.array_equal(codes, good) and not is_placeholder(codes)
+    assert np.array_equal(np.load(cache), good)  # replaced in place
+    assert sorted(p.name for p in cache.parent.iterdir()) == [cache.name]  # no temporary left
 
 
 def test_clone_description_only_speaker_goes_into_the_scene(tmp_path):

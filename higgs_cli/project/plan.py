@@ -18,13 +18,16 @@ import numpy as np
 
 from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import atomic_path, file_sha256
+from higgs_cli.fsutil import file_sha256
 from higgs_cli.plugins.script import Line, Project, Section
 from higgs_cli.plugins.task import PlannedLine, Task
+from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.length import check_render_length, length_problem, speech_seconds
+from higgs_cli.voices.codes import CodesCache
 
 __all__ = ["ProjectPlanContext", "check_library_voices", "check_render_length", "global_context",
-           "length_problem", "library_voice_warnings", "plan_project", "plan_sections", "speech_seconds"]
+           "is_placeholder", "length_problem", "library_voice_warnings", "plan_project", "plan_sections",
+           "speech_seconds"]
 
 Encoder = Callable[[np.ndarray], np.ndarray]
 
@@ -35,6 +38,18 @@ class _NeedsModel(Exception):
 
 def _no_model(audio: np.ndarray) -> np.ndarray:
     raise _NeedsModel
+
+
+def _placeholder_codes() -> np.ndarray:
+    """The stand-in codes of a voice that needs the model: -1 is never a real code (CodesCache
+    refuses negative codes), so no line planned with them matches a cache entry."""
+    return np.full((1, 1), -1)
+
+
+def is_placeholder(item: Turn | np.ndarray | None) -> bool:
+    """Whether a Turn (or its codes) holds the planner's stand-in for codes not encoded yet."""
+    codes = item.codes if isinstance(item, Turn) else item
+    return codes is not None and np.asarray(codes).size > 0 and int(np.asarray(codes).min()) < 0
 
 
 class ProjectPlanContext:
@@ -82,32 +97,30 @@ class ProjectPlanContext:
                 return (Turn(text=(spk.transcript or "").strip(), codes=self._local_codes(Path(spk.audio), encode)),)
         except _NeedsModel:
             self.unresolved.add(name)
-            # A stand-in that matches no cache entry: the speaker's lines show as missing.
-            return (Turn(text=spk.transcript or "", codes=np.full((1, 1), -1)),)
+            # A stand-in that matches no cache entry (see is_placeholder): status shows the lines as unknown.
+            return (Turn(text=spk.transcript or "", codes=_placeholder_codes()),)
         return ()
 
     def _local_codes(self, audio_path: Path, encode: Encoder) -> np.ndarray:
-        """Codes of a project recording, cached by file content and codec."""
+        """Codes of a project recording, cached by file content and codec and checked like a
+        library voice's (a damaged cache file is encoded again)."""
         try:
             digest = file_sha256(audio_path)
         except OSError as error:
             raise UsageError(f"cannot read the voice recording {audio_path}: {error.strerror}") from None
-        name = hashlib.sha256(f"{digest}\0{self.codec_id}".encode()).hexdigest()[:40]
-        cached = self.project.root / ".higgs" / "codes" / f"{name}.npy"
-        if cached.is_file():
-            try:
-                return np.load(cached, allow_pickle=False)
-            except (OSError, ValueError):
-                cached.unlink(missing_ok=True)
-        if encode is _no_model:
-            raise _NeedsModel
-        from higgs_cli.voices.library import prepare_reference  # the same preparation as library voices
+        key = hashlib.sha256(f"{digest}\0{self.codec_id}".encode()).hexdigest()[:40]
+        cache = CodesCache(ProjectLayout(self.project.root).codes_dir)
+        if encode is _no_model:  # status: only what is cached
+            codes = cache.get(key)
+            if codes is None:
+                raise _NeedsModel
+            return codes
+        from higgs_cli.voices.reference import prepare_reference  # the same preparation as library voices
 
-        codes = np.asarray(encode(prepare_reference(audio_path)))
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_path(cached, suffix=".npy") as tmp, open(tmp, "wb") as handle:
-            np.save(handle, codes)
-        return codes
+        try:
+            return cache.get_or_encode(key, lambda: prepare_reference(audio_path), encode)
+        except ValueError as error:  # the encoder returned something that is not codes
+            raise HiggsError(f"cannot encode the voice recording {audio_path}: {error}") from None
 
     def speaker_description(self, speaker: str) -> str | None:
         spk = self._speaker(speaker)

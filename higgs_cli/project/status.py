@@ -17,7 +17,7 @@ from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.manifest import assembly_digest, read_manifest
 from higgs_cli.project.names import section_numbers
-from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_sections
+from higgs_cli.project.plan import ProjectPlanContext, global_context, is_placeholder, plan_sections
 from higgs_cli.project.state import read_state
 from higgs_cli.project.store import Store, line_key
 
@@ -96,10 +96,8 @@ def _ids(session_ids: Any) -> tuple[str, str] | None:
 
 
 def _needs_model(line: PlannedLine) -> bool:
-    """Whether the line's prompt holds the planner's stand-in for voice codes not yet encoded
-    (plan.py gives such a voice codes of -1; real codes are never negative)."""
-    return any(turn.codes is not None and turn.codes.size and int(turn.codes.min()) < 0
-               for turn in line.request.history)
+    """Whether the line's prompt holds the planner's stand-in for voice codes not yet encoded."""
+    return any(is_placeholder(turn) for turn in line.request.history)
 
 
 def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, model_id: str,
