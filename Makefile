@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_MODEL := .models/tiny
 
-.PHONY: install test lint bench demo clean
+.PHONY: install test lint bench gpu-check demo clean
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,10 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
+
+# Checks and measures the GPU path (under 8 minutes on a GPU); without one, a CPU smoke form.
+gpu-check: install
+	$(BIN)/python benchmarks/gpu_check.py
 
 # Renders the example podcast offline on a random-init checkpoint (its audio is noise).
 demo: install $(DEMO_MODEL)/config.json

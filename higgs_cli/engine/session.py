@@ -65,6 +65,24 @@ def configure_threads(device: torch.device) -> None:
     torch.set_num_threads(max(1, min(cores, torch.get_num_threads())))
 
 
+def weight_bytes(model_dir, dtype: torch.dtype) -> int:
+    """The model's weights in `dtype`, from its safetensors files (stored in bf16, 2 bytes each)."""
+    from pathlib import Path
+
+    stored = sum(f.stat().st_size for f in Path(model_dir).glob("*.safetensors"))
+    return stored // 2 * dtype.itemsize
+
+
+def check_fits(needed: int, free: int) -> None:
+    """A clear error when the weights alone (plus a tenth for the cache and work space) exceed
+    the GPU memory that is free, before anything is loaded."""
+    if needed * 1.1 > free:
+        raise ModelError(f"the model needs about {needed * 1.1 / 1e9:.1f} GB of GPU memory (weights "
+                         f"{needed / 1e9:.1f} GB and room for the KV cache), but only {free / 1e9:.1f} GB is free",
+                         hint="free GPU memory, use a GPU with more memory, or run with --device cpu "
+                              "(a smaller --batch-size only shrinks the KV cache, not the weights)")
+
+
 def pick_dtype(device: torch.device, requested: str | None = None) -> torch.dtype:
     """bf16 on CUDA, fp32 elsewhere (CPUs without bf16 matrix units run bf16 several times slower)."""
     if requested:
@@ -192,6 +210,8 @@ class ModelSession:
         torch_device = pick_device(device)
         torch_dtype = pick_dtype(torch_device, dtype)
         configure_threads(torch_device)
+        if torch_device.type == "cuda":
+            check_fits(weight_bytes(files.model_dir, torch_dtype), torch.cuda.mem_get_info(torch_device)[0])
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
