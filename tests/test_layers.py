@@ -99,3 +99,11 @@ def test_torch_backed_engine_modules_load_only_inside_functions_elsewhere():
 def test_importing_leaves_torch_unloaded(module):
     code = f"import sys, {module}; sys.exit(any(m in sys.modules for m in {sorted(TORCH)!r}))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, f"{module} loads torch"
+
+
+def test_a_checkpoints_identity_is_read_without_torch(tiny_model):
+    """A render whose lines are cached keys them from the checkpoint's files: no torch, no weights."""
+    code = ("import sys; from higgs_cli.project.lazy import model_identity; "
+            f"identity = model_identity({str(tiny_model)!r}); "
+            f"sys.exit(2 if identity is None else any(m in sys.modules for m in {sorted(TORCH)!r}))")
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -10,6 +10,7 @@ Layout (as on the Hub, and what `init_random` writes):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -23,6 +24,30 @@ DEFAULT_MODEL = "bosonai/higgs-audio-v2-generation-3B-base"
 DEFAULT_AUDIO_TOKENIZER = "bosonai/higgs-audio-v2-tokenizer"
 RANDOM_MARKER = "higgs_random_init"
 AUDIO_TOKENIZER_DIR = "audio_tokenizer"
+
+
+def resolve_model(cli_value: str | None = None, project_value: str | None = None) -> str:
+    """--model, then $HIGGS_MODEL, then the project's `model:`, then the default Hub id."""
+    return cli_value or os.environ.get("HIGGS_MODEL") or project_value or DEFAULT_MODEL
+
+
+def fingerprint_folder(folder: Path) -> str:
+    """A short stable id for a checkpoint folder: its config and its weights' headers and edges.
+
+    Read from the files alone (no torch), so cache keys are known before a model loads."""
+    digest = hashlib.sha256()
+    for name in sorted(p.name for p in folder.iterdir() if p.suffix in {".json", ".safetensors"}):
+        file = folder / name
+        if file.suffix == ".json":
+            digest.update(name.encode() + file.read_bytes())
+            continue
+        size = file.stat().st_size
+        digest.update(f"{name}:{size}".encode())
+        with open(file, "rb") as handle:
+            digest.update(handle.read(1 << 20))
+            handle.seek(max(0, size - (1 << 20)))
+            digest.update(handle.read(1 << 20))
+    return digest.hexdigest()[:16]
 
 # The real checkpoint's RoPE (transformers' defaults differ: 0.125 / 0.5 / 1024).
 REAL_ROPE = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 32.0, "low_freq_factor": 1.0,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from higgs_cli.engine.checkpoint import fingerprint_folder
 from higgs_cli.engine.request import SAMPLE_RATE
 
 
@@ -81,20 +81,3 @@ class AudioCodec:
         audio = self.model.decode(torch.as_tensor(padded, device=self.device), return_dict=True).audio_values
         samples_per_frame = audio.shape[-1] // longest
         return [audio[i, 0, :n * samples_per_frame].float().cpu().numpy() for i, n in enumerate(lengths)]
-
-
-def fingerprint_folder(folder: Path) -> str:
-    """A short stable id for a checkpoint folder: its config and its weights' headers and edges."""
-    digest = hashlib.sha256()
-    for name in sorted(p.name for p in folder.iterdir() if p.suffix in {".json", ".safetensors"}):
-        file = folder / name
-        if file.suffix == ".json":
-            digest.update(name.encode() + file.read_bytes())
-            continue
-        size = file.stat().st_size
-        digest.update(f"{name}:{size}".encode())
-        with open(file, "rb") as handle:
-            digest.update(handle.read(1 << 20))
-            handle.seek(max(0, size - (1 << 20)))
-            digest.update(handle.read(1 << 20))
-    return digest.hexdigest()[:16]

@@ -21,18 +21,14 @@ import torch
 from higgs_cli.engine import checkpoint
 from higgs_cli.engine.aot import AotDecodeStep, compiler_warnings_hidden
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
-from higgs_cli.engine.codec import AudioCodec, fingerprint_folder
+from higgs_cli.engine.checkpoint import fingerprint_folder, resolve_model
+from higgs_cli.engine.codec import AudioCodec
 from higgs_cli.engine.decode_loop import Workspaces
 from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.forward import Runner, StaticCache
 from higgs_cli.engine.prompt import build_prompt
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import ModelError, UsageError
-
-
-def resolve_model(cli_value: str | None = None, project_value: str | None = None) -> str:
-    """--model, then $HIGGS_MODEL, then the project's `model:`, then the default Hub id."""
-    return cli_value or os.environ.get("HIGGS_MODEL") or project_value or checkpoint.DEFAULT_MODEL
 
 
 def pick_device(requested: str | None = None) -> torch.device:

@@ -11,7 +11,6 @@ change) re-assembles the build without waiting for the model.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,16 +46,14 @@ def model_identity(model: str | None = None, *, revision: str | None = None,
                    project_model: str | None = None) -> ModelIdentity | None:
     """The fingerprints of a checkpoint, read from its files; None when it cannot be found cheaply
     (not downloaded, offline, a bad path): then the loader itself says what is wrong."""
-    from higgs_cli.engine import checkpoint
+    from higgs_cli.engine import checkpoint  # torch-free: finding files and hashing them reads no weights
 
-    # The order of engine.session.resolve_model (kept equal by a test): that module loads transformers.
-    name = model or os.environ.get("HIGGS_MODEL") or project_model or checkpoint.DEFAULT_MODEL
+    name = checkpoint.resolve_model(model, project_model)
     try:
         files = checkpoint.locate(name, revision=revision)
-        from higgs_cli.engine.codec import fingerprint_folder  # imports torch, reads no weights
-
-        return ModelIdentity(name=name, model_id=fingerprint_folder(files.model_dir),
-                             codec_id=fingerprint_folder(files.audio_tokenizer_dir), is_random=files.is_random)
+        return ModelIdentity(name=name, model_id=checkpoint.fingerprint_folder(files.model_dir),
+                             codec_id=checkpoint.fingerprint_folder(files.audio_tokenizer_dir),
+                             is_random=files.is_random)
     except (ModelError, UsageError, OSError):
         return None
 
