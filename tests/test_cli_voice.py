@@ -219,3 +219,70 @@ def test_voice_files_take_the_umask(cli, ref, voices, tmp_path):
     for path, expected in [(voices / "ana", 0o755), (voices / "ana" / "voice.json", 0o644),
                            (voices / "ana" / "audio.wav", 0o644), (tmp_path / "all.tar.gz", 0o644)]:
         assert stat.S_IMODE(path.stat().st_mode) == expected, path
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    """`project render` in the CLI gets FakeSessions instead of loading a model."""
+    from fakes import FakeSession
+
+    from higgs_cli.project.lazy import ModelIdentity
+
+    made: list = []
+
+    def load(*args, **kwargs):
+        made.append(FakeSession())
+        return made[-1]
+
+    identity = ModelIdentity(name=FakeSession.name, model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
+    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
+    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *args, **kwargs: identity)
+    return made
+
+
+SHOW = """\
+version: 1
+title: Voice Test
+speakers:
+  host:
+    voice: narrator
+script:
+  - id: intro
+    task: clone
+    speaker: host
+    lines:
+      - Welcome to the show.
+      - Thanks for listening.
+"""
+
+
+@pytest.mark.parametrize("again", ["import", "add"])
+def test_a_voice_replaced_by_the_same_audio_keeps_the_project_rendered(cli, ref, tmp_path, fake_model, again):
+    """Issue 16.3: after `voice import --force` (or `voice add --force`) of the same audio, status
+    still says every line is rendered and the outputs are up to date, and a render generates nothing."""
+    audio = ref()
+    assert cli("voice", "add", "narrator", audio, "--transcript", "A short recording.").exit_code == 0
+    show = tmp_path / "show"
+    show.mkdir()
+    (show / "project.yaml").write_text(SHOW, encoding="utf-8")
+    result = cli("project", "render", show)
+    assert result.exit_code == 0, result.output
+    if again == "import":
+        archive = tmp_path / "narrator.tar.gz"
+        assert cli("voice", "export", archive, "narrator").exit_code == 0
+        result = cli("voice", "import", archive, "--force")
+    else:
+        result = cli("voice", "add", "narrator", audio, "--transcript", "A short recording.", "--force")
+    assert result.exit_code == 0, result.output
+
+    result = cli("--json", "project", "status", show)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [line["state"] for line in report["lines"]] == ["rendered", "rendered"]
+    assert report["outputs_current"] and report["unresolved_voices"] == []
+    human = cli("project", "status", show).stdout
+    assert "2 rendered" in human and "up to date" in human and "unknown" not in human
+
+    result = cli("--json", "project", "render", show)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["generated"] == 0 and len(fake_model) == 1  # only the first render loaded

@@ -583,3 +583,47 @@ def test_one_module_owns_the_home_folder(_isolated_home, monkeypatch):
                      if ("HIGGS_HOME" in (text := p.read_text(encoding="utf-8")) and "environ" in text)
                      or "import platformdirs" in text)
     assert readers == ["home.py"]
+
+
+def _encoder(calls: list):
+    def encode(audio):
+        calls.append(1)
+        return np.full((8, 3), 7, dtype=np.int32)
+    return encode
+
+
+@pytest.mark.parametrize("how", ["add", "import"])
+def test_replacing_a_voice_with_the_same_audio_keeps_its_codes(lib, wav, tmp_path, how):
+    """`voice add/import --force` of the same recording keeps the cached codes (issue 16.3): they
+    depend only on the audio, and without them status cannot tell the lines rendered."""
+    lib.add("ana", wav(), "hi")
+    calls: list = []
+    lib.codes("ana", "c", _encoder(calls))
+    if how == "add":
+        replaced = lib.add("ana", wav(), "a new transcript", force=True)
+        assert replaced.transcript == "a new transcript"
+    else:
+        archive = tmp_path / "ana.tar.gz"
+        lib.export(["ana"], archive)
+        lib.import_archive(archive, force=True)
+    assert (lib.root / "ana" / "codes" / "c.npy").is_file()
+    lib.codes("ana", "c", _encoder(calls))
+    assert len(calls) == 1  # not encoded again
+
+
+@pytest.mark.parametrize("how", ["add", "import"])
+def test_replacing_a_voice_with_other_audio_drops_its_codes(lib, wav, tmp_path, how):
+    lib.add("ana", wav(), "hi")
+    calls: list = []
+    lib.codes("ana", "c", _encoder(calls))
+    if how == "add":
+        lib.add("ana", wav(seed=3), "hi", force=True)
+    else:
+        other = VoiceLibrary(tmp_path / "other")
+        other.add("ana", wav(seed=3), "hi")
+        archive = tmp_path / "ana.zip"
+        other.export(["ana"], archive)
+        lib.import_archive(archive, force=True)
+    assert not (lib.root / "ana" / "codes").exists()
+    lib.codes("ana", "c", _encoder(calls))
+    assert len(calls) == 2

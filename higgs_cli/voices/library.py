@@ -125,6 +125,7 @@ class VoiceLibrary:
                 raise _exists(name)
             with atomic_dir(self.root / name) as tmp:
                 audio_io.write_audio(tmp / AUDIO_FILE, audio)
+                _keep_codes(self.root / name, tmp)
                 write_meta(tmp, {
                     "name": name, "transcript": transcript, "description": description,
                     "duration": round(audio.size / SAMPLE_RATE, 3),
@@ -204,6 +205,7 @@ class VoiceLibrary:
                     with atomic_dir(self.root / name) as tmp:
                         for file in archives.VOICE_FILES:
                             os.replace(staging / name / file, tmp / file)
+                        _keep_codes(self.root / name, tmp)
                 return [read_voice(self.root / name) for name in names]
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
@@ -251,6 +253,21 @@ class VoiceLibrary:
         trash = Path(tempfile.mkdtemp(prefix=f".{folder.name}{TMP_MARK}.removed.", dir=self.root))
         os.replace(folder, trash / folder.name)
         shutil.rmtree(trash, ignore_errors=True)
+
+
+def _keep_codes(old: Path, new: Path) -> None:
+    """Copy the voice folder `old`'s cached codes into the folder `new` replacing it, when both hold
+    the same recording (a voice added or imported again with --force, issue 16.3).
+
+    Codes depend only on the recording, so they stay valid, and `project status`
+    can still tell the lines rendered with them. Best effort: a copy that fails
+    only means encoding again; a folder only ever gets codes of its own audio.
+    """
+    if not (old / CODES_DIR).is_dir() or (new / CODES_DIR).exists():
+        return
+    with contextlib.suppress(OSError):
+        if file_sha256(old / AUDIO_FILE) == file_sha256(new / AUDIO_FILE):
+            shutil.copytree(old / CODES_DIR, new / CODES_DIR)
 
 
 def _exists(name: str) -> UsageError:
