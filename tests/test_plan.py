@@ -135,6 +135,30 @@ def test_hum_wraps_the_text_in_humming_markers(tmp_path):
     assert len(p.request.history) == 1
 
 
+@pytest.mark.parametrize("task, field, text, expected", [
+    ("bgm", "music", "[music start] Welcome to the show! [music end]",
+     "<SE_s>[Music]</SE_s> Welcome to the show! <SE_e>[Music]</SE_e>"),
+    ("bgm", "music", "[Music  Start] Welcome!", "<SE_s>[Music]</SE_s> Welcome! <SE_e>[Music]</SE_e>"),
+    ("bgm", "music", "Welcome! [music end]", "<SE_s>[Music]</SE_s> Welcome! <SE_e>[Music]</SE_e>"),
+    ("bgm", "music", "<SE_s>[Music]</SE_s> Hi <SE_e>[Music]</SE_e>", "<SE_s>[Music]</SE_s> Hi <SE_e>[Music]</SE_e>"),
+    ("bgm", "music", "[laugh] Hi", "<SE_s>[Music]</SE_s> <SE>[Laughter]</SE> Hi <SE_e>[Music]</SE_e>"),
+    ("hum", "melody", "[humming start] mm hmm [humming end]", "<SE>[Humming]</SE> mm hmm <SE_e>[Humming]</SE_e>"),
+    ("hum", "melody", "[Humming Start] la la", "<SE>[Humming]</SE> la la <SE_e>[Humming]</SE_e>"),
+])
+def test_wrapping_tasks_do_not_double_markers_the_text_has(tmp_path, task, field, text, expected):
+    """Issue 16.4: a marker the line already has is not added again (compared after normalization)."""
+    project = make_project(tmp_path, [section("s", task, ("alice", text), **{field: "a tune"})])
+    p, = plan_project(project, FakeSession())
+    assert p.request.text == expected
+
+
+@pytest.mark.parametrize("task", ["clone", "dialogue"])
+def test_tasks_that_add_no_markers_keep_the_texts_markers_once(tmp_path, task):
+    project = make_project(tmp_path, [section("s", task, ("alice", "[music start] Welcome! [music end]"))])
+    p, = plan_project(project, FakeSession())
+    assert p.request.text.count("<SE_s>[Music]</SE_s>") == 1 and p.request.text.count("<SE_e>[Music]</SE_e>") == 1
+
+
 def test_line_settings_override_project_defaults(tmp_path):
     project = make_project(tmp_path, [section("a", "dialogue", ("alice", "Hi."), ("bob", "Yo."))])
     lines = project.sections[0].lines

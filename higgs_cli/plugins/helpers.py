@@ -126,10 +126,22 @@ def speaker_numbers(project: Project) -> dict[str, int]:
     return numbers
 
 
+def wrap_in_markers(text: str, opening: str, closing: str) -> str:
+    """`text` between the markers `opening` and `closing`, normalized; a marker the text already
+    holds is not added again (`[music start] Hi! [music end]` stays as written, issue 16.4)."""
+    text = text.strip()
+    body = normalize_text(text)  # markers compared as the model sees them: "[Music Start]" is "[music start]"
+    parts = [opening if normalize_text(opening) not in body else "", text,
+             closing if normalize_text(closing) not in body else ""]
+    return normalize_text(" ".join(part for part in parts if part))
+
+
 def plan_wrapped_lines(section: Section, ctx: PlanContext, *, opening: str, closing: str, scene_note: str,
                        extra: dict[str, Any]) -> list[PlannedLine]:
     """One request per line, its text wrapped in Boson's markers (e.g. `[music start]` ...
-    `[music end]`) and `scene_note` added to the scene: the shape of `bgm` and `hum`."""
+    `[music end]`) and `scene_note` added to the scene: the shape of `bgm` and `hum`.
+
+    A marker the line already has (in any spelling normalize_text accepts) is not added again."""
     planned: list[PlannedLine] = []
     for index, line in enumerate(section.lines):
         speaker = speaker_of(line, section, ctx.project)
@@ -137,8 +149,7 @@ def plan_wrapped_lines(section: Section, ctx: PlanContext, *, opening: str, clos
             section=section.id,
             speaker=speaker,
             display_text=line.text.strip(),
-            request=request(ctx, line, section, index,
-                            text=normalize_text(f"{opening} {line.text.strip()} {closing}"),
+            request=request(ctx, line, section, index, text=wrap_in_markers(line.text, opening, closing),
                             history=ctx.voice_turns(speaker),
                             scene=solo_scene(ctx, line, section, speaker, scene_note)),
             pause_after=ctx.pause_for(line, section),
