@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult, Turn
+from higgs_cli.engine.request import FRAME_RATE, RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult, Turn
 from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.assemble import LineAudio, write_build
 from higgs_cli.project.clean import clean_project
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
 from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
+from higgs_cli.project.length import speech_seconds
 from higgs_cli.project.names import safe_name, slugify
 from higgs_cli.project.plan import check_render_length, global_context, plan_project
 from higgs_cli.project.state import write_state
@@ -54,8 +55,13 @@ class RenderProgress(Protocol):
     def start(self, sections: list[tuple[str, int, int]]) -> None:
         """Once, after planning: (section id, lines, lines already cached) in order."""
 
+    def expect(self, seconds: float) -> None:
+        """The seconds of audio this render will generate: estimated from the text before the
+        first line, then corrected as each line finishes with its true length."""
+
     def frames(self, n: int) -> None:
-        """After each decode step: frames (40 ms each) produced across the batch."""
+        """As the engine makes them (at each of its host syncs): frames (40 ms each) produced
+        across the batch since the last call."""
 
     def line_done(self, section: str, seconds: float) -> None:
         """A line was generated and cached; `seconds` of audio."""
@@ -66,6 +72,9 @@ class RenderProgress(Protocol):
 
 class NullProgress:
     def start(self, sections):
+        pass
+
+    def expect(self, seconds):
         pass
 
     def frames(self, n):
@@ -207,6 +216,13 @@ def _generate(session, planned, context, keys, same, results, store, batch_size,
     pending = [group[0] for group in same.values() if group[0] not in results]
     generated: set[int] = set()
     seconds = spent = 0.0
+    # The audio still to come, so a display can show seconds made of seconds expected (and an
+    # ETA) before a whole line is done. Progress objects from before expect() still work.
+    expect = getattr(progress, "expect", None) or (lambda seconds: None)
+    estimate = {i: speech_seconds(planned[i].display_text, planned[i].request.max_frames / FRAME_RATE)
+                for i in pending}
+    expected = sum(estimate.values())
+    expect(expected)
     while pending:
         ready = [i for i in pending if all(j in results for j in context[i])]
         if not ready:  # plan_sections only allows earlier context lines, so this is a bug
@@ -221,6 +237,8 @@ def _generate(session, planned, context, keys, same, results, store, batch_size,
         for i, result in zip(batch, out, strict=True):
             store.put(keys[i], result)
             entry = _done(result)
+            expected += result.seconds - estimate[i]
+            expect(expected)
             for j in same[keys[i]]:
                 results[j] = entry
                 generated.add(j)
