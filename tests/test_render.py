@@ -83,7 +83,7 @@ def test_render_writes_master_stems_subtitles_and_manifest(tmp_path):
     srt = (build / "test-show.srt").read_text()
     vtt = (build / "test-show.vtt").read_text()
     assert _srt_times(srt) == _srt_times(vtt) == expected
-    assert "bob: Fine [laugh] thanks." in srt and vtt.startswith("WEBVTT")
+    assert "bob: Fine thanks." in srt and "[laugh]" not in srt and vtt.startswith("WEBVTT")  # markers not shown
 
 
 def test_second_render_is_all_cache_hits(tmp_path):
@@ -400,3 +400,25 @@ def test_render_with_a_real_tiny_model(tiny_session, tmp_path):
     again = render_project(project, tiny_session, library=library)
     assert (again.generated, again.cached) == (0, 4)
     assert [s.state for s in project_status(project, library=library)] == ["rendered"] * 4
+
+
+def test_render_defaults_to_the_engines_batch_size():
+    import inspect
+
+    from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+
+    assert inspect.signature(render_project).parameters["batch_size"].default == DEFAULT_BATCH_SIZE
+
+
+def test_render_and_status_plan_with_the_registry_they_are_given(tmp_path):
+    from higgs_cli.errors import ValidationError
+    from higgs_cli.plugins.manager import get_tasks
+
+    project = podcast(tmp_path)
+    only_clone = {"clone": get_tasks()["clone"]}
+    with pytest.raises(ValidationError, match="unknown task 'dialogue'"):
+        render_project(project, FakeSession(), tasks=only_clone)
+    with pytest.raises(ValidationError, match="unknown task 'dialogue'"):
+        project_status(project, tasks=only_clone)
+    render_project(project, FakeSession(), tasks=get_tasks())
+    assert project_status(project, tasks=get_tasks()).outputs_current

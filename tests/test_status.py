@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 
 import pytest
@@ -10,7 +11,7 @@ from fakes import FakeSession, make_project, section, write_voice
 
 from higgs_cli.project.model import Speaker
 from higgs_cli.project.render import project_status, render_project
-from higgs_cli.voices.library import VoiceLibrary
+from higgs_cli.voices.library import CODES_DIR, VoiceLibrary
 
 
 def podcast(root, **output):
@@ -83,7 +84,9 @@ def test_status_after_a_voice_is_imported_again_says_what_is_known(tmp_path):
 
     archive = tmp_path / "voices.tar.gz"
     library.export(["narrator"], archive)
-    library.import_archive(archive, force=True)  # the same audio; its cached codes are gone
+    library.import_archive(archive, force=True)  # the same audio: its cached codes are kept
+    assert {s.state for s in project_status(project, library=library)} == {"rendered"}
+    shutil.rmtree(library.get("narrator").path / CODES_DIR)  # now they are gone (another codec, a cleanup)
 
     status = project_status(project, library=library)
     assert status.unresolved_voices == ["host"]

@@ -90,7 +90,8 @@ def render(
     quiet: QuietFlag = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
-    project = load_project(path, tasks=get_tasks())
+    tasks = get_tasks()
+    project = load_project(path, tasks=tasks)
     check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
     # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
     # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
@@ -100,18 +101,26 @@ def render(
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,
-                                     batch_size=batch_size)
+                                     batch_size=batch_size, tasks=tasks)
     else:
-        summary = render_project(project, session, out_dir=output_dir, force=force, batch_size=batch_size)
+        summary = render_project(project, session, out_dir=output_dir, force=force, batch_size=batch_size,
+                                 tasks=tasks)
     if summary.unfinished:
         out.warn(f"{len(summary.unfinished)} line(s) stopped at defaults.max_seconds before the model ended them: "
                  + ", ".join(summary.unfinished[:5]) + (" ..." if len(summary.unfinished) > 5 else ""))
+    if summary.mastering_note and not out.json_mode:  # in --json it is the summary's mastering.note
+        out.warn(summary.mastering_note)
 
     def human(console: Console) -> None:
         speed = f", {summary.realtime_factor:.1f}x real time" if summary.realtime_factor else ""
         console.print(Text.assemble("rendered ", (summary.title, "bold"), f": {summary.lines} lines "
                                     f"({summary.generated} generated{speed}, {summary.cached} from cache), "
                                     f"{summary.duration:.1f} s"))
+        figures = summary.mastering or {}
+        if figures.get("loudness_lufs") is not None and figures.get("true_peak_dbtp") is not None:
+            console.print(f"  mastered {figures['loudness_lufs']:.1f} LUFS, true peak {figures['true_peak_dbtp']:.1f} "
+                          f"dBTP (target {figures['target_lufs']:g} LUFS, ceiling {figures['ceiling_dbtp']:g} dBTP)",
+                          highlight=False)
         for kind, value in summary.outputs.items():
             shown = f"{len(value)} files in {Path(value[0]).parent}" if isinstance(value, list) and value else value
             console.print(f"  {kind:<8} {shown}")
@@ -124,15 +133,15 @@ def render(
 @app.command()
 def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
-    project = load_project(path, tasks=get_tasks())
-    report = project_status(project)
+    tasks = get_tasks()
+    report = project_status(load_project(path, tasks=tasks), tasks=tasks)
 
     def human(console: Console) -> None:
         table = Table("section", "#", "speaker", "state", "text", box=None)
         colors = {"rendered": "green", "stale": "yellow", "missing": "red", "unknown": "magenta"}
         for line in report:
             text = line.text if len(line.text) <= 60 else line.text[:57] + "..."
-            table.add_row(line.section, str(line.index), line.speaker or "",
+            table.add_row(line.section, str(line.index + 1), line.speaker or "",  # counted from 1, as validate
                           Text(line.state, style=colors[line.state]), text)
         console.print(table)
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from higgs_cli.audio.io import DEFAULT_MP3_KBPS
+from higgs_cli.audio.subtitles import LABELS
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_PAUSE, DEFAULT_SEED, Sampling
 
 _SAMPLING = Sampling()  # the engine's defaults are the project's defaults
@@ -48,12 +50,14 @@ class SamplingDefaults:
 class OutputSettings:
     format: str = "wav"  # wav | flac | mp3
     loudness: float = -16.0  # integrated LUFS target
-    peak: float = -1.0  # dBFS ceiling of the limiter
+    peak: float = -1.0  # dBTP ceiling of the limiter (true peak, between samples too)
     crossfade_ms: float = 10.0
     trim_silence: bool = True
     stems: bool = True
     subtitles: bool = True
     max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
+    subtitle_labels: str = LABELS[0]  # speaker labels on cues: auto (2+ speakers) | always | never
+    bitrate: int = DEFAULT_MP3_KBPS  # kbps of an mp3 master (constant bitrate); other formats ignore it
 
 
 @dataclass(frozen=True)
@@ -115,3 +119,5 @@ class Project:
     output: OutputSettings
     speakers: dict[str, Speaker]
     sections: tuple[Section, ...]
+    artist: str | None = None  # written into the master's tags with the title
+    album: str | None = None

@@ -5,6 +5,10 @@ the manifest last, so an interrupted render leaves the previous build as it
 was. Then the files the previous manifest listed that this build did not write
 again (an old title's master, stems turned off) are removed.
 
+The master is limited to `output.peak` in true peak (dBTP), tagged with the
+title, artist and album, and measured as it is written: the manifest's
+`mastering` holds the figures and, when the target was missed, a note why.
+
     build/<slug>.<format>                        the mastered track
     build/stems/<section>_<nnn>_<speaker>.wav    each line, trimmed, unmastered
     build/<slug>.srt, build/<slug>.vtt           subtitles with the assembled timings
@@ -54,9 +58,11 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
     written as a stem and mixed into a temporary file of samples while its
     loudness is measured; the master is then limited and encoded block by block.
     """
+    import soundfile
+
     from higgs_cli.audio.io import write_audio, write_audio_blocks
-    from higgs_cli.audio.master import LoudnessMeter, assemble_stream, master_blocks, trim_silence
-    from higgs_cli.audio.subtitles import Cue, to_srt, to_webvtt
+    from higgs_cli.audio.master import LoudnessMeter, MasteredStream, assemble_stream, trim_silence
+    from higgs_cli.audio.subtitles import TimedLine, build_cues, to_srt, to_webvtt
 
     settings = project.output
     build.mkdir(parents=True, exist_ok=True)
@@ -74,10 +80,10 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
         stems_tmp = commit.enter_context(atomic_dir(build / "stems")) if settings.stems else None
 
         def clips() -> Iterator[np.ndarray]:
-            for i, line in enumerate(planned):
+            for i, (line, n) in enumerate(zip(planned, section_numbers(planned), strict=True)):
                 entry = store.get(keys[i])
                 if entry is None:
-                    raise HiggsError(f"the cache entry of {line.section} #{i} vanished during the render",
+                    raise HiggsError(f"the cache entry of {line.section} #{n + 1} vanished during the render",
                                      hint="render again")
                 audio = entry.audio
                 if settings.trim_silence:
@@ -102,32 +108,42 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                 mix.seek(lo * 4)
                 return np.frombuffer(mix.read((hi - lo) * 4), dtype=np.float32)
 
-            write_audio_blocks(tmp["master"], master_blocks(read, total, gain=meter.gain_to(settings.loudness),
-                                                            peak_db=settings.peak))
+            mastered = MasteredStream(read, total, gain=meter.gain_to(settings.loudness),
+                                      loudness=settings.loudness, peak_db=settings.peak)
+            write_audio_blocks(tmp["master"], mastered, tags=_tags(project),
+                               bitrate_kbps=settings.bitrate if settings.format == "mp3" else None)
+            report = mastered.report()  # measured as it was written
+            master_rate = soundfile.info(str(tmp["master"])).samplerate  # an MP3 is resampled on the way
         if stems_tmp is not None:
             outputs["stems"] = [build / "stems" / n for n, size in zip(stems, sizes, strict=True) if size]
 
         if settings.subtitles:
-            cues = [Cue(start, end, line.display_text, line.speaker)
-                    for line, (start, end) in zip(planned, spans, strict=True) if line.display_text]
+            cues = build_cues([TimedLine(start, end, line.display_text, line.speaker)
+                               for line, (start, end) in zip(planned, spans, strict=True)],
+                              labels=settings.subtitle_labels)
             tmp["srt"].write_text(to_srt(cues), encoding="utf-8")
             tmp["vtt"].write_text(to_webvtt(cues), encoding="utf-8")
 
         listed = {k: outputs[k] for k in OUTPUT_KINDS if k in outputs}
         manifest = BuildManifest(
             title=project.title, model=model.name, model_id=model.model_id, codec_id=model.codec_id,
-            is_random=model.is_random, note=model.note, sample_rate=SAMPLE_RATE, duration=total / SAMPLE_RATE,
+            is_random=model.is_random, note=model.note, sample_rate=master_rate, duration=total / SAMPLE_RATE,
             rendered_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             outputs={k: [_rel(p, build) for p in v] if isinstance(v, list) else _rel(v, build)
                      for k, v in listed.items()},
             lines=_manifest_lines(planned, keys, lines, spans, [f"stems/{n}" if settings.stems and size else None
                                                                  for n, size in zip(stems, sizes, strict=True)]),
-            assembly=assembly_digest(project, planned, keys),
+            assembly=assembly_digest(project, planned, keys), mastering=report.to_dict(),
         )
         manifest.write(tmp["manifest"])
     if previous is not None:
         _remove_unwritten(previous, build, written=manifest.files(build))
     return {**listed, "manifest": outputs["manifest"]}, manifest
+
+
+def _tags(project: Project) -> dict[str, str | None]:
+    """What the master's metadata says: the project's title, artist and album."""
+    return {"title": project.title, "artist": project.artist, "album": project.album}
 
 
 def _manifest_lines(planned: list[PlannedLine], keys: list[str], lines: list[LineAudio],

@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from higgs_cli.plugins.task import PlannedLine
     from higgs_cli.project.model import Project
 
-ASSEMBLY_VERSION = 1  # bump when assembly or mastering changes what the same lines give
+ASSEMBLY_VERSION = 2  # bump when assembly or mastering changes what the same lines give
+# 2: true-peak limiting with a measured report, tags, readable subtitle cues, MP3 at 44.1 kHz and a set bitrate
 OUTPUT_KINDS = ("master", "stems", "srt", "vtt")
 NOT_ASSEMBLY = ("max_hours",)  # output settings that change no output
 
@@ -58,7 +59,7 @@ class BuildManifest:
     codec_id: str
     is_random: bool
     note: str | None
-    sample_rate: int
+    sample_rate: int  # the master's own rate (an MP3 is encoded at 44.1 kHz); stems are 24 kHz
     duration: float
     rendered_at: str
     outputs: dict[str, Any]  # kind -> path relative to the build folder (stems: a list)
@@ -113,12 +114,15 @@ def is_manifest(path: Path) -> bool:
 
 
 def assembly_digest(project: Project, planned: list[PlannedLine], keys: list[str]) -> str:
-    """A digest of everything that shapes the outputs besides the lines' audio: the title, the
-    output settings, and each line's key, place, speaker, shown text and pause. A build made
+    """A digest of everything that shapes the outputs besides the lines' audio: the title and
+    tags, the output settings, and each line's key, place, speaker, shown text and pause. A build made
     from other inputs is not current, even when every line is cached."""
     settings = {k: v for k, v in asdict(project.output).items() if k not in NOT_ASSEMBLY}
+    if project.output.format != "mp3":
+        del settings["bitrate"]  # only an MP3 has one: another format's file is the same
     recipe = {
-        "v": ASSEMBLY_VERSION, "title": project.title, "output": settings,
+        "v": ASSEMBLY_VERSION, "title": project.title, "artist": project.artist, "album": project.album,
+        "output": settings,
         "lines": [[key, line.section, line.speaker, line.display_text, line.pause_after, line.extra]
                   for line, key in zip(planned, keys, strict=True)],
     }

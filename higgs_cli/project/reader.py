@@ -57,6 +57,8 @@ class ProjectReader(SpeakerReader):
             if not (isinstance(version, ScalarNode) and version.tag == INT and construct(version) == FORMAT_VERSION):
                 self.p.add(version, f"unsupported format version {version.value!r}", str(FORMAT_VERSION))
         title = self.text(given["title"], "title", max_chars=MAX_TITLE_CHARS) if "title" in given else None
+        tags = {key: self.text(given[key], key, max_chars=MAX_TITLE_CHARS, nullable=True)
+                for key in ("artist", "album") if key in given}
         model = self.text(given["model"], "model", max_chars=1000, nullable=True) if "model" in given else None
         scene = self.text(given["scene"], "scene", nullable=True) if "scene" in given else None
         defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults) \
@@ -83,6 +85,7 @@ class ProjectReader(SpeakerReader):
             output=output,
             speakers=speakers,
             sections=tuple(section for section, _ in sections),
+            **{key: value for key, value in tags.items() if isinstance(value, str)},
         )
         return project, sections
 

@@ -16,12 +16,14 @@ Status and clean live in status.py and clean.py; this module re-exports them.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.request import FRAME_RATE, RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult, Turn
 from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.plugins.task import PlannedLine
@@ -37,6 +39,7 @@ from higgs_cli.project.status import MISSING, RENDERED, STALE, UNKNOWN, LineStat
 from higgs_cli.project.store import CacheEntry, Store, line_keys
 
 if TYPE_CHECKING:
+    from higgs_cli.plugins.task import Task
     from higgs_cli.project.model import Project
 
 __all__ = ["CALL_BATCHES", "MANIFEST", "MISSING", "RANDOM_NOTE", "RENDERED", "STALE", "UNKNOWN", "LazySession",
@@ -101,8 +104,14 @@ class RenderSummary:
     generated_seconds: float  # seconds of audio the model produced in this render
     generation_time: float  # wall seconds spent in generate()
     outputs: dict[str, Any]  # master, srt, vtt, manifest: paths; stems: list of paths
-    unfinished: list[str] = field(default_factory=list)  # lines cut at max_seconds
+    unfinished: list[str] = field(default_factory=list)  # lines cut at max_seconds, "section #n" counted from 1
     model_loaded: bool = True  # False when every line came from the cache and the model never loaded
+    mastering: dict | None = None  # the master's measured figures (MasterReport.to_dict), as in the manifest
+
+    @property
+    def mastering_note(self) -> str | None:
+        """Why the master missed its loudness or peak target, with the figures; None when it met them."""
+        return (self.mastering or {}).get("note")
 
     @property
     def realtime_factor(self) -> float | None:
@@ -141,10 +150,12 @@ def _with_context(line: PlannedLine, deps: tuple[int, ...], planned: list[Planne
 
 
 def render_project(project: Project, session: Any, *, out_dir: str | Path | None = None,
-                   progress: RenderProgress | None = None, force: bool = False, batch_size: int = 8,
-                   library: Any = None, model_name: str | None = None) -> RenderSummary:
+                   progress: RenderProgress | None = None, force: bool = False,
+                   batch_size: int = DEFAULT_BATCH_SIZE, library: Any = None, model_name: str | None = None,
+                   tasks: Mapping[str, Task] | None = None) -> RenderSummary:
     """Render `project` with `session`: a ModelSession (or anything with its interface), a
-    LazySession, or a zero-argument function that returns a session (called only if needed)."""
+    LazySession, or a zero-argument function that returns a session (called only if needed).
+    `tasks` is the task registry the sections are planned with (the CLI passes the installed one)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     progress = progress or NullProgress()
@@ -155,7 +166,8 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
         layout.sweep(build)
-        planned = plan_project(project, session, library)  # encodes voices (loading the model) only if needed
+        # encodes voices (loading the model) only if needed
+        planned = plan_project(project, session, library, tasks=tasks)
         if not planned:
             raise UsageError(f"{project.file}: the project has no lines to render")
         check_render_length(project, planned)
@@ -192,8 +204,8 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             is_random=model.is_random, lines=len(planned), generated=len({keys[i] for i in generated}),
             cached=len(cached), duration=manifest.duration, generated_seconds=generated_seconds,
             generation_time=gen_time, outputs=outputs,
-            unfinished=[f"{m.section} #{m.index}" for m in manifest.lines if not m.finished],
-            model_loaded=not isinstance(session, LazySession) or session.loaded,
+            unfinished=[f"{m.section} #{m.index + 1}" for m in manifest.lines if not m.finished],  # as validate counts
+            model_loaded=not isinstance(session, LazySession) or session.loaded, mastering=manifest.mastering,
         )
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from higgs_cli.audio.io import MP3_BITRATES_KBPS
+from higgs_cli.audio.subtitles import LABELS
 from higgs_cli.engine.request import SAMPLING_RANGES, Range
 
 PROJECT_FILE = "project.yaml"
@@ -18,7 +20,7 @@ MAX_NOTE_CHARS = 2000  # scene, description, transcript
 MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 64  # speaker names and section ids
 
-TOP_KEYS = ("version", "title", "model", "scene", "defaults", "output", "speakers", "script")
+TOP_KEYS = ("version", "title", "artist", "album", "model", "scene", "defaults", "output", "speakers", "script")
 SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
 LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause")
 """Settings a line may set for itself; a section may set them for its lines."""
@@ -43,6 +45,19 @@ class Choice:
         return "one of " + ", ".join(self.options)
 
 
+@dataclass(frozen=True)
+class OneOf(Range):
+    """A numeric setting with a fixed set of values (e.g. MP3 bitrates)."""
+
+    options: tuple[float, ...] = ()
+
+    def allows(self, value: float | None) -> bool:
+        return super().allows(value) and value in self.options
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(f"{o:g}" for o in self.options)
+
+
 class Bool:
     """A true/false setting."""
 
@@ -65,4 +80,6 @@ OUTPUT_RULES: dict[str, Rule] = {
     "stems": Bool(),
     "subtitles": Bool(),
     "max_hours": Range(0, 24, low_open=True),
+    "subtitle_labels": Choice(LABELS),
+    "bitrate": OneOf(min(MP3_BITRATES_KBPS), max(MP3_BITRATES_KBPS), integer=True, options=MP3_BITRATES_KBPS),
 }

@@ -8,7 +8,7 @@ another codec) is "unknown": only the model can tell whether it is cached.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,7 @@ from higgs_cli.project.state import read_state
 from higgs_cli.project.store import Store, line_key
 
 if TYPE_CHECKING:
+    from higgs_cli.plugins.task import Task
     from higgs_cli.project.model import Project
 
 RENDERED, STALE, MISSING, UNKNOWN = "rendered", "stale", "missing", "unknown"
@@ -115,11 +116,12 @@ def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, mo
 
 
 def project_status(project: Project, session_ids: Any = None, *, out_dir: str | Path | None = None,
-                   library: Any = None) -> ProjectStatus:
+                   library: Any = None, tasks: Mapping[str, Task] | None = None) -> ProjectStatus:
     """The state of every line, judged without a model.
 
     `session_ids` (a session, a {"model_id", "codec_id"} dict or a pair) picks the
-    fingerprints to key lines with; by default those of the last render.
+    fingerprints to key lines with; by default those of the last render. `tasks` is
+    the task registry the sections are planned with (the CLI passes the installed one).
     """
     layout = ProjectLayout(project.root)
     last = read_state(layout)
@@ -131,7 +133,7 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
     if ids is None and manifest is not None and manifest.model_id and manifest.codec_id:
         ids = (manifest.model_id, manifest.codec_id)
     ctx = ProjectPlanContext(project, codec_id=ids[1] if ids else "none", encode=None, library=library)
-    planned = plan_sections(project, ctx)
+    planned = plan_sections(project, ctx, tasks=tasks)
     context = global_context(planned)
     keys = known_keys(planned, context, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
 
