@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import replace
 
 import pytest
@@ -156,3 +157,38 @@ def test_model_identity_is_the_loaded_sessions(tiny_model, tiny_session, monkeyp
         seen.clear()
         assert model_identity(cli_value, project_model=project) is None
         assert seen == [resolve_model(cli_value, project)]
+
+
+# -- LazySession is a Session without loading (item 7) --------------------------------------------
+
+
+def test_isinstance_session_does_not_load_a_lazy_session_with_an_identity():
+    from higgs_cli.engine.api import Session
+
+    assert isinstance(LazySession(_never, FAKE), Session)
+
+
+@pytest.mark.skipif(sys.version_info < (3, 12), reason="before 3.12 typing's protocol check reads every data "
+                    "member with hasattr, and an unknown identity is read from the model (engine/api.py would "
+                    "need typing_extensions' Protocol)")
+def test_isinstance_session_does_not_load_a_lazy_session_without_an_identity():
+    from higgs_cli.engine.api import Session
+
+    assert isinstance(LazySession(_never), Session)
+
+
+def test_as_session_probes_no_attribute_of_a_real_session():
+    from higgs_cli.project.lazy import as_session
+
+    class Probed(FakeSession):
+        def __getattribute__(self, name):
+            if name == "generate":
+                raise AssertionError("as_session probed the session")
+            return super().__getattribute__(name)
+
+    session = Probed()
+    assert as_session(session) is session
+    lazy = LazySession(_never, FAKE)
+    assert as_session(lazy) is lazy
+    wrapped = as_session(FakeSession)  # a class is a factory too
+    assert isinstance(wrapped, LazySession) and not wrapped.loaded

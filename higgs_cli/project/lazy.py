@@ -63,6 +63,11 @@ class LazySession:
 
     Without an identity, asking for `model_id` or `codec_id` loads the model.
     Once loaded, the session must have the identity it was announced with.
+
+    Every member of `engine.api.Session` is defined on this class, so that
+    `isinstance(lazy, Session)` finds them without `__getattr__` loading the
+    model (on Python 3.12+, and on older ones once the identity is known:
+    their protocol check reads the identity properties).
     """
 
     def __init__(self, load: Callable[[], Any], identity: ModelIdentity | None = None) -> None:
@@ -134,7 +139,8 @@ class LazySession:
 
 
 def as_session(session: Any) -> Any:
-    """A session object from a session or a zero-argument factory of one."""
-    if callable(session) and not hasattr(session, "generate"):
-        return LazySession(session)
-    return session
+    """A session object from a session, a LazySession, or a zero-argument factory of one (a
+    function or a class): sessions are not callable, so nothing of a real session is probed."""
+    if isinstance(session, LazySession) or not callable(session):
+        return session
+    return LazySession(session)
