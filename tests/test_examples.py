@@ -86,15 +86,19 @@ def test_example_renders_end_to_end(cli, tiny_model, tmp_path, name):
         stem = sf.info(build / m["stem"])
         assert stem.frames / SAMPLE_RATE == pytest.approx(m["end"] - m["start"], abs=1e-3)
 
-    # subtitles: one cue per line, timed exactly as the manifest says
-    expected = [(round(m["start"] * 1000), round(m["end"] * 1000)) for m in lines]
+    # subtitles: the cues build_cues makes of the manifest's lines (markers out, wrapped, never overlapping)
+    from higgs_cli.audio.subtitles import TimedLine, build_cues
+
+    want = build_cues([TimedLine(m["start"], m["end"], m["text"], m["speaker"]) for m in lines])
+    expected = [(round(c.start * 1000), round(c.end * 1000)) for c in want]
     srt = cues(Path(outputs["srt"]).read_text(encoding="utf-8"))
     vtt_text = Path(outputs["vtt"]).read_text(encoding="utf-8")
     vtt = cues(vtt_text)
     assert vtt_text.startswith("WEBVTT")
     assert [(a, b) for a, b, _ in srt] == expected == [(a, b) for a, b, _ in vtt]
-    assert [t for *_, t in srt] == [f"{m['speaker']}: {m['text']}" for m in lines]
-    assert [t for *_, t in vtt] == [f"<v {m['speaker']}>{m['text']}" for m in lines]
+    assert all(a <= b for (_, a, _), (b, _, _) in zip(srt, srt[1:]))
+    assert [t for *_, t in srt] == [f"{c.speaker}: {c.text}" if c.speaker else c.text for c in want]
+    assert [t for *_, t in vtt] == [f"<v {c.speaker}>{c.text}" if c.speaker else c.text for c in want]
 
     status = run_json(cli, "project", "status", project)
     assert status["outputs_current"] and status["counts"]["rendered"] == len(planned)

@@ -6,7 +6,6 @@ Commands parse, call `higgs_cli.project`, print. The model is loaded only by
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
@@ -26,9 +25,8 @@ from higgs_cli.cli.options import (
     RevisionOption,
 )
 from higgs_cli.cli.output import out
-from higgs_cli.cli.progress import load_session
+from higgs_cli.cli.progress import RenderBars, load_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
-from higgs_cli.engine.request import FRAME_RATE
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.load import load_project, new_project
@@ -173,50 +171,3 @@ def clean(
     removed = clean_project(project, cache=cache, build=build)
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
-
-
-class RenderBars:
-    """Rich progress for a render: all lines, one bar per section with work, ETA and speed."""
-
-    def __init__(self, console: Console) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-        self.progress = Progress(TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[speed]}", markup=False),
-                                 console=console,
-                                 transient=True)
-        self.overall = None
-        self.sections: dict[str, int] = {}
-        self.frames_done = 0
-        self.started = time.monotonic()
-
-    def __enter__(self) -> RenderBars:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.progress.stop()
-
-    def start(self, sections):
-        total = sum(n for _, n, _ in sections)
-        self.overall = self.progress.add_task("generating", total=total, completed=sum(c for *_, c in sections),
-                                              speed="")
-        for section, n, cached in sections:
-            if n > cached:
-                self.sections[section] = self.progress.add_task(f"  {section}", total=n, completed=cached, speed="")
-        self.started = time.monotonic()
-
-    def frames(self, n):
-        self.frames_done += n
-        elapsed = time.monotonic() - self.started
-        if elapsed > 0 and self.overall is not None:
-            self.progress.update(self.overall, speed=f"{self.frames_done / FRAME_RATE / elapsed:.1f} audio s/s")
-
-    def line_done(self, section, seconds):
-        self.progress.advance(self.overall)
-        if section in self.sections:
-            self.progress.advance(self.sections[section])
-
-    def stage(self, message):
-        if self.overall is not None:
-            self.progress.update(self.overall, description=message)
