@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from dataclasses import replace
 
 import pytest
@@ -168,9 +167,6 @@ def test_isinstance_session_does_not_load_a_lazy_session_with_an_identity():
     assert isinstance(LazySession(_never, FAKE), Session)
 
 
-@pytest.mark.skipif(sys.version_info < (3, 12), reason="before 3.12 typing's protocol check reads every data "
-                    "member with hasattr, and an unknown identity is read from the model (engine/api.py would "
-                    "need typing_extensions' Protocol)")
 def test_isinstance_session_does_not_load_a_lazy_session_without_an_identity():
     from higgs_cli.engine.api import Session
 

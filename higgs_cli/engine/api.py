@@ -10,9 +10,12 @@ has every member with the same signature.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from typing import Protocol, runtime_checkable
 
 import numpy as np
+
+# typing_extensions' isinstance() reads no member (typing's reads each one before Python 3.12,
+# which would load a LazySession's model)
+from typing_extensions import Protocol, runtime_checkable
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 
