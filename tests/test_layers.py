@@ -107,3 +107,16 @@ def test_a_checkpoints_identity_is_read_without_torch(tiny_model):
             f"identity = model_identity({str(tiny_model)!r}); "
             f"sys.exit(2 if identity is None else any(m in sys.modules for m in {sorted(TORCH)!r}))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def test_the_task_contracts_output_defaults_are_the_audio_layers():
+    from higgs_cli.audio.io import DEFAULT_MP3_KBPS
+    from higgs_cli.audio.subtitles import LABELS
+    from higgs_cli.plugins import OutputSettings
+
+    assert (OutputSettings().subtitle_labels, OutputSettings().bitrate) == (LABELS[0], DEFAULT_MP3_KBPS)
+
+
+def test_the_task_contract_loads_no_audio_io():
+    code = "import sys, higgs_cli.plugins; sys.exit(any(m.startswith('higgs_cli.audio') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from higgs_cli.audio.io import DEFAULT_MP3_KBPS
-from higgs_cli.audio.subtitles import LABELS
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_PAUSE, DEFAULT_SEED, Sampling
 
 _SAMPLING = Sampling()  # the engine's defaults are the project's defaults
@@ -56,8 +54,10 @@ class OutputSettings:
     stems: bool = True
     subtitles: bool = True
     max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
-    subtitle_labels: str = LABELS[0]  # speaker labels on cues: auto (2+ speakers) | always | never
-    bitrate: int = DEFAULT_MP3_KBPS  # kbps of an mp3 master (constant bitrate); other formats ignore it
+    # The two below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS),
+    # written out so the task contract loads no audio I/O; tests/test_layers.py keeps them equal.
+    subtitle_labels: str = "auto"  # speaker labels on cues: auto (2+ speakers) | always | never
+    bitrate: int = 192  # kbps of an mp3 master (constant bitrate); other formats ignore it
 
 
 @dataclass(frozen=True)
