@@ -108,16 +108,22 @@ def test_top_k_and_top_p_masks_follow_the_reference_rule():
     probs = logits.softmax(-1).sort(-1, descending=True).values.double()
     top_k = torch.tensor([40, 5, 1, 40, 12, 3])
     top_p = torch.tensor([1.0, 1.0, 1.0, 0.5, 0.9, 0.05], dtype=torch.float64)
-    keep = nucleus_keep(probs, top_k, top_p)
+    keep = nucleus_keep(probs.cumsum(-1) - probs, top_k, top_p)
     for b in range(6):
         for k in range(3):
             assert keep[b, k].tolist() == reference_keep(probs[b, k].tolist(), int(top_k[b]), float(top_p[b]))
 
 
 def test_draw_never_picks_a_token_without_mass():
+    """Uniforms lie strictly inside (0, 1); a flat step of the cdf is never the first to reach them."""
     probs = torch.tensor([[[0.0, 0.5, 0.0, 0.5, 0.0]]]).expand(4, 1, 5)
-    u = torch.tensor([[0.0], [0.4999], [0.5], [1 - 2**-24]])
-    assert draw(probs, u).flatten().tolist() == [1, 1, 3, 3]
+    cdf = probs.cumsum(-1)
+    u = torch.tensor([[2**-24], [0.4999], [0.5001], [1 - 2**-24]])
+    assert draw(cdf, cdf[..., -1], u).flatten().tolist() == [1, 1, 3, 3]
+    ends = rng.uniforms(torch.tensor([0, 1]), torch.tensor([0, 0]), 8)
+    assert (ends > 0).all() and (ends < 1).all()
+    top = ((torch.tensor(2**32 - 1) >> (32 - rng.UNIFORM_BITS)).float() + 0.5) / 2**rng.UNIFORM_BITS
+    assert 0 < float(top) < 1
 
 
 @pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, VOCAB, 1.0), (0.7, 4, 1.0), (1.3, VOCAB, 0.8)])

@@ -63,40 +63,50 @@ def apply_forcing(choice: torch.Tensor, steps: torch.Tensor, eos_steps: torch.Te
     return torch.where(bos, STREAM_BOS, torch.where(eos, STREAM_EOS, choice))
 
 
-def nucleus_keep(sorted_probs: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
-    """Which of the descending-sorted probabilities (B, K, V) survive top-k and top-p (B,).
+def nucleus_keep(before: torch.Tensor, top_k: torch.Tensor, top_p: torch.Tensor) -> torch.Tensor:
+    """Which descending-sorted tokens (B, K, V) survive top-k and top-p (B,), given `before`,
+    the probability mass of the strictly better tokens of each.
 
-    A token is kept when its rank is below top_k and the mass of the strictly
-    better tokens is below top_p; the best token is always kept.
+    A token is kept when its rank is below top_k and `before` is below top_p; the
+    best token is always kept. Both rules keep a prefix of the sorted tokens.
     """
-    ranks = torch.arange(sorted_probs.shape[-1], device=sorted_probs.device)
-    before = sorted_probs.cumsum(dim=-1) - sorted_probs
+    ranks = torch.arange(before.shape[-1], device=before.device)
     keep = (ranks[None, None] < top_k[:, None, None]) & (before < top_p[:, None, None])
     keep[..., 0] = True
     return keep
 
 
-def draw(probs: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
-    """Inverse-CDF sampling: indexes into probs (B, K, V) for uniforms (B, K) in [0, 1).
+def draw(cdf: torch.Tensor, total: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """Inverse-CDF sampling: the first index whose running mass `cdf` (B, K, V) reaches
+    uniforms (B, K) in (0, 1) times `total` (B, K) (the mass of the tokens allowed).
 
-    Searching to the right never lands on a zero-probability token; a product
-    that rounds up to the total is clamped to the last token with mass.
+    The uniforms are never 0, so a token without mass (a flat step of the cdf) is never
+    the first to reach the target, and the target never passes `total`.
     """
-    cdf = probs.cumsum(dim=-1)
-    total = cdf[..., -1:]
-    index = torch.searchsorted(cdf, uniforms.unsqueeze(-1) * total, right=True).squeeze(-1)
-    positions = torch.arange(probs.shape[-1], device=probs.device)
-    last_with_mass = torch.where(probs > 0, positions, 0).amax(dim=-1)
-    return torch.minimum(index, last_with_mass)
+    return torch.searchsorted(cdf, (uniforms * total).unsqueeze(-1)).squeeze(-1)
+
+
+def plain_draw(logits: torch.Tensor, uniforms: torch.Tensor) -> torch.Tensor:
+    """A draw from the plain softmax of logits (B, K, V): unnormalized weights, no division."""
+    weights = (logits - logits.amax(dim=-1, keepdim=True)).exp()
+    cdf = weights.cumsum(dim=-1)
+    return draw(cdf, cdf[..., -1], uniforms)
 
 
 def sample(logits: torch.Tensor, rows: RowSettings, uniforms: torch.Tensor) -> torch.Tensor:
-    """Draw from temperature, top-k and top-p: codes (B, K) from logits (B, K, V)."""
+    """Draw from temperature, top-k and top-p: codes (B, K) from logits (B, K, V).
+
+    One sort, one exp and one running sum serve the nucleus rule and the draw: the
+    kept tokens are a prefix of the sorted ones, so their mass is the running sum at
+    the last kept token.
+    """
     warm = logits / rows.temperature.clamp(min=1e-5)[:, None, None]
     sorted_warm, order = warm.sort(dim=-1, descending=True)
-    keep = nucleus_keep(sorted_warm.softmax(dim=-1), rows.top_k, rows.top_p)
-    probs = sorted_warm.masked_fill(~keep, float("-inf")).softmax(dim=-1)
-    picked = draw(probs, uniforms)
+    weights = (sorted_warm - sorted_warm[..., :1]).exp()
+    cdf = weights.cumsum(dim=-1)
+    keep = nucleus_keep((cdf - weights) / cdf[..., -1:], rows.top_k, rows.top_p)
+    kept_mass = cdf.gather(-1, keep.sum(dim=-1, keepdim=True) - 1).squeeze(-1)
+    picked = draw(cdf, kept_mass, uniforms)
     return order.gather(-1, picked.unsqueeze(-1)).squeeze(-1)
 
 
@@ -135,6 +145,10 @@ def choose(logits: torch.Tensor, rows: RowSettings, mode: Mode, recent: torch.Te
         choice = torch.where((rows.temperature > 0)[:, None], drawn, choice)
     choice = apply_forcing(choice, rows.steps, rows.eos_steps)
     if mode.window:
-        redraw = draw(logits.softmax(dim=-1), draws[:, rng.RAS_STREAM])
-        choice = torch.where(ras_repeats(choice, recent, rows), redraw, choice)
+        repeats = ras_repeats(choice, recent, rows)
+        # a CPU checks first whether any code repeats (a free read there); a GPU step
+        # keeps static work and never waits for the host
+        if logits.device.type != "cpu" or bool(repeats.any()):
+            redraw = plain_draw(logits, draws[:, rng.RAS_STREAM])
+            choice = torch.where(repeats, redraw, choice)
     return choice

@@ -34,7 +34,7 @@ class SlotTable:
         self.ids = torch.arange(slots, device=device)
         self.lengths = zeros()  # each slot's next position
         self.last = torch.full((slots, num_codebooks), STREAM_BOS, dtype=torch.long, device=device)
-        self.frames = zeros(torch.int64, slots, max_frames, num_codebooks)
+        self.frames = zeros(torch.int64, slots, max_frames + 1, num_codebooks)  # + 1: see choose_and_record
         self.limits = zeros()
         self.done = torch.ones(slots, dtype=torch.bool, device=device)  # a free slot counts as done
         self.finished = zeros(torch.bool)
@@ -78,27 +78,37 @@ class SlotTable:
         """Choose the next frame of these slots (every slot when None) from their logits and record it.
 
         Slots that are done keep their state; every op is on the device, so this
-        is part of a capturable decode step.
+        is part of a capturable decode step. With every slot (a decode step) the
+        tensors are updated whole, in place, without index ops.
         """
-        index = self.ids if slots is None else slots
+        def take(tensor: torch.Tensor) -> torch.Tensor:
+            return tensor if slots is None else tensor[slots]
+
+        def put(tensor: torch.Tensor, value: torch.Tensor) -> None:
+            if slots is None:
+                tensor.copy_(value)
+            else:
+                tensor[slots] = value
+
         rows = self.settings(slots)
+        index = self.ids if slots is None else slots
         recent = recent_frames(self.frames, index, rows, mode.window) if mode.window else None
         choice = choose(logits, rows, mode, recent)
-        active = ~self.done[index]
+        active = ~take(self.done)
         step = rows.steps
-        at = step.clamp(max=self.frames.shape[1] - 1)
-        self.frames[index, at] = torch.where(active[:, None], choice, self.frames[index, at])
-        self.last[index] = torch.where(active[:, None], choice, self.last[index])
+        # a done slot writes past its own frames (the buffer has a spare row): never read
+        self.frames.index_put_((index, step), choice)
+        put(self.last, torch.where(active[:, None], choice, take(self.last)))
         ended = choice == STREAM_EOS
-        first_eos = active & ended.any(dim=-1) & (rows.eos_steps == NO_EOS)
         all_eos = active & ended.all(dim=-1)
-        after = step + active.long()
-        self.rows.eos_steps[index] = torch.where(first_eos, step, rows.eos_steps)
-        self.rows.steps[index] = after
-        self.finished[index] = self.finished[index] | all_eos
-        self.done[index] = self.done[index] | all_eos | (active & (after >= self.limits[index]))
+        put(self.rows.eos_steps, torch.where(active & ended.any(dim=-1), torch.minimum(step, rows.eos_steps),
+                                             rows.eos_steps))
+        after = step + active
+        put(self.rows.steps, after)
+        put(self.finished, take(self.finished) | all_eos)
+        put(self.done, take(self.done) | all_eos | (after >= take(self.limits)))
         if slots is None:  # decode: the slots that advanced move one position on
-            self.lengths += active.long()
+            self.lengths += active
 
     def status(self) -> tuple[list[bool], list[int]]:
         """The done mask and frame counts, read by the host (one small copy: a sync on a GPU)."""
