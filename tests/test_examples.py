@@ -87,9 +87,9 @@ def test_example_renders_end_to_end(cli, tiny_model, tmp_path, name):
         assert stem.frames / SAMPLE_RATE == pytest.approx(m["end"] - m["start"], abs=1e-3)
 
     # subtitles: the cues build_cues makes of the manifest's lines (markers out, wrapped, never overlapping)
-    from higgs_cli.audio.subtitles import TimedLine, build_cues
+    from higgs_cli.audio.subtitles import Cue, build_cues
 
-    want = build_cues([TimedLine(m["start"], m["end"], m["text"], m["speaker"]) for m in lines])
+    want = build_cues([Cue(m["start"], m["end"], m["text"], m["speaker"]) for m in lines])
     expected = [(round(c.start * 1000), round(c.end * 1000)) for c in want]
     srt = cues(Path(outputs["srt"]).read_text(encoding="utf-8"))
     vtt_text = Path(outputs["vtt"]).read_text(encoding="utf-8")

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from higgs_cli.audio.subtitles import Cue, TimedLine, build_cues, strip_markers, to_srt, to_webvtt
+from higgs_cli.audio.subtitles import Cue, build_cues, strip_markers, to_srt, to_webvtt
 
 CUES = [
     Cue(0.0, 1.2344, "Hello there."),
@@ -75,12 +75,12 @@ LONG = ("This is a very long line that goes on and on, well past the usual limit
         "a line, and then some more words so that it needs a third page of text to be read.")
 
 
-def crossfaded(n: int = 4, overlap: float = 0.5) -> list[TimedLine]:
+def crossfaded(n: int = 4, overlap: float = 0.5) -> list[Cue]:
     """Lines as `assemble` places them with pause 0 and crossfade_ms 500: each overlaps the next."""
     lines, start = [], 0.0
     for i in range(n):
         end = start + 3.0
-        lines.append(TimedLine(start, end, f"[music start] Line {i} [laugh] here. [music end]",
+        lines.append(Cue(start, end, f"[music start] Line {i} [laugh] here. [music end]",
                                "host" if i % 2 else "guest"))
         start = end - overlap
     return lines
@@ -106,7 +106,7 @@ def test_markers_and_sound_event_tags_are_not_shown():
     assert strip_markers("<SE_s>[Music]</SE_s> Hi <SE>[Laughter]</SE>, you. <SE_e>[Music]</SE_e>") == "Hi, you."
     assert strip_markers("[SPEAKER1] [laugh]") == ""
     assert strip_markers("The array [1, 2] stays.") == "The array [1, 2] stays."
-    cues = build_cues([TimedLine(0, 1, "[laugh]", "a"), TimedLine(1, 2, "Hello [cough] there", "a")])
+    cues = build_cues([Cue(0, 1, "[laugh]", "a"), Cue(1, 2, "Hello [cough] there", "a")])
     assert [c.text for c in cues] == ["Hello there"]
 
 
@@ -117,7 +117,7 @@ def test_markers_and_sound_event_tags_are_not_shown():
     ("never", ["ana", "bo"], False),
 ])
 def test_speaker_labels_setting(labels, speakers, labelled):
-    lines = [TimedLine(i, i + 1, "Words.", who) for i, who in enumerate(speakers)]
+    lines = [Cue(i, i + 1, "Words.", who) for i, who in enumerate(speakers)]
     cues = build_cues(lines, labels=labels)
     assert all((c.speaker is not None) == labelled for c in cues)
     assert (f"{speakers[0]}: Words." in to_srt(cues)) == labelled
@@ -127,7 +127,7 @@ def test_speaker_labels_setting(labels, speakers, labelled):
 
 def test_long_lines_wrap_to_two_lines_of_42_and_share_the_time():
     srt = pytest.importorskip("srt")
-    cues = build_cues([TimedLine(10.0, 25.0, LONG, "ana"), TimedLine(25.0, 26.0, "Short.", "bo")])
+    cues = build_cues([Cue(10.0, 25.0, LONG, "ana"), Cue(25.0, 26.0, "Short.", "bo")])
     parsed = list(srt.parse(to_srt(cues)))
     assert len(parsed) == 4
     for cue in parsed:
@@ -147,7 +147,7 @@ def test_long_lines_wrap_to_two_lines_of_42_and_share_the_time():
 
 def test_cjk_text_wraps_by_display_width_without_leading_punctuation():
     text = "小明说：这是一个非常长的句子，没有空格，需要按照字符来折行显示，否则会超出屏幕的宽度限制。"
-    cues = build_cues([TimedLine(0, 4, text, "小明")], labels="never")
+    cues = build_cues([Cue(0, 4, text, "小明")], labels="never")
     rows = [row for c in cues for row in c.text.split("\n")]
     assert "".join(rows) == text
     assert all(len(row) <= 21 for row in rows)  # wide characters take two of the 42 columns
@@ -155,5 +155,5 @@ def test_cjk_text_wraps_by_display_width_without_leading_punctuation():
 
 
 def test_short_line_stays_one_line_and_empty_input():
-    assert [c.text for c in build_cues([TimedLine(0, 1, "Hello there.", None)])] == ["Hello there."]
+    assert [c.text for c in build_cues([Cue(0, 1, "Hello there.", None)])] == ["Hello there."]
     assert build_cues([]) == []

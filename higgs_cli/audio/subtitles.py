@@ -46,16 +46,6 @@ class Cue:
             raise ValueError(f"a cue needs 0 <= start <= end, got {self.start}..{self.end}")
 
 
-@dataclass(frozen=True)
-class TimedLine:
-    """A line's words, who says them, and where its audio sits in the track (seconds)."""
-
-    start: float
-    end: float
-    text: str
-    speaker: str | None = None
-
-
 def strip_markers(text: str) -> str:
     """`text` as a viewer reads it: no script markers, sound-event tags or speaker tags; spaces tidied."""
     text = _SPEAKER_TAG.sub(" ", _SOUND_EVENT.sub(" ", _SCRIPT_MARKER.sub(" ", text)))
@@ -63,9 +53,10 @@ def strip_markers(text: str) -> str:
     return "\n".join(line for line in lines if line)
 
 
-def build_cues(lines: Sequence[TimedLine], *, labels: Labels = "auto", max_chars: int = MAX_CHARS,
+def build_cues(lines: Sequence[Cue], *, labels: Labels = "auto", max_chars: int = MAX_CHARS,
                max_lines: int = MAX_LINES) -> list[Cue]:
-    """Readable, non-overlapping cues for `lines` (in track order); lines with nothing to show give none."""
+    """Readable, non-overlapping cues for `lines` (each line's whole span and text as one Cue, in track
+    order); lines with nothing to show give none."""
     if labels not in LABELS:
         raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
     if max_chars < 1 or max_lines < 1:

@@ -62,7 +62,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
 
     from higgs_cli.audio.io import write_audio, write_audio_blocks
     from higgs_cli.audio.master import LoudnessMeter, MasteredStream, assemble_stream, trim_silence
-    from higgs_cli.audio.subtitles import TimedLine, build_cues, to_srt, to_webvtt
+    from higgs_cli.audio.subtitles import Cue, build_cues, to_srt, to_webvtt
 
     settings = project.output
     build.mkdir(parents=True, exist_ok=True)
@@ -118,7 +118,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
             outputs["stems"] = [build / "stems" / n for n, size in zip(stems, sizes, strict=True) if size]
 
         if settings.subtitles:
-            cues = build_cues([TimedLine(start, end, line.display_text, line.speaker)
+            cues = build_cues([Cue(start, end, line.display_text, line.speaker)
                                for line, (start, end) in zip(planned, spans, strict=True)],
                               labels=settings.subtitle_labels)
             tmp["srt"].write_text(to_srt(cues), encoding="utf-8")
