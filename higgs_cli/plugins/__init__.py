@@ -23,12 +23,21 @@ from higgs_cli.plugins.helpers import (
     speaker_of,
 )
 from higgs_cli.plugins.hookspecs import hookimpl
-from higgs_cli.plugins.script import Line, Location, OutputSettings, Project, SamplingDefaults, Section, Speaker
+from higgs_cli.plugins.script import (
+    GuardSettings,
+    Line,
+    Location,
+    OutputSettings,
+    Project,
+    SamplingDefaults,
+    Section,
+    Speaker,
+)
 from higgs_cli.plugins.task import PlanContext, PlannedLine, Problem, Task
 
 __all__ = [
-    "MAX_CONTEXT", "Line", "Location", "OutputSettings", "PlanContext", "PlannedLine", "Problem", "Project",
-    "SamplingDefaults", "Section", "Speaker", "Task", "check_int", "check_speakers", "check_text", "field",
+    "MAX_CONTEXT", "GuardSettings", "Line", "Location", "OutputSettings", "PlanContext", "PlannedLine", "Problem",
+    "Project", "SamplingDefaults", "Section", "Speaker", "Task", "check_int", "check_speakers", "check_text", "field",
     "has_voice", "hookimpl", "join_scene", "plan_wrapped_lines", "problem", "request", "solo_scene",
     "speaker_numbers", "speaker_of",
 ]

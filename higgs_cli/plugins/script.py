@@ -42,6 +42,16 @@ class SamplingDefaults:
     seed: int = DEFAULT_SEED
     max_seconds: float = DEFAULT_MAX_SECONDS
     pause: float = DEFAULT_PAUSE
+    retries: int = 2  # a line the quality guards flag is generated again up to this many times
+
+
+@dataclass(frozen=True)
+class GuardSettings:
+    """`guards:`: the quality checks run on every generated line (project/guards.py)."""
+
+    enabled: bool = True
+    asr_model: str | None = None  # a Whisper checkpoint for the speech-recognition check; None: off
+    max_wer: float = 0.5  # word error rate above which the speech-recognition check flags a line
 
 
 @dataclass(frozen=True)
@@ -58,6 +68,10 @@ class OutputSettings:
     # written out so the task contract loads no audio I/O; tests/test_layers.py keeps them equal.
     subtitle_labels: str = "auto"  # speaker labels on cues: auto (2+ speakers) | always | never
     bitrate: int = 192  # kbps of an mp3 master (constant bitrate); other formats ignore it
+    split: str = "none"  # none | section: one master file per section as well
+    sample_rate: int | None = None  # None: the format's default
+    profile: str = "none"  # none | acx | podcast | broadcast: master to that delivery profile
+    cover: str | None = None  # an image inside the project folder, embedded in m4b/mp3 masters
 
 
 @dataclass(frozen=True)
@@ -87,6 +101,8 @@ class Line:
     location: Location | None = None
     ras_window: int | None = None  # 0 turns repetition-aware sampling off for this line
     ras_max_repeat: int | None = None
+    retries: int | None = None  # quality-guard retries for this line
+    id: str | None = None  # the line's own reference (`higgs project ... REF`), unique in the project
 
 
 @dataclass(frozen=True)
@@ -121,3 +137,7 @@ class Project:
     sections: tuple[Section, ...]
     artist: str | None = None  # written into the master's tags with the title
     album: str | None = None
+    author: str | None = None
+    narrator: str | None = None
+    guards: GuardSettings = field(default_factory=GuardSettings)
+    lexicon: dict[str, str] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)

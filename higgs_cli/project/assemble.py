@@ -21,7 +21,7 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,8 @@ class LineAudio:
     frames: int
     finished: bool
     generated: bool  # made in this render (else taken from the cache)
+    missing: bool = False  # never rendered (a partial render): left out of the outputs, listed in the manifest
+    info: dict = field(default_factory=dict)  # ref, id, flags, tries, approved...: copied to its ManifestLine
 
 
 def write_build(project: Project, build: Path, planned: list[PlannedLine], keys: list[str],
@@ -153,7 +155,7 @@ def _manifest_lines(planned: list[PlannedLine], keys: list[str], lines: list[Lin
         prompt_text=line.request.text, start=start, end=end, key=key, seed=line.request.seed,
         sampling=line.request.sampling.to_dict(), max_frames=line.request.max_frames, frames=audio.frames,
         finished=audio.finished, source="generated" if audio.generated else "cache", pause_after=line.pause_after,
-        context_from=list(line.context_from), stem=stem, extra=line.extra)
+        context_from=list(line.context_from), stem=stem, extra=line.extra, missing=audio.missing, **audio.info)
         for line, n, key, audio, (start, end), stem in zip(planned, section_numbers(planned), keys, lines, spans,
                                                            stems, strict=True)]
 

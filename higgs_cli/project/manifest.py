@@ -49,6 +49,12 @@ class ManifestLine:
     context_from: list[int]
     stem: str | None  # relative to the build folder
     extra: dict = field(default_factory=dict)
+    missing: bool = False  # never rendered (a partial render): not in the outputs
+    ref: str | None = None  # "SECTION:N", as status and every message number lines
+    id: str | None = None  # the line's own `id:`
+    flags: list[dict] = field(default_factory=list)  # the quality guards' findings on the kept try
+    tries: int = 1  # generations made (1 + retries used)
+    approved: bool = False
 
 
 @dataclass

@@ -15,11 +15,21 @@ from typing import Any
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
-from higgs_cli.plugins.script import Line, Location, OutputSettings, Project, SamplingDefaults, Section, Speaker
+from higgs_cli.plugins.script import (
+    GuardSettings,
+    Line,
+    Location,
+    OutputSettings,
+    Project,
+    SamplingDefaults,
+    Section,
+    Speaker,
+)
 from higgs_cli.plugins.task import Task
 from higgs_cli.project.problems import BAD, Problems, did_you_mean, one_of
 from higgs_cli.project.schema import (
     FORMAT_VERSION,
+    GUARD_RULES,
     LINE_KEYS,
     LINE_OVERRIDES,
     MAX_NAME_CHARS,
@@ -58,13 +68,15 @@ class ProjectReader(SpeakerReader):
                 self.p.add(version, f"unsupported format version {version.value!r}", str(FORMAT_VERSION))
         title = self.text(given["title"], "title", max_chars=MAX_TITLE_CHARS) if "title" in given else None
         tags = {key: self.text(given[key], key, max_chars=MAX_TITLE_CHARS, nullable=True)
-                for key in ("artist", "album") if key in given}
+                for key in ("artist", "album", "author", "narrator") if key in given}
         model = self.text(given["model"], "model", max_chars=1000, nullable=True) if "model" in given else None
         scene = self.text(given["scene"], "scene", nullable=True) if "scene" in given else None
         defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults) \
             if "defaults" in given and not is_null(given["defaults"]) else SamplingDefaults()
         output = self.settings(given["output"], "output", OUTPUT_RULES, OutputSettings) \
             if "output" in given and not is_null(given["output"]) else OutputSettings()
+        guards = self.settings(given["guards"], "guards", GUARD_RULES, GuardSettings) \
+            if "guards" in given and not is_null(given["guards"]) else GuardSettings()
         speakers_node = given.get("speakers")
         speakers = self.speakers(None if speakers_node is None or is_null(speakers_node) else speakers_node)
         declared = self.declared(speakers_node)
@@ -85,6 +97,7 @@ class ProjectReader(SpeakerReader):
             output=output,
             speakers=speakers,
             sections=tuple(section for section, _ in sections),
+            guards=guards,
             **{key: value for key, value in tags.items() if isinstance(value, str)},
         )
         return project, sections

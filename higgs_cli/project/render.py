@@ -15,7 +15,6 @@ Status and clean live in status.py and clean.py; this module re-exports them.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,10 +24,11 @@ import numpy as np
 
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.request import FRAME_RATE, RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult, Turn
-from higgs_cli.errors import HiggsError, UsageError
+from higgs_cli.errors import UsageError
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.assemble import LineAudio, write_build
 from higgs_cli.project.clean import clean_project
+from higgs_cli.project.generate import CALL_BATCHES, LineReport, generate_missing
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
 from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.length import speech_seconds
@@ -46,8 +46,6 @@ __all__ = ["CALL_BATCHES", "MANIFEST", "MISSING", "RANDOM_NOTE", "RENDERED", "ST
            "LineState", "ModelIdentity", "NullProgress", "ProjectStatus", "RenderProgress", "RenderSummary",
            "clean_project", "project_status", "render_project", "safe_name", "slugify"]
 
-CALL_BATCHES = 4  # requests per generate() call, in batches: the engine refills slots as lines finish,
-# and an interruption loses at most this many batches of work
 RANDOM_NOTE = RANDOM_WEIGHTS_NOTE  # the one wording, under the name callers know
 _keys = line_keys  # the name tests knew
 
@@ -192,8 +190,24 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        generated, generated_seconds, gen_time = _generate(
-            session, planned, context, keys, same, results, store, batch_size, progress)
+        pending = [group[0] for group in same.values() if group[0] not in results]
+
+        def on_done(i: int, result: GenerationResult, report: LineReport) -> None:
+            store.put(keys[i], result)
+            entry = _done(result)
+            for j in same[keys[i]]:
+                results[j] = entry
+                generated.add(j)
+                progress.line_done(planned[j].section, result.seconds)
+
+        generated: set[int] = set()
+        stats = generate_missing(
+            session, pending, depends=context, is_done=results.__contains__,
+            build_request=lambda i: _with_context(planned[i], context[i], planned, results), on_done=on_done,
+            estimate_seconds=lambda i: speech_seconds(planned[i].display_text,
+                                                      planned[i].request.max_frames / FRAME_RATE),
+            batch_size=batch_size, progress=progress)
+        generated_seconds, gen_time = stats.seconds, stats.spent
 
         progress.stage("assembling")
         lines = [LineAudio(frames=int(results[i].codes.shape[1]), finished=results[i].finished,
@@ -218,44 +232,3 @@ def _check_format(project: Project) -> None:
         raise UsageError(f"{project.file}: output.format {fmt} cannot be written by this installation's libsndfile "
                          f"(it writes {', '.join(audio_io.supported_output_formats())})",
                          hint="choose another output.format, or install a libsndfile with that format")
-
-
-def _generate(session, planned, context, keys, same, results, store, batch_size, progress):
-    """Generate every line missing from `results`, in dependency waves; cache each call's results.
-
-    Of each group of lines with equal keys (`same`), only the first is generated.
-    """
-    pending = [group[0] for group in same.values() if group[0] not in results]
-    generated: set[int] = set()
-    seconds = spent = 0.0
-    # The audio still to come, so a display can show seconds made of seconds expected (and an
-    # ETA) before a whole line is done. Progress objects from before expect() still work.
-    expect = getattr(progress, "expect", None) or (lambda seconds: None)
-    estimate = {i: speech_seconds(planned[i].display_text, planned[i].request.max_frames / FRAME_RATE)
-                for i in pending}
-    expected = sum(estimate.values())
-    expect(expected)
-    while pending:
-        ready = [i for i in pending if all(j in results for j in context[i])]
-        if not ready:  # plan_sections only allows earlier context lines, so this is a bug
-            raise HiggsError("render stalled: lines wait on context that is never generated")
-        batch = ready[:batch_size * CALL_BATCHES]
-        started = time.perf_counter()
-        out = session.generate([_with_context(planned[i], context[i], planned, results) for i in batch],
-                               batch_size=batch_size, progress=progress.frames)
-        spent += time.perf_counter() - started
-        if len(out) != len(batch):
-            raise HiggsError(f"the model returned {len(out)} results for {len(batch)} requests")
-        for i, result in zip(batch, out, strict=True):
-            store.put(keys[i], result)
-            entry = _done(result)
-            expected += result.seconds - estimate[i]
-            expect(expected)
-            for j in same[keys[i]]:
-                results[j] = entry
-                generated.add(j)
-                progress.line_done(planned[j].section, result.seconds)
-            seconds += result.seconds
-        del out, result  # the audio is in the cache now; do not hold it while the next call runs
-        pending = [i for i in pending if i not in results]
-    return generated, seconds, spent

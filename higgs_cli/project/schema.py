@@ -20,11 +20,12 @@ MAX_NOTE_CHARS = 2000  # scene, description, transcript
 MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 64  # speaker names and section ids
 
-TOP_KEYS = ("version", "title", "artist", "album", "model", "scene", "defaults", "output", "speakers", "script")
+TOP_KEYS = ("version", "title", "artist", "album", "author", "narrator", "model", "scene", "defaults", "output",
+            "guards", "lexicon", "lexicon_file", "speakers", "script")
 SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
-LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause")
+LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause", "retries")
 """Settings a line may set for itself; a section may set them for its lines."""
-LINE_KEYS = ("speaker", "text", *LINE_OVERRIDES, "scene")
+LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene")
 SECTION_KEYS = ("id", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
@@ -66,13 +67,33 @@ class Bool:
         return "true or false"
 
 
-Rule = Range | Choice | Bool
+@dataclass(frozen=True)
+class Text:
+    """A free text setting (e.g. a path inside the project, or a model name); None allowed."""
 
-SAMPLING_RULES: dict[str, Range] = SAMPLING_RANGES
-"""`defaults:` keys (and the line overrides), with the engine's ranges."""
+    max_chars: int = 1000
+
+    def describe(self) -> str:
+        return f"text of at most {self.max_chars} characters"
+
+
+Rule = Range | Choice | Bool | Text
+
+RETRIES = Range(0, 10, integer=True)
+"""How many times a line the quality guards flag is generated again with another seed."""
+
+SAMPLING_RULES: dict[str, Range] = {**SAMPLING_RANGES, "retries": RETRIES}
+"""`defaults:` keys (and the line overrides): the engine's ranges, plus the guards' retries."""
+
+GUARD_RULES: dict[str, Rule] = {
+    "enabled": Bool(),
+    "asr_model": Text(),  # a local Whisper checkpoint (folder) or model name; None: no speech recognition
+    "max_wer": Range(0, 1),
+}
+"""`guards:` keys: the quality checks run on every generated line (see project/guards.py)."""
 
 OUTPUT_RULES: dict[str, Rule] = {
-    "format": Choice(("wav", "flac", "mp3")),
+    "format": Choice(("wav", "flac", "mp3", "m4b")),
     "loudness": Range(-70, 0),
     "peak": Range(-20, 0),
     "crossfade_ms": Range(0, 1000),
@@ -82,4 +103,9 @@ OUTPUT_RULES: dict[str, Rule] = {
     "max_hours": Range(0, 24, low_open=True),
     "subtitle_labels": Choice(LABELS),
     "bitrate": OneOf(min(MP3_BITRATES_KBPS), max(MP3_BITRATES_KBPS), integer=True, options=MP3_BITRATES_KBPS),
+    "split": Choice(("none", "section")),
+    "sample_rate": OneOf(8000, 48000, integer=True, nullable=True,
+                         options=(8000, 16000, 22050, 24000, 32000, 44100, 48000)),
+    "profile": Choice(("none", "acx", "podcast", "broadcast")),
+    "cover": Text(),  # an image inside the project folder, embedded in m4b/mp3 masters
 }

@@ -18,7 +18,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from higgs_cli.engine.request import Range
 from higgs_cli.project.problems import BAD, Problems, did_you_mean, one_of
-from higgs_cli.project.schema import CONTROL, MAX_NAME_CHARS, MAX_NOTE_CHARS, Bool, Rule
+from higgs_cli.project.schema import CONTROL, MAX_NAME_CHARS, MAX_NOTE_CHARS, Bool, Rule, Text
 from higgs_cli.project.yaml_safety import (
     BOOL,
     FLOAT,
@@ -193,6 +193,8 @@ class ValueReader:
             return self.number(node, what, rule)
         if isinstance(rule, Bool):
             return self.boolean(node, what)
+        if isinstance(rule, Text):
+            return self.text(node, what, max_chars=rule.max_chars, nullable=True)
         value = self.text(node, what)
         if value is not BAD and value not in rule.options:
             self.p.add(node, f"{what} '{value}' is not supported{did_you_mean(value, rule.options)}",
