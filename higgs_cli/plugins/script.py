@@ -141,3 +141,4 @@ class Project:
     narrator: str | None = None
     guards: GuardSettings = field(default_factory=GuardSettings)
     lexicon: dict[str, str] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)
+    cache: str | None = None  # a shared render cache URL (e.g. s3://bucket/prefix); None: the project's own

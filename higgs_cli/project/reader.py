@@ -70,6 +70,7 @@ class ProjectReader(SpeakerReader):
         tags = {key: self.text(given[key], key, max_chars=MAX_TITLE_CHARS, nullable=True)
                 for key in ("artist", "album", "author", "narrator") if key in given}
         model = self.text(given["model"], "model", max_chars=1000, nullable=True) if "model" in given else None
+        cache = self.text(given["cache"], "cache", max_chars=1000, nullable=True) if "cache" in given else None
         scene = self.text(given["scene"], "scene", nullable=True) if "scene" in given else None
         defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults) \
             if "defaults" in given and not is_null(given["defaults"]) else SamplingDefaults()
@@ -98,6 +99,7 @@ class ProjectReader(SpeakerReader):
             speakers=speakers,
             sections=tuple(section for section, _ in sections),
             guards=guards,
+            cache=cache if isinstance(cache, str) else None,
             **{key: value for key, value in tags.items() if isinstance(value, str)},
         )
         return project, sections

@@ -21,7 +21,7 @@ MAX_TITLE_CHARS = 200
 MAX_NAME_CHARS = 64  # speaker names and section ids
 
 TOP_KEYS = ("version", "title", "artist", "album", "author", "narrator", "model", "scene", "defaults", "output",
-            "guards", "lexicon", "lexicon_file", "speakers", "script")
+            "guards", "lexicon", "lexicon_file", "cache", "speakers", "script")
 SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
 LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause", "retries")
 """Settings a line may set for itself; a section may set them for its lines."""
