@@ -22,6 +22,7 @@ from higgs_cli.engine import checkpoint
 from higgs_cli.engine.aot import AotDecodeStep, compiler_warnings_hidden
 from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.checkpoint import fingerprint_folder, resolve_model
+from higgs_cli.engine.chunks import ChunkDecoder
 from higgs_cli.engine.codec import AudioCodec
 from higgs_cli.engine.decode_loop import Workspaces
 from higgs_cli.engine.delay import generated_codes
@@ -328,7 +329,7 @@ class ModelSession:
         """Yield audio while one request generates, about `chunk_frames` frames at a time.
 
         Each chunk is decoded with the frames before it as context and only
-        its new samples are yielded, so the chunks join without seams.
+        its new samples are yielded, so the chunks join without seams (`chunks.ChunkDecoder`).
         """
         import queue
         import threading
@@ -346,27 +347,12 @@ class ModelSession:
 
         worker = threading.Thread(target=produce, daemon=True)
         worker.start()
-        collected: list[torch.Tensor] = []
-        emitted = 0
-        context, lookahead = 4 * chunk_frames, 8  # the decoder sees a few frames either side
-        while True:
-            frame = frames.get()
-            if frame is not None:
-                collected.append(frame)
-                if len(collected) % chunk_frames:
-                    continue
-            if collected:
-                codes = generated_codes(torch.stack(collected).numpy())
-                # while generating, the newest frames are incomplete (delayed codebooks) or lack lookahead
-                ready = codes.shape[1] if frame is None else codes.shape[1] - 1 - lookahead
-                if ready > emitted:
-                    begin = max(0, emitted - context)
-                    audio = self.decode(codes[:, begin:])
-                    per_frame = len(audio) // (codes.shape[1] - begin)
-                    yield audio[(emitted - begin) * per_frame:(ready - begin) * per_frame]
-                    emitted = ready
-            if frame is None:
-                break
+        chunks = ChunkDecoder(self.decode, chunk_frames)
+        while (frame := frames.get()) is not None:
+            yield from chunks.add(frame.numpy())
+        rest = chunks.finish()
+        if rest is not None:
+            yield rest
         worker.join()
         if failure:
             raise failure[0]

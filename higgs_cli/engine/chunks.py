@@ -1,0 +1,61 @@
+"""Audio from frames while they are generated: decode every `chunk_frames` frames, seamlessly.
+
+Used by `ModelSession.stream` and by the server's streamed responses, so both
+yield the very same chunks for the same frames. Each chunk is decoded with the
+frames before it as context and only its new samples are returned; the newest
+frames are held back while generating (delayed codebooks are incomplete, and
+the decoder looks a few frames ahead).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from higgs_cli.engine.delay import generated_codes
+
+CONTEXT_CHUNKS = 4  # chunks of earlier frames the decoder sees
+LOOKAHEAD = 8  # frames held back until the end: the decoder looks this far ahead
+
+
+class ChunkDecoder:
+    """Feed delayed frames (K,) or (n, K) as they come; get audio chunks back."""
+
+    def __init__(self, decode: Callable[[np.ndarray], np.ndarray], chunk_frames: int = 25) -> None:
+        self.decode = decode
+        self.chunk_frames = max(1, chunk_frames)
+        self.frames: list[np.ndarray] = []
+        self.emitted = 0
+        self._since = 0  # frames since the last decode
+
+    def add(self, frames: np.ndarray) -> list[np.ndarray]:
+        """Take new frames; return the chunks (zero or more) they complete."""
+        chunks = []
+        for frame in np.asarray(frames).reshape(-1, np.asarray(frames).shape[-1]):
+            self.frames.append(frame)
+            self._since += 1
+            if self._since == self.chunk_frames:
+                self._since = 0
+                chunk = self._chunk(final=False)
+                if chunk is not None:
+                    chunks.append(chunk)
+        return chunks
+
+    def finish(self) -> np.ndarray | None:
+        """The rest of the audio, once generation has ended (None when nothing is left)."""
+        return self._chunk(final=True)
+
+    def _chunk(self, *, final: bool) -> np.ndarray | None:
+        if not self.frames:
+            return None
+        codes = generated_codes(np.stack(self.frames))
+        ready = codes.shape[1] if final else codes.shape[1] - 1 - LOOKAHEAD
+        if ready <= self.emitted:
+            return None
+        begin = max(0, self.emitted - CONTEXT_CHUNKS * self.chunk_frames)
+        audio = self.decode(codes[:, begin:])
+        per_frame = len(audio) // (codes.shape[1] - begin)
+        chunk = audio[(self.emitted - begin) * per_frame:(ready - begin) * per_frame]
+        self.emitted = ready
+        return chunk
