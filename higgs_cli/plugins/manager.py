@@ -117,6 +117,37 @@ def register_commands(cli: Any) -> None:
     _call_each(get_plugin_manager(), "register_commands", cli=cli)
 
 
+def _flags_of(returned: Any) -> list[dict]:
+    """A checker's return value as flags; anything else is a broken checker (ValueError)."""
+    if returned is None:
+        return []
+    if not isinstance(returned, (list, tuple)):
+        raise ValueError(f"check_line returned {type(returned).__name__}, not a list of flags")
+    flags = []
+    for item in returned:
+        if not (isinstance(item, dict) and isinstance(item.get("code"), str) and item["code"]
+                and isinstance(item.get("message"), str)):
+            raise ValueError(f"check_line returned {item!r}: a flag is {{'code': str, 'message': str}}")
+        flags.append({"code": item["code"], "message": item["message"]})
+    return flags
+
+
+def check_line(**kwargs: Any) -> list[dict]:
+    """Every plugin's flags on one generated line (`check_line(line, request, result)`).
+
+    A checker that raises or returns something other than flags is dropped and reported
+    like any broken plugin: one bad checker must not stop a render.
+    """
+    pm = get_plugin_manager()
+    flags: list[dict] = []
+    for impl in pm.hook.check_line.get_hookimpls():
+        try:
+            flags += _flags_of(impl.function(**{name: kwargs[name] for name in impl.argnames if name in kwargs}))
+        except Exception as error:  # third-party code: anything may come out of it
+            pm.fail(impl.plugin_name, error)
+    return flags
+
+
 def get_tasks() -> dict[str, Task]:
     """Every registered task, by name. Two plugins registering one name is an error."""
     tasks: dict[str, Task] = {}
