@@ -107,7 +107,7 @@ def test_editing_one_line_regenerates_exactly_that_line(tmp_path):
     assert (summary.generated, summary.cached) == (1, 3)
 
 
-def test_editing_chunk_two_of_a_clone_section_regenerates_it_and_the_chunks_after(tmp_path):
+def test_editing_chunk_two_of_a_clone_section_regenerates_only_it_until_context_is_refreshed(tmp_path):
     project = make_project(tmp_path, [section("story", "clone", ("alice", " ".join(SENTENCES)),
                                               max_chunk_chars=40)])
     first = FakeSession()
@@ -123,8 +123,24 @@ def test_editing_chunk_two_of_a_clone_section_regenerates_it_and_the_chunks_afte
 
     edited = " ".join([SENTENCES[0], "This is the NEW second sentence.", *SENTENCES[2:]])
     second = FakeSession()
-    render_project(with_line(project, 0, 0, edited), second)
-    assert [r.text for r in second.requests] == ["This is the NEW second sentence.", *SENTENCES[2:]]
+    edited_project = with_line(project, 0, 0, edited)
+    render_project(edited_project, second)
+    assert [r.text for r in second.requests] == ["This is the NEW second sentence."]  # edit locality
+    # chunks 3 and 4 heard the old chunk 2: status says so, and --refresh-context redoes them and
+    # every chunk that hears a redone one (a fixed point)
+    assert [s.context_changed for s in project_status(edited_project)] == [False, False, True, True, False]
+    third = FakeSession()
+    summary = render_project(edited_project, third, refresh_context=True)
+    assert [r.text for r in third.requests] == SENTENCES[2:]
+    assert summary.generated == 3 and summary.context_changed == []
+    assert not any(s.context_changed for s in project_status(edited_project))
+    # the same audio as a render of the edited text from an empty cache
+    fresh = tmp_path / "fresh"
+    render_project(replace(edited_project, root=fresh, file=fresh / "project.yaml"), FakeSession())
+    ours = json.loads((tmp_path / "build" / "manifest.json").read_text())["lines"]
+    theirs = json.loads((fresh / "build" / "manifest.json").read_text())["lines"]
+    assert all(np.array_equal(Store(tmp_path).get(a["key"]).codes, Store(fresh).get(b["key"]).codes)
+               for a, b in zip(ours, theirs, strict=True))
 
 
 def test_interrupted_render_keeps_finished_lines_and_resumes(tmp_path):

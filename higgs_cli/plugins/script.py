@@ -89,6 +89,15 @@ class Speaker:
 
 
 @dataclass(frozen=True)
+class LexiconEntry:
+    """One `lexicon:` entry's respelling; `case`: match the word only as written (else any case)."""
+
+    say: str
+    case: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
 class Line:
     """One spoken line. None means "use the section's or project's default"."""
 
@@ -140,5 +149,5 @@ class Project:
     author: str | None = None
     narrator: str | None = None
     guards: GuardSettings = field(default_factory=GuardSettings)
-    lexicon: dict[str, str] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)
+    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)
     cache: str | None = None  # a shared render cache URL (e.g. s3://bucket/prefix); None: the project's own

@@ -23,6 +23,7 @@ from higgs_cli.plugins.script import Line, Project, Section
 from higgs_cli.plugins.task import PlannedLine, Task
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.length import check_render_length, length_problem, speech_seconds
+from higgs_cli.project.lexicon import apply_lexicon
 from higgs_cli.voices.codes import CodesCache
 
 __all__ = ["ProjectPlanContext", "check_library_voices", "check_render_length", "global_context",
@@ -218,7 +219,7 @@ def plan_sections(project: Project, ctx: ProjectPlanContext, *, tasks: Mapping[s
                 raise HiggsError(f"task '{task.name}' gave line {i} of section '{section.id}' the context "
                                  f"{line.context_from}: context must name earlier lines of the same section")
         planned.extend(lines)
-    return planned
+    return apply_lexicon(planned, project.lexicon)  # what the model reads; display text stays the script's
 
 
 def plan_project(project: Project, session, library=None, *, tasks: Mapping[str, Task] | None = None

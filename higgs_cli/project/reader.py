@@ -26,6 +26,7 @@ from higgs_cli.plugins.script import (
     Speaker,
 )
 from higgs_cli.plugins.task import Task
+from higgs_cli.project.lexicon import read_lexicon
 from higgs_cli.project.problems import BAD, Problems, did_you_mean, one_of
 from higgs_cli.project.schema import (
     FORMAT_VERSION,
@@ -78,6 +79,8 @@ class ProjectReader(SpeakerReader):
             if "output" in given and not is_null(given["output"]) else OutputSettings()
         guards = self.settings(given["guards"], "guards", GUARD_RULES, GuardSettings) \
             if "guards" in given and not is_null(given["guards"]) else GuardSettings()
+        lexicon = read_lexicon(self, given.get("lexicon") if not is_null(given.get("lexicon")) else None,
+                               given.get("lexicon_file") if not is_null(given.get("lexicon_file")) else None)
         speakers_node = given.get("speakers")
         speakers = self.speakers(None if speakers_node is None or is_null(speakers_node) else speakers_node)
         declared = self.declared(speakers_node)
@@ -99,6 +102,7 @@ class ProjectReader(SpeakerReader):
             speakers=speakers,
             sections=tuple(section for section, _ in sections),
             guards=guards,
+            lexicon=lexicon,
             cache=cache if isinstance(cache, str) else None,
             **{key: value for key, value in tags.items() if isinstance(value, str)},
         )
@@ -134,7 +138,28 @@ class ProjectReader(SpeakerReader):
             else:
                 ids[section.id] = (id_node or item, id_node is not None)
             sections.append((section, len(self.p) == before and self.broken_refs == broken))
+        self.check_line_ids([section for section, _ in sections])
         return sections
+
+    def check_line_ids(self, sections: list[Section]) -> None:
+        """Line ids are unique in the project and never a section's id (`ID:N` names chunk N of a line
+        and `SECTION:N` line N of a section: one name must not mean both)."""
+        seen: dict[str, Line] = {}
+        section_ids = {section.id for section in sections}
+        for section in sections:
+            for line in section.lines:
+                if line.id is None:
+                    continue
+                at = (line.location.line, line.location.column) if line.location else (1, 1)
+                if line.id in seen:
+                    first = seen[line.id].location
+                    self.p.add_at(*at, f"duplicate line id '{line.id}'"
+                                       + (f" (first at line {first.line})" if first else ""), "a unique id per line")
+                elif line.id in section_ids:
+                    self.p.add_at(*at, f"line id '{line.id}' is also a section's id",
+                                  "an id no section has (refs name sections and lines alike)")
+                else:
+                    seen[line.id] = line
 
     def section(self, node: Node, index: int, speakers, declared) -> tuple[Section, Node | None] | None:
         what = f"section {index}"
@@ -278,8 +303,10 @@ class ProjectReader(SpeakerReader):
             self.p.add(node, f"{what} has several unknown keys ({keys}); a short line has one 'NAME: text' pair",
                        f"'NAME: text' or line keys ({', '.join(LINE_KEYS)})")
         values = self.overrides(given, what, overrides)
+        if "id" in given:
+            values["id"] = self.name(given["id"][1], f"{what}: id", SECTION_ID, SECTION_ID_RULE)
         scene = self.text(given["scene"][1], f"{what}: scene", nullable=True) if "scene" in given else None
         text = self.line_text(text_node, f"{what}: text") if text_node is not None else BAD
-        if len(self.p) > before or BAD in (text, speaker, scene):
+        if len(self.p) > before or BAD in (text, speaker, scene, values.get("id")):
             return None
         return Line(speaker=speaker, text=text, scene=scene, location=self.p.location(node), **known(values))

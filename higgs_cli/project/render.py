@@ -15,7 +15,7 @@ Status and clean live in status.py and clean.py; this module re-exports them.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -28,15 +28,19 @@ from higgs_cli.errors import UsageError
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.assemble import LineAudio, write_build
 from higgs_cli.project.clean import clean_project
+from higgs_cli.project.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
 from higgs_cli.project.generate import CALL_BATCHES, LineReport, generate_missing
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
 from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.length import speech_seconds
+from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.names import safe_name, slugify
 from higgs_cli.project.plan import check_render_length, global_context, plan_project
+from higgs_cli.project.refs import LineRefs
+from higgs_cli.project.snapshots import record_snapshot
 from higgs_cli.project.state import write_state
 from higgs_cli.project.status import MISSING, RENDERED, STALE, UNKNOWN, LineState, ProjectStatus, project_status
-from higgs_cli.project.store import CacheEntry, Store, line_keys
+from higgs_cli.project.store import CacheEntry, Store, codes_digest, line_keys
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.task import Task
@@ -102,9 +106,16 @@ class RenderSummary:
     generated_seconds: float  # seconds of audio the model produced in this render
     generation_time: float  # wall seconds spent in generate()
     outputs: dict[str, Any]  # master, srt, vtt, manifest: paths; stems: list of paths
-    unfinished: list[str] = field(default_factory=list)  # lines cut at max_seconds, "section #n" counted from 1
+    unfinished: list[str] = field(default_factory=list)  # lines cut at max_seconds, as refs ("section:N")
     model_loaded: bool = True  # False when every line came from the cache and the model never loaded
     mastering: dict | None = None  # the master's measured figures (MasterReport.to_dict), as in the manifest
+    missing: list[str] = field(default_factory=list)  # refs of lines never rendered (a partial render)
+    context_lines: list[str] = field(default_factory=list)  # refs generated only because a chosen line hears them
+    context_changed: list[str] = field(default_factory=list)  # refs whose context changed since (--refresh-context)
+    flagged: int = 0  # lines the quality guards flagged (kept try)
+    retried: int = 0  # lines generated more than once
+    approved: int = 0  # approved lines
+    snapshot: str | None = None  # the id of the snapshot this render recorded
 
     @property
     def mastering_note(self) -> str | None:
@@ -137,8 +148,9 @@ def _done(entry: CacheEntry | GenerationResult) -> _Done:
     return _Done(codes=np.asarray(entry.codes, dtype=np.int16), finished=bool(entry.finished))  # as cached
 
 
-def _with_context(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
-                  results: dict[int, _Done]) -> GenerationRequest:
+def _heard(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
+           results: dict[int, _Done]) -> GenerationRequest:
+    """The line's request with the audio of its context lines, as they are in the cache now."""
     if not deps:
         return line.request
     heard = tuple(Turn(text=planned[j].request.text, codes=results[j].codes) for j in deps)
@@ -150,10 +162,17 @@ def _with_context(line: PlannedLine, deps: tuple[int, ...], planned: list[Planne
 def render_project(project: Project, session: Any, *, out_dir: str | Path | None = None,
                    progress: RenderProgress | None = None, force: bool = False,
                    batch_size: int = DEFAULT_BATCH_SIZE, library: Any = None, model_name: str | None = None,
-                   tasks: Mapping[str, Task] | None = None) -> RenderSummary:
+                   tasks: Mapping[str, Task] | None = None, sections: Sequence[str] = (),
+                   lines: Sequence[str] = (), refresh_context: bool = False,
+                   rerender_approved: bool = False) -> RenderSummary:
     """Render `project` with `session`: a ModelSession (or anything with its interface), a
     LazySession, or a zero-argument function that returns a session (called only if needed).
-    `tasks` is the task registry the sections are planned with (the CLI passes the installed one)."""
+    `tasks` is the task registry the sections are planned with (the CLI passes the installed one).
+
+    `sections` (ids) and `lines` (refs, see refs.py) limit what is generated (a partial render):
+    the rest comes from the cache, and lines never rendered are left out and reported.
+    `refresh_context` generates again the lines whose context changed since they were rendered;
+    `rerender_approved` lets approved lines follow project-wide changes (edits.py)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, not {batch_size}")
     progress = progress or NullProgress()
@@ -161,6 +180,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
     build, custom = layout.build_dir(out_dir)
     layout.check_folders(build, custom=custom)
     _check_format(project)
+    lock = LockFile.of(project)  # a damaged lock file is refused before any model loads
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
         layout.sweep(build)
@@ -169,58 +189,122 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         if not planned:
             raise UsageError(f"{project.file}: the project has no lines to render")
         check_render_length(project, planned)
+        refs = LineRefs(project, planned)
+        wanted = _wanted(refs, sections, lines)
+        edits = apply_picks(project, planned, refs, lock)
         model = ModelIdentity.of(session, model_name)
         context = global_context(planned)
-        keys = line_keys(planned, context, model_id=model.model_id, codec_id=model.codec_id)
         store = Store(project.root)
+        keys = apply_approvals(project, planned, line_keys(planned, model_id=model.model_id,
+                                                            codec_id=model.codec_id),
+                               edits, lock, store, rerender_approved=rerender_approved)
+        kept = [edit.kept for edit in edits]
 
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
         for i, key in enumerate(keys):
             same.setdefault(key, []).append(i)
         results: dict[int, _Done] = {}
-        if not force:
-            for key, group in same.items():
-                if (entry := store.get(key)) is not None:
-                    results.update(dict.fromkeys(group, _done(entry)))
+        for key, group in same.items():
+            redo = force and not all(kept[i] for i in group) and (wanted is None or any(i in wanted for i in group))
+            if not redo and (entry := store.get(key)) is not None:
+                results.update(dict.fromkeys(group, _done(entry)))
+        changed = context_changed(keys, context, store)
+        if refresh_context:
+            for i in refresh_set(keys, context, changed, kept):
+                if wanted is None or i in wanted:
+                    results.pop(i, None)
+                    changed[i] = False
         cached = set(results)
-        if len(cached) < len(planned) and isinstance(session, LazySession):
+        todo = set(range(len(planned))) if wanted is None else _with_context(wanted, context, results)
+        pending = [group[0] for group in same.values() if group[0] not in results and group[0] in todo]
+        if pending and isinstance(session, LazySession):
             session.load()  # now, not in the generation timing; a model that fails to load changes nothing
         write_state(layout, build, model=model.name, model_id=model.model_id, codec_id=model.codec_id)
         order = list(dict.fromkeys(p.section for p in planned))
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        pending = [group[0] for group in same.values() if group[0] not in results]
+        generated: set[int] = set()
+        reports: dict[int, LineReport] = {}
 
         def on_done(i: int, result: GenerationResult, report: LineReport) -> None:
-            store.put(keys[i], result)
+            heard = [codes_digest(results[j].codes) for j in context[i]]
+            store.put(keys[i], result, meta={"heard": heard, "flags": report.flags, "tries": report.tries,
+                                             "seed": report.seed})
             entry = _done(result)
             for j in same[keys[i]]:
                 results[j] = entry
                 generated.add(j)
+                reports[j] = report
+                changed[j] = False
                 progress.line_done(planned[j].section, result.seconds)
 
-        generated: set[int] = set()
         stats = generate_missing(
             session, pending, depends=context, is_done=results.__contains__,
-            build_request=lambda i: _with_context(planned[i], context[i], planned, results), on_done=on_done,
+            build_request=lambda i: _heard(planned[i], context[i], planned, results), on_done=on_done,
             estimate_seconds=lambda i: speech_seconds(planned[i].display_text,
                                                       planned[i].request.max_frames / FRAME_RATE),
-            batch_size=batch_size, progress=progress)
-        generated_seconds, gen_time = stats.seconds, stats.spent
+            batch_size=batch_size, progress=progress,
+            retries_for=lambda i: _retries(project, refs, i),
+            guards=project.guards)
 
         progress.stage("assembling")
-        lines = [LineAudio(frames=int(results[i].codes.shape[1]), finished=results[i].finished,
-                           generated=i in generated) for i in range(len(planned))]
-        outputs, manifest = write_build(project, build, planned, keys, lines, store, model)
+        audio = [_line_audio(i, results, generated, reports, edits, keys, store) for i in range(len(planned))]
+        outputs, manifest = write_build(project, build, planned, keys, audio, store, model)
+        flags = [line.flags for line in manifest.lines]
+        snapshot = record_snapshot(layout, build, manifest, outputs, generated=len({keys[i] for i in generated}))
         return RenderSummary(
             title=project.title, model=model.name, model_id=model.model_id, codec_id=model.codec_id,
             is_random=model.is_random, lines=len(planned), generated=len({keys[i] for i in generated}),
-            cached=len(cached), duration=manifest.duration, generated_seconds=generated_seconds,
-            generation_time=gen_time, outputs=outputs,
-            unfinished=[f"{m.section} #{m.index + 1}" for m in manifest.lines if not m.finished],  # as validate counts
+            cached=len(cached), duration=manifest.duration, generated_seconds=stats.seconds,
+            generation_time=stats.spent, outputs=outputs,
+            unfinished=[refs.ref(i) for i, m in enumerate(manifest.lines) if not m.finished and not m.missing],
             model_loaded=not isinstance(session, LazySession) or session.loaded, mastering=manifest.mastering,
+            missing=[refs.ref(i) for i, line in enumerate(audio) if line.missing],
+            context_lines=sorted((refs.ref(i) for i in generated if wanted is not None and i not in wanted),
+                                 key=lambda r: refs.refs.index(r)),
+            context_changed=[refs.ref(i) for i, c in enumerate(changed) if c],
+            flagged=sum(bool(f) for f in flags), retried=sum((line.tries or 1) > 1 for line in manifest.lines),
+            approved=sum(edit.approved for edit in edits), snapshot=snapshot,
         )
+
+
+def _wanted(refs: LineRefs, sections: Sequence[str], lines: Sequence[str]) -> set[int] | None:
+    """The lines a partial render generates (None: all), every ref checked before anything runs."""
+    if not sections and not lines:
+        return None
+    wanted = {i for section in sections for i in refs.section(section)}
+    return wanted | set(refs.resolve_all(lines))
+
+
+def _with_context(wanted: set[int], context: Sequence[tuple[int, ...]], results: Mapping[int, _Done]) -> set[int]:
+    """`wanted` plus the uncached lines they hear (and those hear), which must be generated first."""
+    need = set(wanted)
+    for i in range(max(wanted, default=-1), -1, -1):  # context lines come earlier
+        if i in need:
+            need.update(j for j in context[i] if j not in results)
+    return need
+
+
+def _retries(project: Project, refs: LineRefs, i: int) -> int:
+    """The line's `retries:` (a line or section key), else `defaults.retries`."""
+    line = refs.sources[i]
+    return project.defaults.retries if line is None or line.retries is None else line.retries
+
+
+def _line_audio(i: int, results: Mapping[int, _Done], generated: set[int], reports: Mapping[int, LineReport],
+                edits: list[LineEdit], keys: list[str], store: Store) -> LineAudio:
+    info = edits[i].info()
+    if i not in results:
+        return LineAudio(frames=0, finished=True, generated=False, missing=True, info=info)
+    if i in reports:
+        info.update(flags=reports[i].flags, tries=reports[i].tries)
+    else:  # from the cache: what its render recorded
+        meta = store.meta(keys[i]) or {}
+        info.update(flags=meta.get("flags") if isinstance(meta.get("flags"), list) else [],
+                    tries=meta.get("tries") if isinstance(meta.get("tries"), int) else 1)
+    return LineAudio(frames=int(results[i].codes.shape[1]), finished=results[i].finished, generated=i in generated,
+                     info=info)
 
 
 def _check_format(project: Project) -> None:

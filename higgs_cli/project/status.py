@@ -14,10 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.plugins.task import PlannedLine
+from higgs_cli.project.edits import apply_approvals, apply_picks, context_changed
 from higgs_cli.project.layout import ProjectLayout
+from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.manifest import assembly_digest, read_manifest
 from higgs_cli.project.names import section_numbers
 from higgs_cli.project.plan import ProjectPlanContext, global_context, is_placeholder, plan_sections
+from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.state import read_state
 from higgs_cli.project.store import Store, line_key
 
@@ -37,6 +40,14 @@ class LineState:
     text: str
     key: str | None  # None when unknown
     state: str  # rendered | stale | missing | unknown
+    ref: str = ""  # SECTION:N, as every command names it
+    id: str | None = None  # the line's own id:
+    approved: bool = False
+    changed_since_approval: bool = False  # approved, then its text or voice changed
+    context_changed: bool = False  # it heard other audio than its context lines have now
+    take: int | None = None  # the picked take
+    flags: list[dict] = field(default_factory=list)  # the quality guards' findings on its cached audio
+    tries: int = 1
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -79,10 +90,17 @@ class ProjectStatus:
             del counts[UNKNOWN]
         return counts
 
+    def marks(self) -> dict[str, int]:
+        """How many lines are approved, changed since approval, hear changed context, are flagged."""
+        return {"approved": sum(line.approved for line in self.lines),
+                "changed_since_approval": sum(line.changed_since_approval for line in self.lines),
+                "context_changed": sum(line.context_changed for line in self.lines),
+                "flagged": sum(bool(line.flags) for line in self.lines)}
+
     def to_dict(self) -> dict:
         return {"model_id": self.model_id, "codec_id": self.codec_id, "build_dir": str(self.build_dir),
                 "outputs_current": self.outputs_current, "settings_current": self.settings_current,
-                "counts": self.counts(), "unresolved_voices": self.unresolved_voices,
+                "counts": self.counts(), **self.marks(), "unresolved_voices": self.unresolved_voices,
                 "lines": [s.to_dict() for s in self.lines]}
 
 
@@ -101,18 +119,11 @@ def _needs_model(line: PlannedLine) -> bool:
     return any(is_placeholder(turn) for turn in line.request.history)
 
 
-def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]], *, model_id: str,
+def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]] | None = None, *, model_id: str,
                codec_id: str) -> list[str | None]:
-    """Each line's cache key, or None where it depends on codes only the model can make
-    (the line's own voice, or a line it hears)."""
-    keys: list[str | None] = []
-    for line, deps in zip(planned, context, strict=True):
-        heard = [keys[j] for j in deps]
-        if _needs_model(line) or any(k is None for k in heard):
-            keys.append(None)
-        else:
-            keys.append(line_key(line.request, model_id=model_id, codec_id=codec_id, context_keys=heard))
-    return keys
+    """Each line's cache key, or None where it depends on voice codes only the model can make."""
+    return [None if _needs_model(line) else line_key(line.request, model_id=model_id, codec_id=codec_id)
+            for line in planned]
 
 
 def project_status(project: Project, session_ids: Any = None, *, out_dir: str | Path | None = None,
@@ -135,9 +146,15 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
     ctx = ProjectPlanContext(project, codec_id=ids[1] if ids else "none", encode=None, library=library)
     planned = plan_sections(project, ctx, tasks=tasks)
     context = global_context(planned)
-    keys = known_keys(planned, context, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
+    refs = LineRefs(project, planned)
+    lock = LockFile.of(project)
+    edits = apply_picks(project, planned, refs, lock)
+    store = Store(project.root)
+    keys = known_keys(planned, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
+    keys = apply_approvals(project, planned, keys, edits, lock, store)
+    changed = context_changed(keys, context, store)
 
-    built_keys: list[str] = []
+    built_keys: list[str | None] = []
     built_at = None
     if manifest is not None and ids and (manifest.model_id, manifest.codec_id) == tuple(ids):
         master = manifest.outputs.get("master")
@@ -146,9 +163,8 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
             built_at = (build / master).stat().st_mtime
     built = set(built_keys)
 
-    store = Store(project.root)
     states = []
-    for line, key, n in zip(planned, keys, section_numbers(planned), strict=True):
+    for i, (line, key, n) in enumerate(zip(planned, keys, section_numbers(planned), strict=True)):
         mtime = store.mtime(key) if key else None
         if key is None and ids and ctx.unresolved:
             state = UNKNOWN
@@ -158,7 +174,13 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
             state = RENDERED
         else:
             state = STALE
-        states.append(LineState(line.section, n, line.speaker, line.display_text, key, state))
+        meta = (store.meta(key) or {}) if mtime is not None else {}
+        edit = edits[i]
+        states.append(LineState(line.section, n, line.speaker, line.display_text, key, state, ref=edit.ref,
+                                id=edit.id, approved=edit.approved,
+                                changed_since_approval=edit.changed_since_approval, context_changed=changed[i],
+                                take=edit.take, flags=meta["flags"] if isinstance(meta.get("flags"), list) else [],
+                                tries=meta["tries"] if isinstance(meta.get("tries"), int) else 1))
     settings = bool(built_keys) and None not in keys and manifest.assembly == assembly_digest(project, planned, keys)
     current = bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys and settings
     return ProjectStatus(states, ids[0] if ids else None, ids[1] if ids else None, build, current,

@@ -2,7 +2,14 @@
 that shapes its audio, so an unchanged line is never generated twice.
 
 Entries live in the project's cache folder (`ProjectLayout.cache_dir`), one
-`<key>.npz` each (codes, audio, finished).
+`<key>.npz` each (codes, audio, finished, and a JSON `meta`: what the line heard,
+the guards' flags, tries and seed).
+
+A key covers the line's own request only, not the lines it hears
+(`PlannedLine.context_from`): editing one chunk of a narration generates that
+chunk alone. Which audio a line heard is recorded in its entry's meta
+(`heard`: the digests of the context entries' codes), so status can show the
+lines whose context changed since, and `render --refresh-context` redo them.
 They are written through a temporary file and one rename, so a reader sees a
 whole entry or none; an unreadable entry counts as a miss and is replaced.
 """
@@ -15,7 +22,7 @@ import os
 import shutil
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +32,8 @@ from higgs_cli.fsutil import atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.layout import ProjectLayout
 
-KEY_VERSION = 2  # bump when the key's recipe or the generation semantics change
+KEY_VERSION = 3  # bump when the key's recipe or the generation semantics change
+# 3: the key no longer holds the keys of the lines a line hears (edit locality, issue 17)
 
 
 def array_digest(array: np.ndarray) -> str:
@@ -40,13 +48,10 @@ def array_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def line_key(request: GenerationRequest, *, model_id: str, codec_id: str,
-             context_keys: Sequence[str] = ()) -> str:
-    """The cache key of one request: sha256 over a canonical JSON of its inputs.
+def line_key(request: GenerationRequest, *, model_id: str, codec_id: str) -> str:
+    """The cache key of one request: sha256 over a canonical JSON of its own inputs.
 
-    `context_keys` are the keys of the lines whose audio is appended to this
-    request's history at render time (PlannedLine.context_from): editing one
-    chunk changes the keys of every chunk that hears it.
+    The lines it hears at render time are not part of it (see the module's note).
     """
     history = [{"text": turn.text,
                 "codes": array_digest(turn.codes) if turn.codes is not None else None,
@@ -63,20 +68,20 @@ def line_key(request: GenerationRequest, *, model_id: str, codec_id: str,
         "sampling": request.sampling.to_dict(),
         "seed": request.seed,
         "max_frames": request.max_frames,
-        "context": list(context_keys),
     }
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def line_keys(planned: Sequence[PlannedLine], context: Sequence[tuple[int, ...]], *, model_id: str,
+def line_keys(planned: Sequence[PlannedLine], context: Sequence[tuple[int, ...]] | None = None, *, model_id: str,
               codec_id: str) -> list[str]:
-    """The key of every planned line; `context` is each line's project-wide context (plan.global_context)."""
-    keys: list[str] = []
-    for line, deps in zip(planned, context, strict=True):
-        keys.append(line_key(line.request, model_id=model_id, codec_id=codec_id,
-                             context_keys=[keys[j] for j in deps]))
-    return keys
+    """The key of every planned line (`context` is accepted for older callers and not used)."""
+    return [line_key(line.request, model_id=model_id, codec_id=codec_id) for line in planned]
+
+
+def codes_digest(codes: np.ndarray) -> str:
+    """What `heard` records of a context line: a short digest of its codes."""
+    return array_digest(np.asarray(codes, dtype=np.int16))[:20]
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,7 @@ class CacheEntry:
     codes: np.ndarray
     audio: np.ndarray
     finished: bool
+    meta: dict = field(default_factory=dict)  # heard, flags, tries, seed (see Store.put)
 
     def as_result(self) -> GenerationResult:
         return GenerationResult(codes=self.codes, audio=self.audio, finished=self.finished)
@@ -114,8 +120,9 @@ class Store:
             return None
         try:
             with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
                 entry = CacheEntry(codes=np.array(data["codes"]), audio=np.array(data["audio"], dtype=np.float32),
-                                   finished=bool(data["finished"]))
+                                   finished=bool(data["finished"]), meta=meta if isinstance(meta, dict) else {})
             if entry.codes.ndim != 2 or entry.audio.ndim != 1:
                 raise ValueError("bad shapes")
             return entry
@@ -123,11 +130,25 @@ class Store:
             path.unlink(missing_ok=True)
             return None
 
-    def put(self, key: str, result: GenerationResult) -> None:
+    def meta(self, key: str) -> dict | None:
+        """Only the entry's meta (its audio is not read), or None when there is no readable entry."""
+        path = self.path(key)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["meta"])) if "meta" in data.files else {}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return None
+        return meta if isinstance(meta, dict) else {}
+
+    def put(self, key: str, result: GenerationResult, meta: dict | None = None) -> None:
+        """Cache `result` under `key` with its `meta` (JSON data: `heard`, the digests of the codes of
+        the lines it heard; `digest`, its own codes' digest; the guards' `flags`, `tries`, `seed`)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        codes = np.asarray(result.codes, dtype=np.int16)
+        meta = {**(meta or {}), "digest": codes_digest(codes)}
         with atomic_path(self.path(key), suffix=".npz") as tmp, open(tmp, "wb") as handle:
-            np.savez(handle, codes=np.asarray(result.codes, dtype=np.int16),
-                     audio=np.asarray(result.audio, dtype=np.float32), finished=np.bool_(result.finished))
+            np.savez(handle, codes=codes, audio=np.asarray(result.audio, dtype=np.float32),
+                     finished=np.bool_(result.finished), meta=np.array(json.dumps(meta, sort_keys=True)))
 
     def clear(self) -> bool:
         if not self.dir.exists():
