@@ -1,0 +1,62 @@
+"""What one Ray actor runs: a `ModelSession`, loaded once, that generates codes and decodes them.
+
+A plain class: `ray_session` makes it an actor with `ray.remote`. It imports the
+engine inside its methods, so the client (which only plans and assembles) never
+loads torch for it. Generation returns codes only; decoding is a separate call,
+so that the client can decode each clip with the same companions as a local
+render (split.decode_groups).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+from higgs_cli.engine.request import GenerationRequest
+
+
+class ModelWorker:
+    """One model session on one device of the cluster."""
+
+    def __init__(self, model: str, *, revision: str | None = None, device: str | None = None,
+                 compile: bool = False, threads: int | None = None) -> None:
+        if threads:  # before torch loads: on CPU the audio's last bits depend on the thread count
+            os.environ["OMP_NUM_THREADS"] = str(threads)
+        from higgs_cli.engine.session import ModelSession
+
+        self.session = ModelSession.load(model, revision=revision, device=device, compile=compile)
+
+    def identity(self) -> dict:
+        """The model's fingerprints and where this worker runs."""
+        s = self.session
+        return {"name": s.name, "model_id": s.model_id, "codec_id": s.codec_id, "is_random": bool(s.is_random),
+                "device": str(s.device), "threads": os.environ.get("OMP_NUM_THREADS"),
+                "host": socket.gethostname(), "pid": os.getpid()}
+
+    def codes(self, requests: Sequence[GenerationRequest], batch_size: int) -> list[tuple[np.ndarray, bool]]:
+        """Each request's audio codes (codebooks, frames), and whether the model ended it.
+
+        The same codes as `ModelSession.generate` gives: its first half."""
+        from higgs_cli.engine.delay import generated_codes
+
+        made = self.session.generate_frames(requests, batch_size=batch_size)
+        return [(generated_codes(frames), bool(finished)) for frames, finished in made]
+
+    def decode_group(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Decode clips together, as one batch of `ModelSession.decode_many` (equal-length clips)."""
+        return self.session.decode_many(list(batch), batch_size=max(1, len(batch)))
+
+    def encode_audio(self, audio: np.ndarray) -> np.ndarray:
+        return self.session.encode_audio(audio)
+
+    def decode(self, codes: np.ndarray) -> np.ndarray:
+        return self.session.decode(codes)
+
+    def stream(self, request: GenerationRequest, chunk_frames: int) -> Iterator[np.ndarray]:
+        # a loop, not `yield from`: Ray's streaming calls send() on what it delegates to
+        for chunk in self.session.stream(request, chunk_frames=chunk_frames):  # noqa: UP028
+            yield chunk
+
