@@ -48,3 +48,41 @@ def biased_eos_model(tiny_model: Path, target: Path, bias: float, *, codebooks: 
     weights["audio_lm_head.weight"] = head.to(weights["audio_lm_head.weight"].dtype)
     save_file(weights, str(weights_file), metadata={"format": "pt"})
     return target
+
+
+WHISPER_SPECIALS = ("<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|transcribe|>", "<|translate|>",
+                    "<|nocaptions|>", "<|notimestamps|>")
+
+
+def tiny_whisper(target: Path, seed: int = 0) -> Path:
+    """A random-init Whisper checkpoint of a few kB, written offline: a letters-only byte-level
+    vocabulary, one encoder and one decoder layer. It transcribes anything as gibberish."""
+    import torch
+    from transformers import (
+        GenerationConfig,
+        WhisperConfig,
+        WhisperFeatureExtractor,
+        WhisperForConditionalGeneration,
+        WhisperProcessor,
+        WhisperTokenizer,
+    )
+
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    vocab = {symbol: i for i, symbol in enumerate([*letters, *("Ġ" + c for c in letters)])}
+    tokenizer = WhisperTokenizer(vocab=vocab, merges=[])
+    tokenizer.add_special_tokens({"additional_special_tokens": list(WHISPER_SPECIALS[1:])})
+    end, start, *_, no_timestamps = tokenizer.convert_tokens_to_ids(list(WHISPER_SPECIALS))
+    torch.manual_seed(seed)
+    config = WhisperConfig(
+        vocab_size=len(tokenizer), num_mel_bins=80, d_model=16, encoder_layers=1, decoder_layers=1,
+        encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
+        max_source_positions=1500, max_target_positions=64, pad_token_id=end, bos_token_id=end,
+        eos_token_id=end, decoder_start_token_id=start, suppress_tokens=[], begin_suppress_tokens=[])
+    model = WhisperForConditionalGeneration(config).eval()
+    model.generation_config = GenerationConfig(
+        decoder_start_token_id=start, eos_token_id=end, pad_token_id=end, bos_token_id=end,
+        no_timestamps_token_id=no_timestamps, is_multilingual=False, max_length=64)
+    model.save_pretrained(target)
+    WhisperProcessor(feature_extractor=WhisperFeatureExtractor(feature_size=80), tokenizer=tokenizer
+                     ).save_pretrained(target)
+    return target
