@@ -186,6 +186,8 @@ def test_tags_are_written_and_read_back_by_mutagen(tmp_path, ext):
     tags = mutagen.File(str(path)).tags
     if ext in ("wav", "mp3"):  # ID3 frames
         read = {"title": tags["TIT2"].text[0], "artist": tags["TPE1"].text[0], "album": tags["TALB"].text[0]}
+    elif ext == "m4b":  # iTunes atoms
+        read = {"title": tags["\xa9nam"][0], "artist": tags["\xa9ART"][0], "album": tags["\xa9alb"][0]}
     else:  # Vorbis comments
         read = {key: tags[key][0] for key in TAGS}
     assert read == TAGS

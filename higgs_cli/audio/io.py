@@ -15,18 +15,20 @@ import functools
 import math
 import os
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
-from higgs_cli.audio.tags import clean_tags, write_tags
+from higgs_cli.audio.mp4 import Chapter, aac_available, encode_m4b
+from higgs_cli.audio.tags import Cover, clean_tags, write_chapters, write_cover, write_tags
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.fsutil import atomic_path
 
-__all__ = ["DEFAULT_MP3_KBPS", "MP3_BITRATES_KBPS", "SAMPLE_RATE", "check_bitrate", "duration", "is_silent",
+__all__ = ["DEFAULT_MP3_KBPS", "M4B", "Chapter", "Cover", "file_rate", "MP3_BITRATES_KBPS",
+           "SAMPLE_RATE", "check_bitrate", "duration", "is_silent",
            "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
@@ -40,6 +42,7 @@ _OUTPUT_FORMATS = {
     "ogg": ("OGG", "VORBIS"),
     "mp3": ("MP3", "MPEG_LAYER_III"),
 }
+M4B = "m4b"  # AAC in MP4, written through PyAV (mp4.py), not libsndfile
 
 
 def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> np.ndarray:
@@ -165,7 +168,7 @@ def supported_output_formats() -> list[str]:
     """File extensions (without the dot) that write_audio can produce with this libsndfile."""
     formats = sf.available_formats()
     return [ext for ext, (fmt, subtype) in _OUTPUT_FORMATS.items()
-            if fmt in formats and subtype in sf.available_subtypes(fmt)]
+            if fmt in formats and subtype in sf.available_subtypes(fmt)] + ([M4B] if aac_available() else [])
 
 
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
@@ -176,23 +179,40 @@ MP3_SAMPLE_RATE = 44_100
 
 
 def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMPLE_RATE, *,
-                tags: Mapping[str, str | None] | None = None, bitrate_kbps: int | None = None) -> Path:
+                tags: Mapping[str, str | None] | None = None, bitrate_kbps: int | None = None,
+                rate: int | None = None) -> Path:
     """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format.
 
-    `tags` (title, artist, album) go into the file's metadata; `bitrate_kbps`
-    is MP3's constant bitrate (default DEFAULT_MP3_KBPS; other formats ignore it).
+    `tags` (title, artist, album, composer) go into the file's metadata; `bitrate_kbps`
+    is the constant bitrate of MP3 and M4B (default DEFAULT_MP3_KBPS; other formats ignore it);
+    `rate` the file's sample rate (default: `file_rate`).
     """
     data = np.asarray(audio, dtype=np.float32)
     if data.ndim not in (1, 2):
         raise ValueError(f"audio must be 1-D or frames x channels, got shape {data.shape}")
     return write_audio_blocks(path, [data], sample_rate, channels=1 if data.ndim == 1 else data.shape[1],
-                              tags=tags, bitrate_kbps=bitrate_kbps)
+                              tags=tags, bitrate_kbps=bitrate_kbps, rate=rate)
+
+
+def file_rate(ext: str, sample_rate: int, rate: int | None = None) -> int:
+    """The sample rate a file of format `ext` gets from audio at `sample_rate`: `rate` when given, else
+    44.1 kHz for M4B and for an MP3 of audio under 32 kHz (see MP3_SAMPLE_RATE), else `sample_rate`."""
+    if rate is not None:
+        return int(rate)
+    if ext == M4B or (ext == "mp3" and sample_rate < 32_000):
+        return MP3_SAMPLE_RATE
+    return int(sample_rate)
 
 
 def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int = SAMPLE_RATE, *,
                        channels: int = 1, tags: Mapping[str, str | None] | None = None,
-                       bitrate_kbps: int | None = None) -> Path:
-    """`write_audio` for audio that arrives in blocks (a long track): one block in memory at a time."""
+                       bitrate_kbps: int | None = None, rate: int | None = None,
+                       chapters: Sequence[Chapter] = (), cover: Cover | None = None) -> Path:
+    """`write_audio` for audio that arrives in blocks (a long track): one block in memory at a time.
+
+    `chapters` (seconds in the file) and a `cover` image go into MP3 (ID3 CHAP/CTOC, APIC) and
+    M4B files; other formats have no place for them and ignore them.
+    """
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
     supported = supported_output_formats()
@@ -202,13 +222,21 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
                          hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))
     check_bitrate(bitrate_kbps)
     tags = clean_tags(tags)
+    rate = file_rate(ext, int(sample_rate), rate)
+    resample = _Resample(int(sample_rate), rate, channels)
+    if ext == M4B:
+        if channels != 1:
+            raise ValueError("an M4B is written from mono audio")
+        with atomic_path(path) as tmp:
+            encode_m4b(tmp, blocks, rate=rate, bitrate_kbps=bitrate_kbps or DEFAULT_MP3_KBPS, resample=resample,
+                       flush=resample.flush, chapters=chapters)
+            write_tags(tmp, ext, tags)
+            write_cover(tmp, ext, cover)
+        return path
     fmt, subtype = _OUTPUT_FORMATS[ext]
     options: dict = {}
-    rate = int(sample_rate)
     if ext == "mp3":
-        rate = rate if rate >= 32_000 else MP3_SAMPLE_RATE
         options = {"bitrate_mode": "CONSTANT", "compression_level": _mp3_compression(bitrate_kbps or DEFAULT_MP3_KBPS)}
-    resample = _Resample(int(sample_rate), rate, channels)
     written = 0
     try:
         with atomic_path(path) as tmp:
@@ -224,6 +252,9 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
                     raise AudioError(f"nothing to write to {path}: the audio is empty")
                 sink.write(np.clip(resample.flush(), -1.0, 1.0))
             write_tags(tmp, ext, tags)
+            if ext == "mp3":
+                write_chapters(tmp, chapters)
+                write_cover(tmp, ext, cover)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"could not write {path}: {error}") from None
     return path
