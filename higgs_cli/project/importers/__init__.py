@@ -71,7 +71,7 @@ def _check_destination(dest: Path) -> None:
 
 
 def _use_library_voices(draft: Draft, library) -> None:
-    """A character whose name is a library voice speaks with it."""
+    """A character whose name (in lower case, as voice names are) is a library voice speaks with it."""
     from higgs_cli.voices.library import VoiceLibrary
 
     try:
@@ -79,8 +79,8 @@ def _use_library_voices(draft: Draft, library) -> None:
     except HiggsError:
         return  # an unreadable library: every speaker keeps its description
     for speaker in draft.speakers.values():
-        if speaker.name in names:
-            speaker.voice = speaker.name
+        if speaker.name.lower() in names:
+            speaker.voice = speaker.name.lower()
 
 
 def import_project(source: Path | str, dest: Path | str | None = None, *, tasks: Mapping | None = None,
