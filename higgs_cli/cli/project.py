@@ -26,12 +26,14 @@ from higgs_cli.cli.options import (
 )
 from higgs_cli.cli.output import out
 from higgs_cli.cli.progress import RenderBars, load_session
+from higgs_cli.distributed.open import check_ray_options, open_ray_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
+from higgs_cli.storage.place import prepare_render
 
 app = make_app("project", help="Create, validate and render projects.")
 
@@ -84,18 +86,27 @@ def render(
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
     compile_: CompileOption = False,
+    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", show_default=False, help="Generate on a "
+                                            "Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local.")] = None,
+    workers: Annotated[int | None, typer.Option("--workers", show_default=False, help="Ray workers, each "
+                                                "holding one model (default: one per GPU).")] = None,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     tasks = get_tasks()
-    project = load_project(path, tasks=tasks)
+    check_ray_options(ray, workers)
+    place = prepare_render(path, output_dir)  # a URL: the project mirrored here, outputs staged to publish
+    output_dir = place.out_dir
+    project = load_project(place.path, tasks=tasks)
     check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
     # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
     # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
-    session = LazySession(lambda: load_session(model, revision=revision, device=device, project_model=project.model,
-                                               compile=compile_),
-                          model_identity(model, revision=revision, project_model=project.model))
+    load = (lambda: load_session(model, revision=revision, device=device, project_model=project.model,
+                                 compile=compile_)) if ray is None else (
+        lambda: open_ray_session(ray, workers=workers, model=model, revision=revision, device=device,
+                                 project_model=project.model, compile=compile_, note=out.note))
+    session = LazySession(load, model_identity(model, revision=revision, project_model=project.model))
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,
@@ -108,6 +119,7 @@ def render(
                  + ", ".join(summary.unfinished[:5]) + (" ..." if len(summary.unfinished) > 5 else ""))
     if summary.mastering_note and not out.json_mode:  # in --json it is the summary's mastering.note
         out.warn(summary.mastering_note)
+    published = place.publish()  # every object, the manifest last
 
     def human(console: Console) -> None:
         speed = f", {summary.realtime_factor:.1f}x real time" if summary.realtime_factor else ""
@@ -122,10 +134,12 @@ def render(
         for kind, value in summary.outputs.items():
             shown = f"{len(value)} files in {Path(value[0]).parent}" if isinstance(value, list) and value else value
             console.print(f"  {kind:<8} {shown}")
+        if published:
+            console.print(f"  published {len(published['objects'])} objects to {published['url']}", highlight=False)
 
     if summary.is_random:
         out.random_weights()
-    out.result(summary.to_dict(), human)
+    out.result({**summary.to_dict(), **({"published": published} if published else {})}, human)
 
 
 @app.command()
