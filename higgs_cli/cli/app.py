@@ -42,6 +42,7 @@ def _global(
 @functools.cache
 def _register_nouns() -> None:
     """Attach every noun and plugin command to the app, once per process."""
+    import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
     import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
     from higgs_cli.cli import model, plugins, project, say, voice
     from higgs_cli.plugins.manager import register_commands

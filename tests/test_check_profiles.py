@@ -1,0 +1,110 @@
+"""`higgs project check` and `output.profile` (issue 20 item 4): a build mastered to a profile passes its
+check; the check's figures agree with ffmpeg's `ebur128` filter on the delivered (encoded) file; a build
+made without the profile fails with one row per rule; bad input is refused with exit code 2."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from delivery_helpers import FFMPEG, book, fake_model, ffprobe, needs_ffmpeg, render
+
+__all__ = ["fake_model"]  # a fixture, used by name
+
+pytestmark = needs_ffmpeg
+
+
+def ebur128(path: Path) -> tuple[float, float]:
+    """Integrated loudness (LUFS) and true peak (dBTP) as ffmpeg's ebur128 filter reads `path`."""
+    err = subprocess.run([FFMPEG, "-nostats", "-hide_banner", "-i", str(path), "-filter_complex",
+                          "ebur128=peak=true", "-f", "null", "-"], capture_output=True, text=True, check=True).stderr
+    summary = err[err.rindex("Summary:"):]
+    lufs = float(re.search(r"I:\s+(-?[\d.]+) LUFS", summary).group(1))
+    peak = float(re.search(r"True peak:\s+Peak:\s+(-?[\d.]+) dBFS", summary).group(1))
+    return lufs, peak
+
+
+def check(cli, folder: Path, *args: str):
+    result = cli("--json", "project", "check", folder, *args)
+    return result, (json.loads(result.stdout) if result.stdout.strip() else None)
+
+
+def figure(report: dict, rule: str, file: str | None = None):
+    [row] = [r for r in report["rows"] if r["rule"] == rule and (file is None or r["file"] == file)]
+    return row
+
+
+def test_a_podcast_passes_its_check_and_agrees_with_ffmpeg(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show", sections=2, lines=3, output="format: mp3, profile: podcast")
+    master = Path(render(cli, show)["outputs"]["master"])
+    result, report = check(cli, show)  # the profile comes from the project
+    assert result.exit_code == 0, result.output
+    assert report["passed"] and report["profile"] == "podcast"
+    assert {r["rule"] for r in report["rows"]} == {"integrated loudness", "true peak", "length"}
+    lufs, peak = ebur128(master)
+    assert figure(report, "integrated loudness")["figure"] == pytest.approx(lufs, abs=0.5)
+    assert figure(report, "true peak")["figure"] == pytest.approx(peak, abs=0.5)
+    assert lufs == pytest.approx(-16.0, abs=1.0) and peak < -1.0
+
+
+def test_acx_mastering_passes_every_acx_rule_on_each_file(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show", sections=2, lines=3, output="profile: acx, split: section")
+    summary = render(cli, show)
+    master = Path(summary["outputs"]["master"])
+    assert master.suffix == ".mp3"  # the profile sets the format
+    stream = ffprobe(master)["streams"][0]
+    assert (stream["codec_name"], int(stream["sample_rate"]), int(stream["bit_rate"])) == ("mp3", 44100, 192000)
+    result, report = check(cli, show, "--profile", "acx")
+    assert result.exit_code == 0, result.output
+    files = {r["file"] for r in report["rows"]}
+    assert files == {master.name, "sections/01_ch1.mp3", "sections/02_ch2.mp3"}
+    for name in files:
+        rules = {r["rule"]: r for r in report["rows"] if r["file"] == name}
+        assert set(rules) == {"format", "sample rate", "bitrate", "RMS", "true peak", "noise floor",
+                              "head room tone", "tail room tone", "length"}
+        assert all(r["passed"] for r in rules.values()), rules
+        assert 0.5 <= rules["head room tone"]["figure"] <= 1.0 and 1.0 <= rules["tail room tone"]["figure"] <= 5.0
+        assert -23 <= rules["RMS"]["figure"] <= -18 and rules["noise floor"]["figure"] < -60
+
+
+def test_a_build_without_the_profile_fails_with_a_row_per_rule(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show", output="format: wav, loudness: -30")
+    render(cli, show)
+    result, report = check(cli, show, "--profile", "broadcast")
+    assert result.exit_code == 1 and report["passed"] is False
+    row = figure(report, "integrated loudness")
+    assert not row["passed"] and row["limit"] == "-23 ± 0.5 LUFS" and row["figure"] < -25
+    result, report = check(cli, show, "--profile", "acx")
+    assert result.exit_code == 1
+    assert not figure(report, "format")["passed"] and figure(report, "format")["figure"] == "wav"
+    assert not figure(report, "head room tone")["passed"]
+    human = cli("project", "check", show, "--profile", "acx")
+    assert human.exit_code == 1 and "FAIL" in human.stdout and "head room tone" in human.stdout
+
+
+def test_broadcast_mastering_passes_r128(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show", sections=1, lines=4, output="format: flac, profile: broadcast")
+    master = Path(render(cli, show)["outputs"]["master"])
+    result, report = check(cli, show)
+    assert result.exit_code == 0, result.output
+    lufs, peak = ebur128(master)
+    assert lufs == pytest.approx(-23.0, abs=0.5) and peak < -1.0
+
+
+def test_bad_input_is_refused_with_exit_code_2(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show")
+    result = cli("project", "check", show, "--profile", "acx")
+    assert result.exit_code == 2 and "no build to check" in result.stderr and "render" in result.stderr
+    render(cli, show)
+    result = cli("project", "check", show, "--profile", "radio")
+    assert result.exit_code == 2 and "unknown profile 'radio'" in result.stderr and "acx" in result.stderr
+    result = cli("project", "check", show)  # no profile given, none in the project
+    assert result.exit_code == 2 and "--profile" in result.stderr
+    assert "Traceback" not in result.output
+    (show / "project.yaml").write_text((show / "project.yaml").read_text().replace("output: {}",
+                                                                                  "output: {profile: radio}"))
+    result = cli("project", "validate", show)
+    assert result.exit_code == 2 and "profile" in result.stderr
