@@ -44,10 +44,11 @@ def _register_nouns() -> None:
     """Attach every noun and plugin command to the app, once per process."""
     import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
     import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
-    from higgs_cli.cli import model, plugins, project, say, voice
+    from higgs_cli.cli import model, plugins, project, say, serve, voice
     from higgs_cli.plugins.manager import register_commands
 
     say.register(app)
+    serve.register(app)
     for noun in (model, voice, project, plugins):
         app.add_typer(noun.app)
     register_commands(app)  # a plugin whose hook fails is skipped and reported, not fatal

@@ -57,3 +57,10 @@ MaxSecondsOption = Annotated[float, typer.Option("--max-seconds", help="The long
 
 OutputFileOption = Annotated[Path, typer.Option(
     "--output", "-o", help="Output file: .wav, .flac (or .mp3, .ogg); - writes a WAV to stdout.")]
+
+ServerOption = Annotated[Optional[str], typer.Option(
+    "--server", envvar="HIGGS_SERVER", show_envvar=True, show_default=False,
+    help="Generate on a running `higgs serve` at this URL [default: $HIGGS_SERVER, then a local server "
+         "serving the model asked for, else load the model here].")]
+NoServerFlag = Annotated[bool, typer.Option(
+    "--no-server", help="Load the model in this process even when a server is running.")]

@@ -132,9 +132,22 @@ def status(message: str) -> Iterator[None]:
 
 
 def load_session(model: str | None, *, revision: str | None = None, device: str | None = None,
-                 project_model: str | None = None, compile: bool = False):
-    """Load a ModelSession with a spinner. Commands say that weights are random (`out.random_weights`)
+                 project_model: str | None = None, compile: bool = False, server: str | None = None,
+                 no_server: bool = False):
+    """A session to generate with: a running server's (`--server`, $HIGGS_SERVER, or a live local
+    one serving the model asked for; not with `--no-server`), else a ModelSession loaded here with a
+    spinner. Says on stderr which it is. Commands say that weights are random (`out.random_weights`)
     where their output is made: a render may not load the model at all."""
+    from higgs_cli.server.connect import choose_server
+
+    remote = choose_server(server=server, no_server=no_server, model=model, revision=revision,
+                           project_model=project_model)
+    if remote is not None:
+        if device or compile:
+            out.warn("--device and --compile are the server's to choose; ignored for " + remote.url)
+        out.note(f"using the higgs server at {remote.url} (model {remote.name} on {remote.device}); "
+                 "--no-server loads the model here")
+        return remote
     started = time.perf_counter()
     with status("loading the model..."):
         from higgs_cli.engine.session import ModelSession, resolve_model
@@ -147,3 +160,18 @@ def load_session(model: str | None, *, revision: str | None = None, device: str 
         out.note("--compile: each new decode step compiles on first use (on CPU about a minute the first time; "
                  "kept on disk for later runs)")
     return session
+
+
+def describe_session(session) -> dict:
+    """Which session a command used, for its --json output: a server (its URL), this process, or
+    none (a render whose lines were all cached loads no model)."""
+    from higgs_cli.project.lazy import LazySession
+    from higgs_cli.server.client import RemoteSession
+
+    if isinstance(session, LazySession):
+        if not session.loaded:
+            return {"kind": "none"}
+        session = session.session
+    if isinstance(session, RemoteSession):
+        return session.describe()
+    return {"kind": "in-process", "model": session.name}

@@ -1,0 +1,70 @@
+"""`higgs serve`: keep one model warm for every command and client (OpenAI-compatible speech API).
+
+Parses, checks the address and key before the model loads, calls `higgs_cli.server.run.serve`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
+from higgs_cli.cli.output import out
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on. Anything but loopback needs "
+                                      "--api-key.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (0 picks a free one).")] = 8000,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    device: DeviceOption = None,
+    compile_: CompileOption = False,
+    max_batch: Annotated[int, typer.Option("--max-batch", min=1, help="Requests generated together "
+                                           "(batch slots; more is faster, uses more memory).")] = 32,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", envvar="HIGGS_API_KEY", show_envvar=True, show_default=False,
+        help="Require this key ('Authorization: Bearer KEY') on every request but /health.")] = None,
+    max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests that may wait for a slot; "
+                                           "more are answered 429 with Retry-After.")] = 256,
+    max_seconds: Annotated[float, typer.Option("--max-seconds", min=1, max=600, help="The longest audio one "
+                                               "request may ask for.")] = 120.0,
+    request_timeout: Annotated[float, typer.Option("--request-timeout", min=1, help="Seconds a request may "
+                                                   "take before it is cancelled (504).")] = 600.0,
+    cors_origin: Annotated[Optional[list[str]], typer.Option(
+        "--cors-origin", show_default=False, help="Allow browser pages from this origin (repeatable); "
+                                                  "no CORS by default.")] = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Serve the model over HTTP until Ctrl-C or SIGTERM; `higgs say` and `project render` use it."""
+    from dataclasses import replace
+
+    from higgs_cli.cli.progress import load_session
+    from higgs_cli.server.limits import Limits
+    from higgs_cli.server.run import ServeOptions, check_bind, serve
+
+    limits = replace(Limits(), max_queue=max_queue, max_seconds=max_seconds, request_timeout=request_timeout)
+    options = ServeOptions(host=host, port=port, max_batch=max_batch, api_key=api_key or None,
+                           cors_origins=tuple(cors_origin or ()), limits=limits)
+    check_bind(options)  # before the model loads: a refused address should not cost that wait
+    session = load_session(model, revision=revision, device=device, compile=compile_, no_server=True)
+    if session.is_random:
+        out.random_weights()
+
+    def ready(url: str) -> None:
+        data = {"url": url, "model": session.name, "pid": os.getpid(), "slots": max_batch,
+                "api_key_required": bool(api_key)}
+        out.result(data, lambda console: console.print(
+            f"serving {session.name} at {url} ({max_batch} slots); OpenAI speech API at {url}/v1/audio/speech; "
+            "Ctrl-C stops", highlight=False))
+        sys.stdout.flush()  # a supervisor (or a test) may wait for this line on a pipe
+
+    serve(session, options, on_ready=ready)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

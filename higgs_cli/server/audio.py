@@ -1,0 +1,123 @@
+"""The speech endpoint's audio: response formats in memory, time-stretching, uploaded clips.
+
+Everything happens in memory: nothing is read from or written to the server's
+disk on a request's behalf. Uploaded audio is checked (size, header duration)
+before it is decoded.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import shutil
+import struct
+import subprocess
+
+import numpy as np
+import soundfile as sf
+
+from higgs_cli.engine.request import SAMPLE_RATE
+
+# response_format -> (libsndfile format, subtype); pcm is raw 16-bit little-endian samples
+FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"),
+           "opus": ("OGG", "OPUS"), "pcm": None}
+MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "opus": "audio/ogg",
+               "pcm": "audio/pcm"}
+STREAMED = ("pcm", "wav")  # formats sent chunk by chunk as the audio is generated
+SPEED_RANGE = (0.25, 4.0)
+
+
+def pcm16(audio: np.ndarray) -> bytes:
+    return (np.clip(audio, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+def wav_stream_header(sample_rate: int = SAMPLE_RATE) -> bytes:
+    """A 16-bit mono WAV header of unknown length (the largest sizes), as streaming writers send."""
+    unknown = 0xFFFFFFFF
+    return (b"RIFF" + struct.pack("<I", unknown) + b"WAVE"
+            + b"fmt " + struct.pack("<IHHIIHH", 16, 1, 1, sample_rate, sample_rate * 2, 2, 16)
+            + b"data" + struct.pack("<I", unknown))
+
+
+def encode(audio: np.ndarray, fmt: str) -> bytes:
+    """A whole file of `fmt` in memory (24 kHz mono)."""
+    if fmt == "pcm":
+        return pcm16(audio)
+    container, subtype = FORMATS[fmt]
+    buffer = io.BytesIO()
+    with sf.SoundFile(buffer, "w", SAMPLE_RATE, 1, subtype=subtype, format=container) as sink:
+        sink.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+    return buffer.getvalue()
+
+
+@functools.cache
+def encodable() -> tuple[str, ...]:
+    """The response formats this machine's libsndfile can encode (tried once on a short tone)."""
+    tone = (0.1 * np.sin(np.arange(SAMPLE_RATE // 10) / 10)).astype(np.float32)
+    ok = []
+    for fmt in FORMATS:
+        try:
+            encode(tone, fmt)
+            ok.append(fmt)
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+            pass
+    return tuple(ok)
+
+
+def can_stretch() -> bool:
+    """Time-stretching uses ffmpeg's atempo filter: only where ffmpeg is installed."""
+    return shutil.which("ffmpeg") is not None
+
+
+def stretch(audio: np.ndarray, speed: float) -> np.ndarray:
+    """`audio` played `speed` times faster at the same pitch (ffmpeg atempo, through pipes)."""
+    if speed == 1.0 or not len(audio):
+        return audio
+    factors, left = [], speed
+    while left > 2.0:  # one atempo stage takes 0.5 to 2.0 (newer ffmpeg more): chain them
+        factors.append(2.0)
+        left /= 2.0
+    while left < 0.5:
+        factors.append(0.5)
+        left /= 0.5
+    factors.append(left)
+    chain = ",".join(f"atempo={f:.6f}" for f in factors)
+    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(SAMPLE_RATE),
+               "-ac", "1", "-i", "pipe:0", "-filter:a", chain, "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1",
+               "pipe:1"]
+    done = subprocess.run(command, input=np.asarray(audio, dtype="<f4").tobytes(), capture_output=True, timeout=120,
+                          check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"ffmpeg could not time-stretch: {done.stderr.decode(errors='replace')[-300:]}")
+    return np.frombuffer(done.stdout, dtype="<f4").copy()
+
+
+class UploadError(ValueError):
+    """Uploaded bytes that are not usable audio (the message says why)."""
+
+
+def decode_upload(data: bytes, *, max_seconds: float) -> np.ndarray:
+    """An uploaded clip (WAV, FLAC, OGG or MP3 bytes) as 24 kHz mono float32, decoded in memory.
+
+    The duration is read from the header first, so a long clip is refused before it is decoded.
+    """
+    try:
+        with sf.SoundFile(io.BytesIO(data)) as source:
+            rate = source.samplerate
+            if not 1_000 <= rate <= 768_000:
+                raise UploadError(f"a sample rate of {rate} Hz is not usable")
+            if source.frames > max_seconds * rate:
+                raise UploadError(f"the clip is {source.frames / rate:.1f} s long; at most {max_seconds:g} s")
+            audio = source.read(frames=int(max_seconds * rate) + 1, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError) as error:
+        raise UploadError(f"not audio this server can read (WAV, FLAC, OGG or MP3): {error}") from None
+    if len(audio) > max_seconds * rate:
+        raise UploadError(f"the clip is longer than {max_seconds:g} s")
+    mono = audio.mean(axis=1)
+    if not len(mono) or not np.isfinite(mono).all():
+        raise UploadError("the clip has no samples, or NaN or infinite ones")
+    if rate != SAMPLE_RATE:
+        import soxr
+
+        mono = soxr.resample(mono, rate, SAMPLE_RATE).astype(np.float32)
+    return np.ascontiguousarray(np.clip(mono, -1.0, 1.0), dtype=np.float32)

@@ -1,0 +1,137 @@
+"""What every endpoint shares: the server's state, the API key check, reading a JSON body within
+its limit, submitting to the scheduler and waiting for a ticket without blocking the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import hmac
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import anyio.to_thread
+from starlette.requests import Request
+
+from higgs_cli.errors import HiggsError
+from higgs_cli.server.errors import ApiError
+from higgs_cli.server.limits import Limits
+
+POLL_SECONDS = 0.25  # how often a waiting request checks that its client is still there
+
+
+@dataclass
+class ServerState:
+    """The one scheduler (and its session) and everything the endpoints count or check."""
+
+    scheduler: Any  # engine.scheduler.Scheduler
+    limits: Limits = field(default_factory=Limits)
+    api_key: str | None = None
+    library: Any = None  # a voices.library.VoiceLibrary (the server's own voices)
+    started: float = field(default_factory=time.time)
+    responses: collections.Counter = field(default_factory=collections.Counter)  # (endpoint, status) -> n
+    in_flight: int = 0
+    draining: bool = False
+
+    @property
+    def session(self):
+        return self.scheduler.session
+
+    def info(self) -> dict:
+        session = self.session
+        return {"model": session.name, "model_id": session.model_id, "codec_id": session.codec_id,
+                "is_random": bool(session.is_random), "device": str(session.device),
+                "dtype": str(session.dtype).removeprefix("torch."), "slots": self.scheduler.slots, "api": 1}
+
+
+def authorize(request: Request, state: ServerState) -> None:
+    """401 unless the request carries the server's API key (compared in constant time)."""
+    if state.api_key is None:
+        return
+    header = request.headers.get("authorization", "")
+    given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not hmac.compare_digest(given.encode("utf-8", "replace"), state.api_key.encode("utf-8")):
+        raise ApiError(401, "missing or wrong API key: send it as 'Authorization: Bearer KEY'",
+                       code="invalid_api_key")
+
+
+async def read_json(request: Request, limits: Limits) -> dict:
+    """The request's JSON object, read at most `max_body_bytes` (413 past that, 400 when malformed)."""
+    too_big = ApiError(413, f"the request body is larger than {limits.max_body_bytes} bytes",
+                       code="request_too_large")
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise too_big
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise too_big
+        chunks.append(chunk)
+    try:
+        body = json.loads(b"".join(chunks))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ApiError(400, f"the request body is not valid JSON ({error})", code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
+    return body
+
+
+async def submit(state: ServerState, requests: list) -> list:
+    """Queue requests on the scheduler (prompts are built in a worker thread)."""
+    from higgs_cli.engine.scheduler import Cancelled, QueueFull
+
+    if state.draining:
+        raise ApiError(503, "the server is shutting down", code="shutting_down")
+    try:
+        return await anyio.to_thread.run_sync(state.scheduler.submit_many, requests)
+    except QueueFull as error:
+        raise ApiError(429, f"the server is busy: {error}; try again shortly", code="queue_full",
+                       headers={"Retry-After": str(state.limits.retry_after)}) from None
+    except Cancelled:
+        raise ApiError(503, "the server is shutting down", code="shutting_down") from None
+    except HiggsError as error:
+        raise ApiError(400, error.message) from None
+
+
+class Waiter:
+    """Awaits a ticket's news (frames, its end) from the event loop; cancels it when the client
+    disconnects or the request runs past its time limit."""
+
+    def __init__(self, ticket, request: Request | None, limits: Limits) -> None:
+        self.ticket = ticket
+        self.request = request
+        self.deadline = time.monotonic() + limits.request_timeout
+        self.event = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        ticket.listener = lambda: loop.call_soon_threadsafe(self.event.set)
+
+    async def next(self) -> tuple[list, bool]:
+        """The next frame blocks (maybe none) and whether the ticket has ended."""
+        while True:
+            self.event.clear()
+            blocks, done = self.ticket.take()
+            if blocks or done:
+                if done and self.ticket.error is not None:
+                    raise ApiError(500, f"generation failed: {self.ticket.error}", code="generation_failed")
+                return blocks, done
+            if time.monotonic() > self.deadline:
+                self.ticket.cancel()
+                raise ApiError(504, "the request took longer than the server's time limit", code="timeout")
+            try:
+                await asyncio.wait_for(self.event.wait(), POLL_SECONDS)
+            except asyncio.TimeoutError:
+                if self.request is not None and await self.request.is_disconnected():
+                    self.ticket.cancel()
+                    raise asyncio.CancelledError from None
+
+    async def finish(self) -> None:
+        """Wait until the ticket ends."""
+        done = False
+        while not done:
+            _, done = await self.next()
+
+
+def to_thread(fn, *args):
+    return anyio.to_thread.run_sync(fn, *args)

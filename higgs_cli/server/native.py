@@ -1,0 +1,158 @@
+"""The native endpoints the CLI's `RemoteSession` uses (JSON arrays from `wire`, bit-exact):
+
+    GET  /higgs/v1/info      the model's name and fingerprints, device, slots
+    POST /higgs/v1/generate  {"jobs": [job, ...]} -> NDJSON: {"progress": frames} ...,
+                             {"index", "codes", "audio", "finished"} per job as it ends, {"done": true}
+    POST /higgs/v1/stream    {"job": job} -> NDJSON: {"audio": chunk} ..., {"done": true, "finished"}
+    POST /higgs/v1/encode    {"audio": float32} -> {"codes"}
+    POST /higgs/v1/decode    {"codes"} -> {"audio": float32}
+
+A job is `wire.request_to_json(GenerationRequest)`: text, history (codes, or
+audio the server encodes), scene, system, sampling, seed, max_frames. The
+client keeps caching, resume, mastering and subtitles; the server only generates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
+from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
+from higgs_cli.server.errors import ApiError, bad
+from higgs_cli.server.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
+
+NDJSON = "application/x-ndjson"
+
+
+def _job_limits(state: ServerState) -> JobLimits:
+    limits = state.limits
+    return JobLimits(max_chars=limits.max_input_chars, max_frames=int(limits.max_seconds * FRAME_RATE),
+                     max_history=limits.max_history, max_turn_frames=int(limits.max_seconds * FRAME_RATE),
+                     max_turn_samples=int(limits.max_reference_seconds * SAMPLE_RATE))
+
+
+def _line(data: dict) -> bytes:
+    return (json.dumps(data) + "\n").encode()
+
+
+async def info(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    return JSONResponse(state.info())
+
+
+async def generate(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    body = await read_json(request, state.limits)
+    jobs = body.get("jobs")
+    if not isinstance(jobs, list) or not 1 <= len(jobs) <= state.limits.max_jobs:
+        raise bad(f"'jobs' must be a list of 1 to {state.limits.max_jobs} jobs", "jobs")
+    try:
+        requests = [request_from_json(job, f"jobs[{i}]", _job_limits(state)) for i, job in enumerate(jobs)]
+    except WireError as error:
+        raise bad(str(error), error.field) from None
+    tickets = await submit(state, requests)
+    return StreamingResponse(_results(request, state, tickets), media_type=NDJSON)
+
+
+async def _results(request: Request, state: ServerState, tickets: list) -> AsyncIterator[bytes]:
+    """Progress (frames made) and each job's codes and audio as it ends; cancels all on disconnect."""
+    # the streaming response notices a client that went away and cancels this generator
+    waiters = {i: Waiter(ticket, None, state.limits) for i, ticket in enumerate(tickets)}
+    pending: dict = {}
+    try:
+        pending.update({asyncio.ensure_future(w.next()): i for i, w in waiters.items()})
+        while pending:
+            finished, _ = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+            made = 0
+            for future in finished:
+                index = pending.pop(future)
+                try:
+                    blocks, done = future.result()
+                except ApiError as error:
+                    yield _line(error.body())
+                    return
+                made += sum(len(b) for b in blocks)
+                if done:
+                    ticket = tickets[index]
+                    codes = ticket.codes()
+                    audio = await to_thread(state.scheduler.decode, codes)
+                    yield _line({"index": index, "codes": pack(codes, "int16"), "audio": pack(audio, "float32"),
+                                 "finished": ticket.finished})
+                else:
+                    pending[asyncio.ensure_future(waiters[index].next())] = index
+            if made:
+                yield _line({"progress": made})
+        yield _line({"done": True})
+    finally:
+        for future in pending:
+            future.cancel()
+        for ticket in tickets:
+            ticket.cancel()
+
+
+async def stream(request: Request, state: ServerState) -> Response:
+    from higgs_cli.engine.chunks import ChunkDecoder
+
+    authorize(request, state)
+    body = await read_json(request, state.limits)
+    chunk_frames = body.get("chunk_frames", 25)
+    if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or not 1 <= chunk_frames <= 1000:
+        raise bad("'chunk_frames' must be a whole number from 1 to 1000", "chunk_frames")
+    try:
+        generation = request_from_json(body.get("job"), "job", _job_limits(state))
+    except WireError as error:
+        raise bad(str(error), error.field) from None
+    [ticket] = await submit(state, [generation])
+    waiter = Waiter(ticket, None, state.limits)
+
+    async def chunks() -> AsyncIterator[bytes]:
+        decoder = ChunkDecoder(state.scheduler.decode, chunk_frames)
+        try:
+            done = False
+            while not done:
+                try:
+                    blocks, done = await waiter.next()
+                except ApiError as error:
+                    yield _line(error.body())
+                    return
+                for block in blocks:
+                    for chunk in await to_thread(decoder.add, block):
+                        yield _line({"audio": pack(chunk, "float32")})
+            rest = await to_thread(decoder.finish)
+            if rest is not None:
+                yield _line({"audio": pack(rest, "float32")})
+            yield _line({"done": True, "finished": ticket.finished})
+        finally:
+            ticket.cancel()
+
+    return StreamingResponse(chunks(), media_type=NDJSON)
+
+
+async def encode(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    body = await read_json(request, state.limits)
+    try:
+        audio = audio_from(body.get("audio"), "audio", max_samples=int(state.limits.max_reference_seconds
+                                                                       * SAMPLE_RATE))
+    except WireError as error:
+        raise bad(str(error), error.field) from None
+    if not len(audio):
+        raise bad("'audio' has no samples", "audio")
+    codes = await to_thread(state.scheduler.encode, audio)
+    return JSONResponse({"codes": pack(codes, "int16")})
+
+
+async def decode(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    body = await read_json(request, state.limits)
+    try:
+        codes = codes_from(body.get("codes"), "codes", max_frames=int(state.limits.max_seconds * FRAME_RATE) * 4)
+    except WireError as error:
+        raise bad(str(error), error.field) from None
+    audio = await to_thread(state.scheduler.decode, codes)
+    return JSONResponse({"audio": pack(audio, "float32")})

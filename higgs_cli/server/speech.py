@@ -1,0 +1,233 @@
+"""`POST /v1/audio/speech`: OpenAI's speech API on the scheduler, with Boson's and SGLang-Omni's extras.
+
+Fields: model, input, voice (a library voice on this server), instructions
+(the scene), response_format (wav flac mp3 opus pcm), speed (0.25-4.0),
+stream_format (audio | sse); extras: seed, temperature, top_p, top_k,
+ras_window, ras_max_repeat, max_new_tokens (frames), references
+([{audio: base64, transcript}]). Unknown fields are ignored, as OpenAI's
+clients may send some.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import numpy as np
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+
+from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RATE, GenerationRequest, Sampling, Turn
+from higgs_cli.engine.text import normalize_text
+from higgs_cli.errors import HiggsError
+from higgs_cli.server import audio as audio_out
+from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
+from higgs_cli.server.errors import ApiError, bad
+from higgs_cli.server.wire import WireError, number
+
+ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "higgs-audio-v2")  # model names OpenAI clients send
+CHUNK_FRAMES = 25  # streamed audio: about one second per chunk
+
+
+@dataclass
+class SpeechJob:
+    request: GenerationRequest
+    fmt: str
+    speed: float
+    sse: bool
+    voice_name: str | None  # a library voice, resolved to codes in a worker thread
+    references: list[Turn]
+
+
+def _string(body: dict, key: str, limit: int, *, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or (required and not value.strip()):
+        raise bad(f"'{key}' must be a non-empty string", key)
+    if len(value) > limit:
+        raise bad(f"'{key}' is {len(value)} characters; this server takes at most {limit}", key, "too_long")
+    return value
+
+
+def _model(body: dict, state: ServerState) -> None:
+    name = _string(body, "model", 500, required=True)
+    session = state.session
+    served = {session.name, session.model_id, session.name.rstrip("/").rsplit("/", 1)[-1], *ALIASES}
+    if name not in served:
+        raise ApiError(404, f"model '{name}' is not served here; this server serves '{session.name}'",
+                       param="model", code="model_not_found")
+
+
+def _voice(body: dict, state: ServerState) -> str | None:
+    voice = body.get("voice")
+    if isinstance(voice, dict):  # newer clients send {"id": name}
+        voice = voice.get("id")
+    if voice in (None, "", "default"):
+        return None
+    if not isinstance(voice, str):
+        raise bad("'voice' must be the name of a voice in this server's library", "voice")
+    from higgs_cli.errors import UsageError
+
+    try:
+        return state.library.get(voice).name  # names are checked there: no paths, no dots
+    except UsageError:
+        names = [v.name for v in state.library.list()]
+        raise bad(f"unknown voice '{voice}'; voices on this server: {', '.join(names) or 'none'} (or send "
+                  f"'references' with audio and its transcript to clone one)", "voice", "voice_not_found") from None
+
+
+def _references(body: dict, state: ServerState) -> list[Turn]:
+    from higgs_cli.voices.reference import MIN_SECONDS, REFERENCE_PEAK_DB, peak_normalize
+
+    limits = state.limits
+    refs = body.get("references") or []
+    if not isinstance(refs, list) or len(refs) > limits.max_references:
+        raise bad(f"'references' must be a list of at most {limits.max_references} objects", "references")
+    turns = []
+    for i, ref in enumerate(refs):
+        where = f"references[{i}]"
+        if not isinstance(ref, dict) or not isinstance(ref.get("audio"), str):
+            raise bad(f"{where} must be an object with 'audio' (base64) and 'transcript'", where)
+        transcript = ref.get("transcript", ref.get("text"))
+        if not isinstance(transcript, str) or not transcript.strip():
+            raise bad(f"{where}.transcript must be the words spoken in the clip", f"{where}.transcript")
+        encoded = ref["audio"].split(",", 1)[1] if ref["audio"].startswith("data:") else ref["audio"]
+        if len(encoded) > limits.max_reference_bytes * 4 // 3 + 4:
+            raise ApiError(413, f"{where}.audio is larger than {limits.max_reference_bytes} bytes", param=where,
+                           code="reference_too_large")
+        try:
+            data = base64.b64decode(encoded, validate=True)
+            clip = audio_out.decode_upload(data, max_seconds=limits.max_reference_seconds)
+        except (binascii.Error, ValueError) as error:
+            raise bad(f"{where}.audio is not usable audio: {error}", f"{where}.audio", "invalid_audio") from None
+        if len(clip) < MIN_SECONDS * 24_000 or not np.abs(clip).max() > 1e-3:
+            raise bad(f"{where}.audio is silent or shorter than {MIN_SECONDS} s", f"{where}.audio", "invalid_audio")
+        turns.append(Turn(normalize_text(transcript), audio=peak_normalize(clip, REFERENCE_PEAK_DB)))
+    return turns
+
+
+def parse(body: dict, state: ServerState) -> SpeechJob:
+    """A checked speech job; ApiError (400/404/413) names the field at fault."""
+    limits = state.limits
+    _model(body, state)
+    text = _string(body, "input", limits.max_input_chars, required=True)
+    if not normalize_text(text):
+        raise bad("'input' has nothing to speak once control and invisible characters are removed", "input")
+    scene = _string(body, "instructions", limits.max_input_chars)
+    fmt = body.get("response_format", "mp3")
+    if fmt not in audio_out.FORMATS:
+        raise bad(f"response_format '{fmt}' is not one of {', '.join(audio_out.FORMATS)}", "response_format")
+    if fmt not in audio_out.encodable():
+        raise bad(f"this server cannot encode {fmt} (its libsndfile lacks it); use one of "
+                  f"{', '.join(audio_out.encodable())}", "response_format", "unsupported_format")
+    speed = body.get("speed", 1.0)
+    low, high = audio_out.SPEED_RANGE
+    if isinstance(speed, bool) or not isinstance(speed, (int, float)) or not low <= speed <= high:
+        raise bad(f"'speed' must be a number from {low} to {high}, got {speed!r}", "speed")
+    if speed != 1.0 and not audio_out.can_stretch():
+        raise bad("this server cannot change the speed (time-stretching needs ffmpeg); send speed 1.0", "speed",
+                  "unsupported_speed")
+    stream_format = body.get("stream_format", "audio")
+    if stream_format not in ("audio", "sse"):
+        raise bad(f"stream_format must be 'audio' or 'sse', got {stream_format!r}", "stream_format")
+    defaults = Sampling()
+    try:
+        settings = {key: number(body.get(key, getattr(defaults, key)), key, key)
+                    for key in ("temperature", "top_p", "top_k", "ras_window", "ras_max_repeat")}
+        seed = number(body.get("seed", DEFAULT_SEED), "seed", "seed")
+    except WireError as error:
+        raise bad(str(error), error.field) from None
+    most = int(limits.max_seconds * FRAME_RATE)
+    frames = body.get("max_new_tokens", round(min(DEFAULT_MAX_SECONDS, limits.max_seconds) * FRAME_RATE))
+    if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= most:
+        raise bad(f"'max_new_tokens' (audio frames, 25 a second) must be a whole number from 1 to {most}",
+                  "max_new_tokens")
+    references = _references(body, state)
+    voice = None if references else _voice(body, state)
+    request = GenerationRequest(text=normalize_text(text), scene=scene.strip() if scene and scene.strip() else None,
+                                sampling=Sampling(**settings), seed=seed, max_frames=frames)
+    return SpeechJob(request, fmt, float(speed), stream_format == "sse", voice, references)
+
+
+def _with_voice(job: SpeechJob, state: ServerState) -> GenerationRequest:
+    """The request with its reference turn: uploaded clips, or the library voice's cached codes."""
+    request = job.request
+    if job.references:
+        request.history = tuple(job.references)
+    elif job.voice_name is not None:
+        voice = state.library.get(job.voice_name)
+        codes = state.library.codes(voice.name, state.session.codec_id, state.scheduler.encode)
+        request.history = (Turn(normalize_text(voice.transcript), codes=codes),)
+    return request
+
+
+async def speech(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    job = parse(await read_json(request, state.limits), state)
+    try:
+        generation = await to_thread(_with_voice, job, state)
+    except HiggsError as error:
+        raise bad(f"voice '{job.voice_name}': {error.message}", "voice") from None
+    [ticket] = await submit(state, [generation])
+    media = "text/event-stream" if job.sse else audio_out.MEDIA_TYPES[job.fmt]
+    if job.fmt in audio_out.STREAMED and job.speed == 1.0:
+        # the streaming response notices a client that went away and cancels the generator
+        pieces = _streamed(Waiter(ticket, None, state.limits), job, state)
+    else:  # whole-file formats (and stretched audio) are made once the audio is complete
+        try:
+            await Waiter(ticket, request, state.limits).finish()
+        except BaseException:
+            ticket.cancel()
+            raise
+        data = await to_thread(_whole_file, ticket, job, state)
+        if not job.sse:
+            return Response(data, media_type=media)
+        pieces = _single(data)
+    body = _sse(pieces, ticket) if job.sse else pieces
+    return StreamingResponse(body, media_type=media, headers={"Cache-Control": "no-store"})
+
+
+def _whole_file(ticket, job: SpeechJob, state: ServerState) -> bytes:
+    audio = state.scheduler.decode(ticket.codes())
+    return audio_out.encode(audio_out.stretch(audio, job.speed), job.fmt)
+
+
+async def _single(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> AsyncIterator[bytes]:
+    """PCM or WAV bytes as the audio is generated; the ticket is cancelled if the client goes away."""
+    from higgs_cli.engine.chunks import ChunkDecoder
+
+    chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES)
+    try:
+        if job.fmt == "wav":
+            yield audio_out.wav_stream_header()
+        done = False
+        while not done:
+            blocks, done = await waiter.next()
+            for block in blocks:
+                for chunk in await to_thread(chunks.add, block):
+                    yield audio_out.pcm16(chunk)
+        rest = await to_thread(chunks.finish)
+        if rest is not None:
+            yield audio_out.pcm16(rest)
+    finally:
+        waiter.ticket.cancel()  # a no-op once it ended; frees the slot when the client left
+
+
+async def _sse(pieces: AsyncIterator[bytes], ticket) -> AsyncIterator[bytes]:
+    """OpenAI's speech events: `speech.audio.delta` (base64 audio) ..., then `speech.audio.done`."""
+    async for piece in pieces:
+        event = {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode("ascii")}
+        yield f"data: {json.dumps(event)}\n\n".encode()
+    frames = len(ticket.frames())
+    done = {"type": "speech.audio.done",
+            "usage": {"input_tokens": len(ticket.job.prompt.input_ids), "output_tokens": frames,
+                      "total_tokens": len(ticket.job.prompt.input_ids) + frames}}
+    yield f"data: {json.dumps(done)}\n\n".encode()
