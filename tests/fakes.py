@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from higgs_cli.engine.request import NUM_CODEBOOKS, SAMPLE_RATE, GenerationRequest, GenerationResult
+from higgs_cli.plugins.script import GuardSettings
 from higgs_cli.project.model import Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
 
 HOP = SAMPLE_RATE // 25  # samples per frame
@@ -104,8 +105,10 @@ def write_voice(path: Path, seconds: float = 1.0, freq: float = 220.0) -> Path:
 
 
 def make_project(root: Path, sections: list[Section], speakers: dict[str, Speaker] | None = None, *,
-                 title: str = "Test Show", scene: str | None = None, **output) -> Project:
-    """A Project as load_project would build it, without YAML."""
+                 title: str = "Test Show", scene: str | None = None, guards: GuardSettings | None = None,
+                 **output) -> Project:
+    """A Project as load_project would build it, without YAML. The quality guards are off unless
+    `guards` is given: a FakeSession's tones are not speech-length, and these tests are of the pipeline."""
     root.mkdir(parents=True, exist_ok=True)
     if speakers is None:
         speakers = {
@@ -115,7 +118,7 @@ def make_project(root: Path, sections: list[Section], speakers: dict[str, Speake
         }
     return Project(root=root, file=root / "project.yaml", title=title, model=None, scene=scene,
                    defaults=SamplingDefaults(), output=OutputSettings(**output), speakers=speakers,
-                   sections=tuple(sections))
+                   sections=tuple(sections), guards=guards or GuardSettings(enabled=False))
 
 
 def section(id: str, task: str, *lines: tuple[str | None, str], scene: str | None = None,

@@ -7,7 +7,7 @@ Commands parse, call `higgs_cli.project`, print. The model is loaded only by
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -30,6 +30,7 @@ from higgs_cli.distributed.open import check_ray_options, open_ray_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.lazy import LazySession, model_identity
+from higgs_cli.project.lexicon import unused_entry_warnings
 from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
@@ -63,7 +64,7 @@ def new(
 def validate(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Check a project file: every problem is listed with file:line:column (exit code 2)."""
     project = load_project(path, tasks=get_tasks())
-    warnings = library_voice_warnings(project)  # a render refuses these; validate warns
+    warnings = library_voice_warnings(project) + unused_entry_warnings(project)  # a render refuses the first
     for warning in warnings:
         out.warn(warning)
     lines = sum(len(section.lines) for section in project.sections)
@@ -86,6 +87,17 @@ def render(
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Write outputs here "
                                                     "(default: the project's build/ folder).")] = None,
     compile_: CompileOption = False,
+    section: Annotated[Optional[list[str]], typer.Option(
+        "--section", show_default=False, help="Generate only this section's lines (repeatable); the rest "
+        "come from the cache, and lines never rendered are left out and reported.")] = None,
+    line: Annotated[Optional[list[str]], typer.Option(
+        "--line", show_default=False, help="Generate only this line (repeatable): SECTION:N, an id:, or ID:N.")] = None,
+    refresh_context: Annotated[bool, typer.Option(
+        "--refresh-context", help="Generate again the lines whose context (the lines they hear) changed since "
+        "they were rendered, and the lines that hear those.")] = False,
+    rerender_approved: Annotated[bool, typer.Option(
+        "--rerender-approved", help="Let approved lines follow project-wide changes (defaults, scene, model).")]
+    = False,
     ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", show_default=False, help="Generate on a "
                                             "Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", show_default=False, help="Ray workers, each "
@@ -107,18 +119,21 @@ def render(
         lambda: open_ray_session(ray, workers=workers, model=model, revision=revision, device=device,
                                  project_model=project.model, compile=compile_, note=out.note))
     session = LazySession(load, model_identity(model, revision=revision, project_model=project.model))
+    edit = {"sections": section or [], "lines": line or [], "refresh_context": refresh_context,
+            "rerender_approved": rerender_approved}
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,
-                                     batch_size=batch_size, tasks=tasks)
+                                     batch_size=batch_size, tasks=tasks, **edit)
     else:
         summary = render_project(project, session, out_dir=output_dir, force=force, batch_size=batch_size,
-                                 tasks=tasks)
+                                 tasks=tasks, **edit)
     if summary.unfinished:
         out.warn(f"{len(summary.unfinished)} line(s) stopped at defaults.max_seconds before the model ended them: "
                  + ", ".join(summary.unfinished[:5]) + (" ..." if len(summary.unfinished) > 5 else ""))
     if summary.mastering_note and not out.json_mode:  # in --json it is the summary's mastering.note
         out.warn(summary.mastering_note)
+    _edit_warnings(summary)
     published = place.publish()  # every object, the manifest last
 
     def human(console: Console) -> None:
@@ -142,6 +157,20 @@ def render(
     out.result({**summary.to_dict(), **({"published": published} if published else {})}, human)
 
 
+def _edit_warnings(summary) -> None:
+    """What a partial render left out, what it generated besides, and lines whose context changed."""
+    if summary.missing:
+        out.warn(f"{len(summary.missing)} line(s) were never rendered and are left out of the outputs: "
+                 + ", ".join(summary.missing[:8]) + (" ..." if len(summary.missing) > 8 else ""))
+    if summary.context_lines:
+        out.warn("generated as context for the chosen lines: " + ", ".join(summary.context_lines[:8]))
+    if summary.context_changed:
+        out.warn(f"{len(summary.context_changed)} line(s) heard lines that changed since: "
+                 + ", ".join(summary.context_changed[:8]) + "; `--refresh-context` renders them again")
+    if summary.flagged:
+        out.warn(f"{summary.flagged} line(s) flagged by the quality guards (see `higgs project status`)")
+
+
 @app.command()
 def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
@@ -149,13 +178,16 @@ def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: 
     report = project_status(load_project(path, tasks=tasks), tasks=tasks)
 
     def human(console: Console) -> None:
-        table = Table("section", "#", "speaker", "state", "text", box=None)
+        table = Table("section", "#", "speaker", "state", "marks", "text", box=None)
         colors = {"rendered": "green", "stale": "yellow", "missing": "red", "unknown": "magenta"}
         for line in report:
             text = line.text if len(line.text) <= 60 else line.text[:57] + "..."
-            table.add_row(line.section, str(line.index + 1), line.speaker or "",  # counted from 1, as validate
-                          Text(line.state, style=colors[line.state]), text)
+            table.add_row(line.section, str(line.index + 1), line.speaker or "",  # counted from 1, as refs
+                          Text(line.state, style=colors[line.state]), _marks(line), text)
         console.print(table)
+        marks = ", ".join(f"{n} {mark.replace('_', ' ')}" for mark, n in report.marks().items() if n)
+        if marks:
+            console.print(marks, highlight=False)
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)
         if report.outputs_current:
             console.print(f"{counts}: the outputs in {report.build_dir} are up to date", highlight=False)
@@ -171,17 +203,31 @@ def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: 
     out.result(report.to_dict(), human)
 
 
+def _marks(line) -> str:
+    """A status row's marks: approved, changed since approval, context changed, take, flags, id."""
+    marks = [("approved" if line.approved else ""), ("changed since approval" if line.changed_since_approval else ""),
+             ("context changed" if line.context_changed else ""), (f"take {line.take}" if line.take else ""),
+             ("flagged: " + ",".join(f.get("code", "?") for f in line.flags) if line.flags else ""),
+             (f"id {line.id}" if line.id else "")]
+    return "; ".join(m for m in marks if m)
+
+
 @app.command()
 def clean(
     path: ProjectPath = Path("."),
     cache: Annotated[bool, typer.Option("--cache/--no-cache", help="Delete the render cache "
                                         "(every line will be generated again).")] = True,
     build: Annotated[bool, typer.Option("--build/--no-build", help="Delete the build outputs.")] = True,
+    snapshots: Annotated[bool, typer.Option("--snapshots", help="Delete the snapshots too (`project restore` "
+                                            "can then restore nothing); kept by default.")] = False,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """Delete a project's render cache and build outputs."""
+    """Delete a project's render cache and build outputs (snapshots stay unless --snapshots)."""
     project = load_project(path, tasks=get_tasks())
-    removed = clean_project(project, cache=cache, build=build)
+    removed = clean_project(project, cache=cache, build=build, snapshots=snapshots)
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
+
+
+from higgs_cli.cli import project_edit  # noqa: E402,F401  (adds takes, pick, approve, snapshots, restore)

@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from higgs_cli.project.model import Project
 
 
-def clean_project(project: Project, *, cache: bool = True, build: bool = True) -> list[str]:
-    """Delete the render cache and/or the build outputs; return what was removed."""
+def clean_project(project: Project, *, cache: bool = True, build: bool = True, snapshots: bool = False) -> list[str]:
+    """Delete the render cache and/or the build outputs (and the snapshots, only when asked: restoring
+    needs nothing else); return what was removed."""
     layout = ProjectLayout(project.root)
     removed: list[str] = []
     layout.check_folders(layout.default_build, custom=False)
@@ -37,6 +38,10 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True) -
             for folder in dict.fromkeys([default, last.build(layout) if last else default]):
                 removed.extend(_clean_build(folder, whole=folder.resolve() == default.resolve()))
             clear_state(layout)
+        if snapshots:
+            from higgs_cli.project.snapshots import drop_snapshots
+
+            removed.extend(drop_snapshots(project))
     return removed
 
 

@@ -100,11 +100,12 @@ def context_changed(keys: Sequence[str | None], context: Sequence[tuple[int, ...
 
 
 def refresh_set(keys: Sequence[str], context: Sequence[tuple[int, ...]], changed: Sequence[bool],
-                keep: Sequence[bool]) -> set[int]:
+                keep: Sequence[bool], absent: set[int] = frozenset()) -> set[int]:
     """The lines `render --refresh-context` generates again: those whose context changed, and every
-    line that hears one of them (it will hear new audio), to a fixed point; never a `keep` line."""
+    line that hears one of them or an `absent` line (about to be generated: it will hear new audio),
+    to a fixed point; never a `keep` line."""
     redo: set[int] = set()
     for i, deps in enumerate(context):  # context lines come earlier, so one pass reaches the fixed point
-        if not keep[i] and (changed[i] or any(j in redo for j in deps)):
+        if not keep[i] and (changed[i] or any(j in redo or j in absent for j in deps)):
             redo.add(i)
     return redo

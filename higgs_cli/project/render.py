@@ -208,12 +208,11 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             redo = force and not all(kept[i] for i in group) and (wanted is None or any(i in wanted for i in group))
             if not redo and (entry := store.get(key)) is not None:
                 results.update(dict.fromkeys(group, _done(entry)))
-        changed = context_changed(keys, context, store)
         if refresh_context:
-            for i in refresh_set(keys, context, changed, kept):
+            absent = {i for i in range(len(planned)) if i not in results}
+            for i in refresh_set(keys, context, context_changed(keys, context, store), kept, absent):
                 if wanted is None or i in wanted:
                     results.pop(i, None)
-                    changed[i] = False
         cached = set(results)
         todo = set(range(len(planned))) if wanted is None else _with_context(wanted, context, results)
         pending = [group[0] for group in same.values() if group[0] not in results and group[0] in todo]
@@ -236,7 +235,6 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                 results[j] = entry
                 generated.add(j)
                 reports[j] = report
-                changed[j] = False
                 progress.line_done(planned[j].section, result.seconds)
 
         stats = generate_missing(
@@ -248,6 +246,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             retries_for=lambda i: _retries(project, refs, i),
             guards=project.guards)
 
+        changed = context_changed(keys, context, store)  # as the cache stands now
         progress.stage("assembling")
         audio = [_line_audio(i, results, generated, reports, edits, keys, store) for i in range(len(planned))]
         outputs, manifest = write_build(project, build, planned, keys, audio, store, model)

@@ -1,0 +1,167 @@
+"""The producer's editing loop on the `project` app: takes, pick, approve, unapprove, snapshots, restore.
+
+Registered when cli/project.py imports this module. Each command parses, calls one library
+function (project/takes.py, approvals.py, snapshots.py) and prints. Only `takes --count` loads a
+model; the rest read the project, the lock file and the cache.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
+from higgs_cli.cli.output import out
+from higgs_cli.cli.project import ProjectPath, app
+from higgs_cli.plugins.manager import get_tasks
+from higgs_cli.project.load import load_project
+
+Ref = Annotated[str, typer.Argument(metavar="REF", show_default=False,
+                                    help="A line: SECTION:N (as `project status` numbers it), its id:, or ID:N.")]
+Refs = Annotated[Optional[list[str]], typer.Argument(metavar="REF...", show_default=False,
+                                                  help="Lines: SECTION:N, a line's id:, or ID:N.")]
+SectionsOption = Annotated[Optional[list[str]], typer.Option("--section", show_default=False,
+                                                          help="Every line of this section (repeatable).")]
+AllFlag = Annotated[bool, typer.Option("--all", help="Every line of the project.")]
+
+
+def _lines(lines: list[str]) -> str:
+    return ", ".join(lines[:10]) + (f" ... ({len(lines)} in all)" if len(lines) > 10 else "") if lines else "none"
+
+
+@app.command()
+def takes(
+    path: ProjectPath,
+    ref: Ref,
+    count: Annotated[Optional[int], typer.Option("--count", "-n", show_default=False,
+                                              help="Render this many new takes, in one batch (else: list them).")]
+    = None,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    device: DeviceOption = None,
+    compile_: CompileOption = False,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """List a line's takes, or render N new ones with other seeds (--count N); pick one with `project pick`."""
+    from higgs_cli.project.takes import list_takes, make_takes
+
+    tasks = get_tasks()
+    project = load_project(path, tasks=tasks)
+    if count is None:
+        data = list_takes(project, ref, tasks=tasks)
+    else:
+        from higgs_cli.cli import project as project_cli  # its load_session: one place to load (and to fake)
+        from higgs_cli.project.lazy import LazySession, model_identity
+        from higgs_cli.project.plan import check_library_voices
+
+        check_library_voices(project)
+        session = LazySession(lambda: project_cli.load_session(model, revision=revision, device=device,
+                                                   project_model=project.model, compile=compile_),
+                              model_identity(model, revision=revision, project_model=project.model))
+        data = make_takes(project, session, ref, count=count, tasks=tasks)
+        if data.get("is_random"):
+            out.random_weights()
+
+    def human(console: Console) -> None:
+        if not data["takes"]:
+            console.print(f"{data['ref']} has no takes yet; make some with `higgs project takes PATH {ref} "
+                          "--count 3`", highlight=False)
+            return
+        table = Table("take", "seed", "seconds", "cached", "", box=None)
+        table.add_row("0", str(data["own_seed"]), "", "", "picked" if not data["picked"] else "(its own seed)")
+        for take in data["takes"]:
+            table.add_row(str(take["take"]), str(take["seed"]), f"{take['seconds']:.1f}", "yes" if take["cached"]
+                          else "no", "picked" if take["picked"] else "")
+        console.print(f"takes of {data['ref']}: {data['text'][:70]}", highlight=False)
+        console.print(table)
+        console.print(f"pick one with `higgs project pick PATH {data['ref']} TAKE`", highlight=False)
+
+    out.result(data, human)
+
+
+@app.command()
+def pick(
+    path: ProjectPath,
+    ref: Ref,
+    take: Annotated[int, typer.Argument(metavar="TAKE", show_default=False,
+                                        help="The take's number (`project takes` lists them; 0: the line's own seed).")
+    ],
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Make one take of a line current: recorded in project.lock.yaml, used by the next render."""
+    from higgs_cli.project.takes import pick as pick_take
+
+    tasks = get_tasks()
+    data = pick_take(load_project(path, tasks=tasks), ref, take, tasks=tasks)
+    note = " (its approval was dropped)" if data["unapproved"] else ""
+    out.result(data, lambda console: console.print(
+        f"{data['ref']}: take {take} picked{note}; run `higgs project render` to use it", highlight=False))
+
+
+@app.command()
+def approve(path: ProjectPath, refs: Refs = None, section: SectionsOption = None, all_: AllFlag = False,
+            json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
+    """Approve lines: they keep their audio through project-wide changes until their own text or voice changes."""
+    from higgs_cli.project.approvals import approve as approve_lines
+
+    tasks = get_tasks()
+    data = approve_lines(load_project(path, tasks=tasks), refs or [], sections=section or [], every=all_, tasks=tasks)
+    out.result(data, lambda console: console.print(f"approved {_lines(data['approved'])}", highlight=False))
+
+
+@app.command()
+def unapprove(path: ProjectPath, refs: Refs = None, section: SectionsOption = None, all_: AllFlag = False,
+              json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
+    """Drop lines' approvals: the next render gives them the project's current settings."""
+    from higgs_cli.project.approvals import unapprove as unapprove_lines
+
+    tasks = get_tasks()
+    data = unapprove_lines(load_project(path, tasks=tasks), refs or [], sections=section or [], every=all_,
+                           tasks=tasks)
+    out.result(data, lambda console: console.print(f"unapproved {_lines(data['unapproved'])}", highlight=False))
+
+
+@app.command()
+def snapshots(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
+    """List the snapshots every render recorded (restore one with `project restore`)."""
+    from higgs_cli.project.snapshots import list_snapshots
+
+    found = list_snapshots(load_project(path, tasks=get_tasks()))
+    data = {"snapshots": [{k: v for k, v in s.items() if k not in ("keys", "files")} | {"files": len(s["files"])}
+                          for s in found]}
+
+    def human(console: Console) -> None:
+        if not found:
+            console.print("no snapshots yet: every `higgs project render` records one", highlight=False)
+            return
+        table = Table("snapshot", "time", "model", "lines", "generated", "duration", box=None)
+        for s in data["snapshots"]:
+            table.add_row(s["id"], str(s.get("time")), str(s.get("model")), str(s.get("lines")),
+                          str(s.get("generated")), f"{float(s.get('duration') or 0):.1f} s")
+        console.print(table)
+
+    out.result(data, human)
+
+
+@app.command()
+def restore(
+    path: ProjectPath,
+    snapshot: Annotated[str, typer.Argument(metavar="SNAPSHOT", show_default=False,
+                                            help="A snapshot's id (or a unique start of it), or 'latest'.")],
+    output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Write the outputs here "
+                                                    "(default: the folder that render wrote).")] = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Write a snapshot's outputs again, byte for byte; loads no model."""
+    from higgs_cli.project.snapshots import restore_snapshot
+
+    data = restore_snapshot(load_project(path, tasks=get_tasks()), snapshot, out_dir=output_dir)
+    out.result(data, lambda console: console.print(
+        f"restored snapshot {data['snapshot']}: {len(data['files'])} files in {data['build_dir']}", highlight=False))
