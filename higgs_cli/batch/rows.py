@@ -97,7 +97,7 @@ def sheet_rows(sheet: Sheet, formats: list[str]) -> list[BatchRow]:
 
 
 def _row(sheet: Sheet, record: Record, number: int, scene_key: str | None, formats: list[str]) -> BatchRow | None:
-    before = len(sheet.problems)
+    before = sheet.found
     cells: dict[str, str | None] = {}
     for key in ("id", "text", "voice", scene_key, "seed", "format"):
         if key is None:
@@ -125,7 +125,7 @@ def _row(sheet: Sheet, record: Record, number: int, scene_key: str | None, forma
         fmt = fmt.lower().lstrip(".")
         if fmt not in formats:
             sheet.add(record.line, f"format {fmt!r} cannot be written; use one of: {', '.join(formats)}")
-    if len(sheet.problems) > before or not text:
+    if sheet.found > before or not text:
         return None
     return BatchRow(number, record.line, text, id=unicodedata.normalize("NFC", cells["id"]) if cells.get("id")
                     else None, voice=cells.get("voice"), scene=cells.get(scene_key) if scene_key else None,

@@ -37,14 +37,24 @@ class Sheet:
     where: str
     columns: list[str]
     records: list[Record] = field(default_factory=list)
-    problems: list[str] = field(default_factory=list)
+    _found: list[tuple[int, int, str]] = field(default_factory=list)
 
     def add(self, line: int, message: str) -> None:
-        self.problems.append(f"{self.where}:{line}: {message}")
+        self._found.append((line, len(self._found), f"{self.where}:{line}: {message}"))
+
+    @property
+    def found(self) -> int:
+        """How many problems were found so far."""
+        return len(self._found)
+
+    @property
+    def problems(self) -> list[str]:
+        """Every problem, in file order."""
+        return [text for *_, text in sorted(self._found)]
 
     def raise_problems(self, what: str = "the input") -> None:
         """ValidationError listing every problem (the first MAX_PROBLEMS_SHOWN), if there is any."""
-        if not self.problems:
+        if not self._found:
             return
         shown = self.problems[:MAX_PROBLEMS_SHOWN]
         if len(self.problems) > len(shown):

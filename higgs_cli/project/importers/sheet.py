@@ -49,7 +49,7 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
     current_value: object = object()
     for record in sheet.records:
         values, line = record.values, record.line
-        before = len(sheet.problems)
+        before = sheet.found
         who = _cell(sheet, line, values, speaker_key)
         text = _cell(sheet, line, values, text_key)
         line_id = _cell(sheet, line, values, "id" if "id" in sheet.columns else None)
@@ -70,7 +70,7 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
                 sheet.add(line, f"id {line_id!r} is used twice (first on line {seen_ids[line_id]})")
             else:
                 seen_ids[line_id] = line
-        if len(sheet.problems) > before:
+        if sheet.found > before:
             continue
         if who not in by_source:
             name = speaker_name(who, set(draft.speakers))
