@@ -60,6 +60,13 @@ class RemoteStore:
             self.fetched += entry is not None
         return entry
 
+    def meta(self, key: str, *args: Any, **kwargs: Any) -> Any:
+        """The entry's meta; a line only in the bucket is fetched first (its meta is inside the entry)."""
+        found = self.local.meta(key, *args, **kwargs)
+        if found is None and self._fetch(key):
+            found = self.local.meta(key, *args, **kwargs)
+        return found
+
     def put(self, key: str, result: Any, *args: Any, **kwargs: Any) -> None:
         self.local.put(key, result, *args, **kwargs)
         self.remote.upload(self._object(key), self.local.path(key), action="sharing a line through the cache at")
