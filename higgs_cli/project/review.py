@@ -66,7 +66,7 @@ def _flag_text(flag: dict) -> str:
     """A guard finding as a short phrase: its kind and, when given, its message."""
     if not isinstance(flag, dict):
         return str(flag)
-    kind = flag.get("kind") or flag.get("guard") or flag.get("name") or "flag"
+    kind = flag.get("code") or flag.get("kind") or flag.get("guard") or "flag"
     message = flag.get("message") or flag.get("detail") or ""
     return f"{kind}: {message}" if message else str(kind)
 
