@@ -15,12 +15,14 @@ from higgs_cli.cli.options import (
     JsonFlag,
     MaxSecondsOption,
     ModelOption,
+    NoServerFlag,
     OutputFileOption,
     QuietFlag,
     RasMaxRepeatOption,
     RasWindowOption,
     RevisionOption,
     SeedOption,
+    ServerOption,
     TemperatureOption,
     TopKOption,
     TopPOption,
@@ -66,6 +68,8 @@ def say(
     revision: RevisionOption = None,
     device: DeviceOption = None,
     compile_: CompileOption = False,
+    server: ServerOption = None,
+    no_server: NoServerFlag = False,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,
     json_output: JsonFlag = False,
@@ -74,7 +78,7 @@ def say(
     """Speak TEXT (optionally in a cloned voice) and write it to an audio file; or, with --input-file,
     every row of a file, one file per row in --output-dir (rows already rendered are skipped)."""
     from higgs_cli import speech
-    from higgs_cli.cli.progress import generation_progress, load_session
+    from higgs_cli.cli.progress import describe_session, generation_progress, load_session
     from higgs_cli.engine.request import Sampling
 
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, ras_window=ras_window,
@@ -88,7 +92,8 @@ def say(
             sampling=sampling, seed=seed, max_seconds=max_seconds, format=audio_format.lower().lstrip("."),
             force=force, batch_size=batch_size)
         _say_batch(text, input_file, output_dir, settings, paragraphs=paragraphs, stream=stream,
-                   given_output=given_output, model=model, revision=revision, device=device, compile_=compile_)
+                   given_output=given_output, model=model, revision=revision, device=device, compile_=compile_,
+                   server=server, no_server=no_server)
         return
     if text is None:
         raise UsageError("give TEXT to speak, - to read it from stdin, or --input-file FILE --output-dir DIR",
@@ -98,7 +103,8 @@ def say(
         voice=speech.VoiceChoice(voice or "", transcript) if voice or transcript else None,
         sampling=sampling)
     prepared = speech.prepare(job)
-    session = load_session(model, revision=revision, device=device, compile=compile_)
+    session = load_session(model, revision=revision, device=device, compile=compile_, server=server,
+                           no_server=no_server)
     if stream:
         result = speech.run(prepared, session)
     else:
@@ -107,11 +113,12 @@ def say(
     if result.random_weights:
         out.random_weights()
     # With the audio on stdout, the summary (JSON too) goes to stderr.
-    out.result(result.to_dict(), lambda console: console.print(result.summary(max_seconds)), to_stderr=job.to_stdout)
+    out.result({**result.to_dict(), "session": describe_session(session)},
+               lambda console: console.print(result.summary(max_seconds)), to_stderr=job.to_stdout)
 
 
 def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, given_output, model, revision,
-               device, compile_) -> None:
+               device, compile_, server=None, no_server=False) -> None:
     """`say --input-file FILE --output-dir DIR`: check the whole file, then render it on one session."""
     from higgs_cli.audio.io import supported_output_formats
     from higgs_cli.batch.render import prepare_batch, render_batch
@@ -138,7 +145,8 @@ def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, gi
         out.warn(f"{batch_input.where}: columns not read: {', '.join(batch_input.ignored_columns)}")
     batch = prepare_batch(batch_input, output_dir, settings)
     # The model loads only if a row must be generated: a finished batch run again loads nothing.
-    session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_),
+    session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_,
+                                               server=server, no_server=no_server),
                           model_identity(model, revision=revision))
     with generation_progress(f"speaking {len(batch_input.rows)} rows", None) as advance:
         summary = render_batch(batch, session, progress=advance)
