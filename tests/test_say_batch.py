@@ -146,6 +146,7 @@ def test_files_no_manifest_lists_are_not_overwritten(cli, session, tmp_path):
     ("a.jsonl", '["text"]\n', "a.jsonl:1: each line must be a JSON object"),
     ("a.jsonl", '{"text": ["a"]}\n', "a.jsonl:1: text must be text, not list"),
     ("a.txt", "fine\n" + "x" * 6000 + "\n", "a.txt:2: text is 6000 characters long"),
+    ("a.txt", "fine\n\u200b\u200b\n", "a.txt:2: text has nothing to speak"),
     ("a.csv", "id,text,voice\n1,Hi.,nobody\n", "a.csv:2: no voice named 'nobody'"),
     ("a.docx", "text\n", "unknown input type '.docx'"),
 ])

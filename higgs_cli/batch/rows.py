@@ -65,6 +65,17 @@ def text_rows(where: str, text: str, *, paragraphs: bool = False) -> list[BatchR
     return rows
 
 
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be spoken (empty, too long, nothing left once invisible characters go), or None."""
+    try:
+        check_text(text, max_chars=MAX_TEXT_CHARS)
+    except HiggsError as error:
+        return error.message
+    if not normalize_text(text):
+        return "text has nothing to speak once control and invisible characters are removed"
+    return None
+
+
 def check_id(value: str) -> str | None:
     """Why `value` cannot name an output file, or None when it can."""
     if "/" in value or "\\" in value or value in (".", "..") or value.startswith("~") or ":" in value:
@@ -110,13 +121,8 @@ def _row(sheet: Sheet, record: Record, number: int, scene_key: str | None, forma
     text = cells.get("text")
     if text is None:
         sheet.add(record.line, "text is empty")
-    elif text is not None:
-        try:
-            check_text(text, max_chars=MAX_TEXT_CHARS)
-            if not normalize_text(text):
-                raise UsageError("text has nothing to speak once control and invisible characters are removed")
-        except HiggsError as error:
-            sheet.add(record.line, error.message)
+    elif text and (why := text_problem(text)):
+        sheet.add(record.line, why)
     if cells.get("id") is not None and (why := check_id(unicodedata.normalize("NFC", cells["id"]))):
         sheet.add(record.line, why)
     seed = _seed(sheet, record, cells.get("seed"))
@@ -181,10 +187,8 @@ def read_rows(path: Path | str, *, paragraphs: bool = False, formats: list[str],
         sheet = Sheet(where, ["text"])
         rows = text_rows(where, text, paragraphs=paragraphs)
         for row in rows:
-            try:
-                check_text(row.text, max_chars=MAX_TEXT_CHARS)
-            except HiggsError as error:
-                sheet.add(row.line, error.message)
+            if why := text_problem(row.text):
+                sheet.add(row.line, why)
     else:
         sheet = read_jsonl(where, text) if suffix == ".jsonl" else read_csv(where, text, "," if suffix == ".csv"
                                                                            else "\t")

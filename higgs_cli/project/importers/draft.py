@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from higgs_cli.engine.text import MAX_TEXT_CHARS
+from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
 from higgs_cli.project.schema import LINE_KEYS, MAX_NAME_CHARS, MAX_TITLE_CHARS, SPEAKER_NAME
 
 PLACEHOLDER_VOICE = "a clear, natural voice"  # a described voice renders with no recording at all
@@ -83,7 +83,10 @@ def section_id(title: str, taken: set[str], fallback: str) -> str:
 
 
 def split_long(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
-    """A paragraph longer than a line may be, cut at sentence ends (then at spaces) into lines."""
+    """A paragraph as lines: cut at sentence ends (then at spaces) when longer than a line may be;
+    none when nothing is left to speak once invisible characters go (a line of zero-width spaces)."""
+    if not normalize_text(text):
+        return []
     if len(text) <= limit:
         return [text]
     parts, current = [], ""

@@ -107,6 +107,8 @@ def read_epub(path: Path, *, title: str | None = None) -> Draft:
         heading = next((text for tag, text in blocks if tag in HEADINGS), None)
         name = heading or toc.get(item.get_name()) or f"Chapter {len(draft.sections) + 1}"
         lines = [DraftLine(part) for _, text in blocks for part in split_long(text)]
+        if not lines:
+            continue  # only invisible characters
         draft.sections.append(DraftSection(section_id(name, {s.id for s in draft.sections},
                                                       f"chapter-{len(draft.sections) + 1}"),
                                            "clone", name, speaker=NARRATOR, lines=lines))
