@@ -25,7 +25,7 @@ from higgs_cli.engine.api import DEFAULT_BATCH_SIZE, Session
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, RANDOM_WEIGHTS_NOTE, SAMPLE_RATE, Sampling
 from higgs_cli.engine.text import normalize_text
 from higgs_cli.errors import AudioError, HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import atomic_write_text, exclusive_lock, file_sha256
+from higgs_cli.fsutil import atomic_write_text, exclusive_lock, file_sha256, sweep_temporaries
 from higgs_cli.speech import ResolvedVoice, VoiceChoice, build_request, check_sampling, resolve_voice, voice_turn
 
 MANIFEST = "manifest.json"
@@ -182,12 +182,12 @@ def _entry(plan: RowPlan, status: str, **extra) -> dict:
             "voice": plan.voice, "scene": plan.scene, "seed": plan.seed, "key": plan.key, "status": status, **extra}
 
 
-def render_batch(batch: Batch, session: Session, *, progress: Callable[[int], None] | None = None,
-                 on_row: Callable[[dict], None] | None = None) -> BatchSummary:
+def render_batch(batch: Batch, session: Session, *, progress: Callable[[int], None] | None = None) -> BatchSummary:
     """Generate the rows whose output is missing or stale, `batch_size` at a time, on `session`."""
     folder = batch.output_dir
     folder.mkdir(exist_ok=True)
     with exclusive_lock(folder / LOCK, what=f"output folder {folder}"):
+        sweep_temporaries(folder)  # what a batch killed outright (SIGKILL) left half-written
         plans = _plan(batch, session.model_id, session.codec_id)  # a LazySession loads nothing for these
         old = {} if batch.settings.force else _read_manifest(folder)
         foreign = [p.file for p in plans if (folder / p.file).exists() and p.file not in old]
@@ -218,8 +218,6 @@ def render_batch(batch: Batch, session: Session, *, progress: Callable[[int], No
             results = session.generate(requests, batch_size=size, progress=progress)
             for plan, result in zip(chunk, results, strict=True):
                 entries[plan.file] = _write_row(folder, plan, result)
-                if on_row is not None:
-                    on_row(entries[plan.file])
             _write_manifest(folder, summary, entries, plans)
         summary.rows = [entries[p.file] for p in plans]
         _write_manifest(folder, summary, entries, plans)
