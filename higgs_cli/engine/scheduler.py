@@ -127,6 +127,7 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.requests_total = 0
         self.frames_total = 0
+        self.cancelled_total = 0  # requests stopped before they ended (client gone, shutdown)
         self._recent: collections.deque[tuple[float, int]] = collections.deque()  # (time, frames) for frames/s
 
     # ------------------------------------------------------------------ callers
@@ -187,6 +188,7 @@ class Scheduler:
                 self._recent.popleft()
             made = sum(n for _, n in self._recent)
             return {"requests_total": self.requests_total, "frames_total": self.frames_total,
+                    "cancelled_total": self.cancelled_total,
                     "queue_length": len(self._waiting), "busy_slots": sum(t is not None for t in self._owner),
                     "slots": self.slots, "frames_per_second": made / 10.0}
 
@@ -271,6 +273,8 @@ class Scheduler:
                 if done[slot] or ticket.cancelled:
                     if not done[slot]:
                         table.done[slot] = True  # a free slot counts as done: the step leaves it alone
+                        with self._cond:
+                            self.cancelled_total += 1
                     self._owner[slot] = None
                     ticket._end(finished=bool(table.finished[slot]) and done[slot])
                 else:
@@ -290,6 +294,7 @@ class Scheduler:
                     ticket = self._waiting[0]
                     if ticket.cancelled:
                         self._waiting.popleft()
+                        self.cancelled_total += 1
                         ticket._end()
                         continue
                     if not self._fits(ticket, work, mode):

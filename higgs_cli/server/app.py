@@ -71,6 +71,8 @@ async def metrics(request: Request, state: ServerState) -> Response:
                stats["requests_total"]),
               ("higgs_frames_total", "counter", "Audio frames generated (25 a second of audio).",
                stats["frames_total"]),
+              ("higgs_cancelled_total", "counter", "Generations stopped early (client gone, shutdown).",
+               stats["cancelled_total"]),
               ("higgs_queue_length", "gauge", "Requests waiting for a slot.", stats["queue_length"]),
               ("higgs_busy_slots", "gauge", "Batch slots generating now.", stats["busy_slots"]),
               ("higgs_slots", "gauge", "Batch slots (--max-batch).", stats["slots"]),
