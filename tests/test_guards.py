@@ -175,3 +175,12 @@ def test_a_broken_checker_is_dropped_and_reported_like_a_broken_plugin(plugin_ma
     [failure] = [f for f in pm.failures if f.name == "test-broken-checker"]
     assert "check_line returned str, not a list of flags" in failure.message and "is broken" in failure.message
     assert pm.get_plugin("test-broken-checker") is None  # not called again
+
+
+def test_markup_is_not_counted_as_speech():
+    request = GenerationRequest(text="[SPEAKER0] Hi. <SE>[Laughter]</SE>")
+    assert guards.spoken_text(request.text) == "Hi."
+    assert builtin_checks(result(0.28), request, request.text) == []  # 0.5 s expected, 0.2 s allowed
+    [short] = builtin_checks(result(0.12), request, request.text)
+    assert "for 1 word (" in short["message"]
+    assert builtin_checks(result(0.04), GenerationRequest(text="[laugh]"), "[laugh]") == []  # nothing to say

@@ -11,6 +11,7 @@ See docs/guards.md.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,8 +49,17 @@ SEVERITY = {"unfinished": 3, "loop": 3, "silence": 3, "too_short": 2, "too_long"
 DEFAULT_SEVERITY = 2
 
 
+MARKUP = re.compile(r"\[[^\]]*\]|<[^>]*>|\{[^}]*\}")
+"""What a line's text holds that is not said: [laugh], [SPEAKER0], <SE>...</SE> tags, {tags}."""
+
+
 def flag(code: str, message: str) -> Flag:
     return {"code": code, "message": message}
+
+
+def spoken_text(text: str) -> str:
+    """`text` without its markup: what the duration estimate and speech recognition compare."""
+    return " ".join(MARKUP.sub(" ", text).split())
 
 
 # ---------------------------------------------------------------- the checks
@@ -78,6 +88,9 @@ def text_amount(text: str) -> str:
 def check_duration(result: GenerationResult, text: str) -> list[Flag]:
     """The audio is far shorter or longer than the text predicts (length.speech_seconds: about
     2.6 words a second for English, 5 characters a second for Chinese)."""
+    text = spoken_text(text)
+    if not text:  # markup alone ([laugh]): nothing to predict a length from
+        return []
     expected = speech_seconds(text, float("inf"))
     seconds = result.seconds
     amount = text_amount(text)

@@ -8,7 +8,6 @@ character by character (a character error rate), other scripts word by word.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
@@ -17,16 +16,15 @@ import numpy as np
 
 from higgs_cli.engine.request import SAMPLE_RATE, GenerationResult
 from higgs_cli.errors import UsageError
+from higgs_cli.project.guards import spoken_text
 
 Transcriber = Callable[[np.ndarray, int], str]  # (audio, sample rate) -> text
-
-_MARKUP = re.compile(r"\[[^\]]*\]|<[^>]*>|\{[^}]*\}")  # [laugh], <SE>...</SE>, {tags}: not spoken words
 
 
 def words_of(text: str) -> list[str]:
     """The words of `text` as speech recognition is compared: lower case, markup and punctuation
     dropped, each Chinese or Japanese character a word of its own."""
-    text = _MARKUP.sub(" ", unicodedata.normalize("NFKC", text)).lower()
+    text = spoken_text(unicodedata.normalize("NFKC", text)).lower()
     out: list[str] = []
     for token in text.split():
         word = ""
