@@ -120,3 +120,10 @@ def test_a_fake_transcriber_forces_a_retry():
     report = done[0]
     assert report.tries == 2 and report.seed == retry_seed(7, 1) and report.flags == []
     assert stats.retried == [0] and stats.flagged == []
+
+
+def test_nothing_to_generate_looks_at_no_asr_model(tmp_path):
+    stats = generate_missing(
+        None, [], depends=[], is_done=lambda i: True, build_request=None, on_done=None,
+        estimate_seconds=None, batch_size=1, progress=None, guards=GuardSettings(asr_model="./gone"), root=tmp_path)
+    assert stats.generated == set()

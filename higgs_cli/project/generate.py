@@ -98,7 +98,6 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
     again, first in line, with `retry_seed(seed, try)`; when it is clean or out of retries, its
     best try goes to `on_done`, once.
     """
-    checker = checker or LineChecker(guards, root=root)
     stats = GenerationStats()
     pending = list(pending)
     tries: dict[int, _Tries] = {}
@@ -108,6 +107,8 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
     estimate = {i: estimate_seconds(i) for i in pending}
     expected = sum(estimate.values())
     expect(expected)
+    if pending:  # (all cached: the guards' settings, an ASR folder, are not even looked at)
+        checker = checker or LineChecker(guards, root=root)
     while pending:
         ready = [i for i in pending if all(is_done(j) for j in depends[i])]
         if not ready:  # plan_sections only allows earlier context lines, so this is a bug
