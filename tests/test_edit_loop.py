@@ -51,7 +51,7 @@ def fake_model(monkeypatch):
     """`higgs project render` and `takes` get a FakeSession instead of loading a model."""
     sessions = []
 
-    def load(model=None, *, revision=None, device=None, project_model=None, compile=False):
+    def load(model=None, **options):  # revision, device, project_model, compile, server...
         sessions.append(FakeSession())
         return sessions[-1]
 

@@ -266,9 +266,9 @@ def test_the_unfinished_warning_counts_lines_from_one(cli, fake_model, tmp_path)
     show = two_speakers(tmp_path / "show", defaults="max_seconds: 0.2")  # the fake's lines are longer
     result = cli("project", "render", show)
     assert result.exit_code == 0, result.output
-    assert "talk #1, talk #2, talk #3" in result.stderr and "#0" not in result.stderr
+    assert "talk:1, talk:2, talk:3" in result.stderr and "talk:0" not in result.stderr  # as refs name them
     summary = render(cli, show)
-    assert summary["unfinished"] == ["talk #1", "talk #2", "talk #3"]
+    assert summary["unfinished"] == ["talk:1", "talk:2", "talk:3"]
 
 
 def test_status_counts_lines_from_one(cli, fake_model, tmp_path):

@@ -133,7 +133,8 @@ def render(
                  + ", ".join(summary.unfinished[:5]) + (" ..." if len(summary.unfinished) > 5 else ""))
     if summary.mastering_note and not out.json_mode:  # in --json it is the summary's mastering.note
         out.warn(summary.mastering_note)
-    _edit_warnings(summary)
+    if not out.json_mode:  # in --json they are the summary's missing, context_lines, context_changed, flagged
+        _edit_warnings(summary)
     published = place.publish()  # every object, the manifest last
 
     def human(console: Console) -> None:
