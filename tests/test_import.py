@@ -163,6 +163,27 @@ def test_an_epub_has_a_section_per_spine_document_with_text(cli, tiny_model, tmp
     assert cli("project", "render", tmp_path / "audio", "--model", tiny_model).exit_code == 0
 
 
+def test_an_epub_cannot_read_files_through_external_entities(cli, tmp_path):
+    book = _epub(tmp_path / "plain.epub", [("One", ["Words."])])
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET", encoding="utf-8")
+    evil = tmp_path / "evil.epub"
+    with zipfile.ZipFile(book) as source, zipfile.ZipFile(evil, "w") as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename.endswith(".opf"):
+                body = data.decode("utf-8").split("?>", 1)[1]
+                data = ('<?xml version="1.0" encoding="utf-8"?>\n'
+                        f'<!DOCTYPE package [<!ENTITY e SYSTEM "file://{secret}">]>'
+                        + body.replace("The Lighthouse</dc:title>", "&e;</dc:title>")).encode("utf-8")
+            target.writestr(info, data)
+    result = cli("--json", "project", "import", evil, "-o", tmp_path / "p")
+    assert "TOP-SECRET" not in result.output
+    if result.exit_code == 0:
+        assert "TOP-SECRET" not in (tmp_path / "p" / "project.yaml").read_text(encoding="utf-8")
+        assert json.loads(result.stdout)["title"] == "evil"  # no title: the file's name
+
+
 def _zip(path, members: dict):
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in members.items():

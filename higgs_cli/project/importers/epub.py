@@ -4,7 +4,8 @@ The book is read with ebooklib (the spine gives the reading order; the table
 of contents names chapters whose document has no heading). Text is taken from
 the leaf blocks of each XHTML document (paragraphs, headings, list items), so
 a heading is read aloud as the chapter's first line. The archive is checked
-first: not a zip, too large, or unpacking to too much is refused.
+first: not a zip, too large, or unpacking to too much is refused. External
+entities are never expanded (lxml 5 and later; the chapters are parsed as HTML).
 """
 
 from __future__ import annotations
@@ -73,8 +74,10 @@ def _toc_titles(book) -> dict[str, str]:
 
 
 def _metadata(book, name: str) -> str | None:
+    """The first Dublin Core value of `name` as text, or None (absent, empty, or an unexpanded entity)."""
     values = book.get_metadata("DC", name)
-    return str(values[0][0]).strip() or None if values else None
+    value = values[0][0] if values else None
+    return " ".join(str(value).split()) or None if value is not None else None
 
 
 def read_epub(path: Path, *, title: str | None = None) -> Draft:
