@@ -47,7 +47,7 @@ def test_a_title_change_removes_the_old_master_and_subtitles(tmp_path):
     (build / "notes.txt").write_text("mine")  # not a render's: stays
     render_project(replace(project, title="New Name"), FakeSession())
     assert sorted(p.name for p in build.iterdir()) == ["manifest.json", "new-name.srt", "new-name.vtt",
-                                                       "new-name.wav", "notes.txt", "stems"]
+                                                       "new-name.wav", "notes.txt", "review.html", "stems"]
 
 
 def test_outputs_turned_off_are_removed(tmp_path):
@@ -56,9 +56,9 @@ def test_outputs_turned_off_are_removed(tmp_path):
     render_project(replace(project, output=replace(project.output, stems=False, subtitles=False, format="flac")),
                    FakeSession())
     build = tmp_path / "build"
-    assert sorted(p.name for p in build.iterdir()) == ["manifest.json", "test-show.flac"]
+    assert sorted(p.name for p in build.iterdir()) == ["manifest.json", "review.html", "test-show.flac"]
     manifest = json.loads((build / "manifest.json").read_text())
-    assert manifest["outputs"] == {"master": "test-show.flac"}
+    assert manifest["outputs"] == {"master": "test-show.flac", "review": "review.html"}
 
 
 def test_a_custom_output_dir_loses_only_what_its_manifest_listed(tmp_path):
@@ -67,4 +67,4 @@ def test_a_custom_output_dir_loses_only_what_its_manifest_listed(tmp_path):
     render_project(project, FakeSession(), out_dir=out)
     render_project(replace(project, title="Renamed"), FakeSession(), out_dir=out)
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "renamed.srt", "renamed.vtt", "renamed.wav",
-                                                     "stems"]
+                                                     "review.html", "stems"]
