@@ -35,7 +35,7 @@ from higgs_cli.errors import UsageError
 
 def say(
     ctx: typer.Context,
-    text: Annotated[Optional[str], typer.Argument(metavar="[TEXT]", show_default=False, help=(
+    text: Annotated[Optional[str], typer.Argument(metavar="TEXT", show_default=False, help=(
         "The text to speak; - reads it from stdin. [laugh], [music start] ... markers work."))] = None,
     output: OutputFileOption = Path("higgs.wav"),
     input_file: Annotated[Optional[Path], typer.Option(
