@@ -178,6 +178,8 @@ def read_rows(path: Path | str, *, paragraphs: bool = False, formats: list[str],
               data: bytes | None = None) -> BatchInput:
     """The rows of an input file (or of `data` read from stdin as .txt); ValidationError with every
     problem's file:line when any row is bad."""
+    if data is None and Path(path).is_dir():
+        raise UsageError(f"--input-file {path} is a folder", hint="give a .txt, .csv, .tsv or .jsonl file")
     suffix = ".txt" if data is not None else Path(path).suffix.lower()
     if suffix not in SUFFIXES:
         raise UsageError(f"{path}: unknown input type '{suffix or 'no extension'}'",
