@@ -49,6 +49,11 @@ def write(folder: Path, *, first="One fine morning, Nguyen woke early.", tempera
 @pytest.fixture
 def fake_model(monkeypatch):
     """`higgs project render` and `takes` get a FakeSession instead of loading a model."""
+    return fake_loader(monkeypatch)
+
+
+def fake_loader(monkeypatch) -> list[FakeSession]:
+    """Make the CLI's model loader give FakeSessions; return the list of those it gave."""
     sessions = []
 
     def load(model=None, **options):  # revision, device, project_model, compile, server...

@@ -35,7 +35,7 @@ from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.length import speech_seconds
 from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.names import safe_name, slugify
-from higgs_cli.project.plan import check_render_length, global_context, plan_project
+from higgs_cli.project.plan import ProjectPlanContext, check_render_length, global_context, plan_project, plan_sections
 from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.snapshots import record_snapshot
 from higgs_cli.project.state import write_state
@@ -181,6 +181,9 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
     layout.check_folders(build, custom=custom)
     _check_format(project)
     lock = LockFile.of(project)  # a damaged lock file is refused before any model loads
+    if sections or lines:  # so are refs to lines that do not exist: planned without a model to check them
+        _wanted(LineRefs(project, plan_sections(project, ProjectPlanContext(project, codec_id="none"), tasks=tasks)),
+                sections, lines)
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
         layout.sweep(build)
