@@ -37,8 +37,13 @@ def figure(report: dict, rule: str, file: str | None = None):
     return row
 
 
-def test_a_podcast_passes_its_check_and_agrees_with_ffmpeg(cli, fake_model, tmp_path):
-    show = book(tmp_path / "show", sections=2, lines=3, output="format: mp3, profile: podcast")
+@pytest.mark.parametrize("fmt", ["mp3", "m4b"])
+def test_a_podcast_passes_its_check_and_agrees_with_ffmpeg(cli, fake_model, tmp_path, fmt):
+    from higgs_cli.audio.io import supported_output_formats
+
+    if fmt not in supported_output_formats():
+        pytest.skip(f"this installation cannot write {fmt}")
+    show = book(tmp_path / "show", sections=2, lines=3, output=f"format: {fmt}, profile: podcast, loudness: -30")
     master = Path(render(cli, show)["outputs"]["master"])
     result, report = check(cli, show)  # the profile comes from the project
     assert result.exit_code == 0, result.output
@@ -47,7 +52,7 @@ def test_a_podcast_passes_its_check_and_agrees_with_ffmpeg(cli, fake_model, tmp_
     lufs, peak = ebur128(master)
     assert figure(report, "integrated loudness")["figure"] == pytest.approx(lufs, abs=0.5)
     assert figure(report, "true peak")["figure"] == pytest.approx(peak, abs=0.5)
-    assert lufs == pytest.approx(-16.0, abs=1.0) and peak < -1.0
+    assert lufs == pytest.approx(-16.0, abs=1.0) and peak < -1.0  # the profile's target, not output.loudness
 
 
 def test_acx_mastering_passes_every_acx_rule_on_each_file(cli, fake_model, tmp_path):
@@ -108,3 +113,39 @@ def test_bad_input_is_refused_with_exit_code_2(cli, fake_model, tmp_path):
                                                                                   "output: {profile: radio}"))
     result = cli("project", "validate", show)
     assert result.exit_code == 2 and "profile" in result.stderr
+
+
+def test_true_peak_agrees_with_ffmpeg_on_a_limited_mp3(cli, fake_model, tmp_path):
+    """A master pushed into the limiter: its peaks sit at the ceiling, where the MP3 encoder moves them."""
+    show = book(tmp_path / "show", sections=1, lines=4, output="format: mp3, loudness: -6, peak: -1")
+    master = Path(render(cli, show)["outputs"]["master"])
+    result, report = check(cli, show, "--profile", "podcast")
+    assert result.exit_code == 1  # far louder than -16 LUFS
+    lufs, peak = ebur128(master)
+    assert peak > -3.0  # the limiter was working
+    assert figure(report, "true peak")["figure"] == pytest.approx(peak, abs=0.5)
+    assert figure(report, "integrated loudness")["figure"] == pytest.approx(lufs, abs=0.5)
+    assert not figure(report, "integrated loudness")["passed"]
+
+
+def test_check_delivery_is_what_validate_and_render_call(tmp_path):
+    """The library check (no model): the cover is read and judged, the format must be writable."""
+    from delivery_helpers import png_bytes
+
+    from higgs_cli.errors import UsageError
+    from higgs_cli.plugins.manager import get_tasks
+    from higgs_cli.project.delivery import check_delivery
+    from higgs_cli.project.load import load_project
+
+    show = book(tmp_path / "show", output="format: mp3, cover: cover.jpg")
+    (show / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    cover = check_delivery(load_project(show, tasks=get_tasks()))
+    assert cover is not None and cover.mime == "image/jpeg"
+    (show / "cover.jpg").write_bytes(png_bytes())  # the content decides, not the name
+    assert check_delivery(load_project(show, tasks=get_tasks())).mime == "image/png"
+    (show / "cover.jpg").write_text("not an image")
+    with pytest.raises(UsageError, match=r"output.cover 'cover.jpg' is not a PNG or JPEG image"):
+        check_delivery(load_project(show, tasks=get_tasks()))
+    show = book(tmp_path / "low", output="format: mp3, sample_rate: 16000, bitrate: 192")
+    with pytest.raises(UsageError, match="cannot carry 192 kbps"):
+        check_delivery(load_project(show, tasks=get_tasks()))
