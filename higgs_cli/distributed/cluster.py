@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import socket
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,7 @@ from higgs_cli.errors import UsageError
 
 EXTRA_HINT = "install the ray extra: pip install 'higgs-cli[ray]'"
 CONNECT_TIMEOUT = 5.0  # seconds to wait for a cluster's head to accept a connection
+RELEASE_WAIT = 10.0  # seconds to wait for resources that actors just stopped still hold
 
 
 def import_ray() -> Any:
@@ -77,27 +79,39 @@ class Placement:
     options: dict  # ray.remote options: num_gpus / num_cpus
 
 
-def plan_workers(ray: Any, workers: int | None, device: str | None, cpus_per_worker: int = 1) -> Placement:
+def _free(ray: Any, resource: str, needed: int, total: int, wait: float) -> int:
+    """The free amount of `resource`, waiting up to `wait` s for it to reach `needed` when the cluster
+    has that much in all (actors just stopped give theirs back a moment later)."""
+    deadline = time.monotonic() + (wait if needed <= total else 0.0)
+    while True:
+        free = int(ray.available_resources().get(resource, 0))
+        if free >= needed or time.monotonic() >= deadline:
+            return free
+        time.sleep(0.25)
+
+
+def plan_workers(ray: Any, workers: int | None, device: str | None, cpus_per_worker: int = 1, *,
+                 wait: float = RELEASE_WAIT) -> Placement:
     """One worker per GPU (num_gpus=1); on a cluster without GPUs, `cpus_per_worker` CPUs each.
 
     Refuses, before anything starts, a count the cluster's free resources cannot hold."""
     if workers is not None and workers < 1:
         raise UsageError(f"--workers must be at least 1, not {workers}")
-    free = ray.available_resources()
     total = ray.cluster_resources()
-    gpus_free, gpus = int(free.get("GPU", 0)), int(total.get("GPU", 0))
+    gpus = int(total.get("GPU", 0))
     use_gpu = device == "cuda" or (device in (None, "auto") and gpus > 0)
     if device not in (None, "auto", "cuda", "cpu"):
         raise UsageError(f"--device {device} cannot be used with --ray", hint="pass cuda, cpu or leave it out")
     if use_gpu:
         count = workers if workers is not None else gpus
+        gpus_free = _free(ray, "GPU", count, gpus, wait)
         if count < 1 or count > gpus_free:
             have = f"{gpus_free} free GPU(s) of {gpus}" if gpus else "no GPUs"
             raise UsageError(f"the Ray cluster has {have}; {max(count, 1)} worker(s) need one GPU each",
                              hint="pass fewer --workers, --device cpu, or add GPU nodes to the cluster")
         return Placement(count, "cuda", {"num_gpus": 1})
-    cpus_free = int(free.get("CPU", 0))
     count = workers if workers is not None else max(1, len([n for n in ray.nodes() if n.get("Alive")]))
+    cpus_free = _free(ray, "CPU", count * cpus_per_worker, int(total.get("CPU", 0)), wait)
     if count * cpus_per_worker > cpus_free:
         raise UsageError(f"the Ray cluster has {cpus_free} free CPU(s); {count} worker(s) need "
                          f"{cpus_per_worker} each", hint="pass fewer --workers, or add nodes to the cluster")

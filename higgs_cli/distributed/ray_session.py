@@ -16,6 +16,7 @@ like a local one. Progress: the frames of each finished task.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -63,6 +64,9 @@ class RaySession:
         self.is_random = bool(first["is_random"])
         self.workers = identities  # where each actor runs (device, host, pid)
         self._next = 0
+        # wall seconds of generate() calls, and of those the busiest actor's own work: the rest is
+        # scheduling (shipping requests and results, queues), reported by benchmarks/bench_scale.py
+        self.timing = {"calls": 0, "lines": 0, "wall": 0.0, "busiest": 0.0}
 
     # ------------------------------------------------------------------ Session
 
@@ -72,6 +76,7 @@ class RaySession:
         requests = list(requests)
         if not requests:
             return []
+        started, busy = time.perf_counter(), [0.0] * len(self.actors)
         shares = assign(requests, len(self.actors))
         jobs = [(w, "codes", part, ([requests[i] for i in part], batch_size))
                 for w, share in enumerate(shares) for part in chunks(share, batch_size)]
@@ -82,13 +87,17 @@ class RaySession:
             if progress is not None:
                 progress(sum(int(codes.shape[1]) for codes, _ in value))
 
-        self._run(jobs, got_codes, what="generating")
+        self._run(jobs, got_codes, busy, what="generating")
         codes = [made[i][0] for i in range(len(requests))]
         groups = decode_groups([c.shape[1] for c in codes], batch_size)
         audio: dict[int, np.ndarray] = {}
         self._run([(n % len(self.actors), "decode_group", group, ([codes[i] for i in group],))
                    for n, group in enumerate(groups)],
-                  lambda group, value: audio.update(zip(group, value, strict=True)), what="decoding")
+                  lambda group, value: audio.update(zip(group, value, strict=True)), busy, what="decoding")
+        self.timing["calls"] += 1
+        self.timing["lines"] += len(requests)
+        self.timing["wall"] += time.perf_counter() - started
+        self.timing["busiest"] += max(busy)
         return [GenerationResult(codes=codes[i], audio=audio[i], finished=made[i][1]) for i in range(len(requests))]
 
     def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
@@ -130,9 +139,10 @@ class RaySession:
         self._next += 1
         return actor
 
-    def _run(self, jobs: list[tuple[int, str, list[int], tuple]], on_result: Callable[[list[int], Any], None], *,
-             what: str) -> None:
+    def _run(self, jobs: list[tuple[int, str, list[int], tuple]], on_result: Callable[[list[int], Any], None],
+             busy: list[float], *, what: str) -> None:
         """Run (actor index, method, indexes, args) jobs concurrently; `on_result(indexes, value)` as each ends.
+        Each job returns (value, seconds of work); `busy[actor]` adds up the seconds.
 
         A job whose actor is gone for good (restarts spent) moves to the next actor, at most once per actor."""
         ray = self.ray
@@ -149,7 +159,7 @@ class RaySession:
                 [ref], _ = ray.wait(list(pending), num_returns=1)
                 worker, method, part, args, moves = pending.pop(ref)
                 try:
-                    value = ray.get(ref)
+                    value, seconds = ray.get(ref)
                 except (ray.exceptions.RayActorError, ray.exceptions.ActorUnavailableError):
                     if moves + 1 >= len(self.actors) + 1:
                         raise HiggsError(f"{what}: every Ray worker that took these lines died",
@@ -159,6 +169,7 @@ class RaySession:
                     continue
                 except ray.exceptions.RayTaskError as error:
                     raise _task_error(error, what) from None
+                busy[worker] += seconds
                 on_result(part, value)
         except BaseException:
             for ref in pending:  # an interruption or an error: stop what is still queued

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -36,18 +37,21 @@ class ModelWorker:
                 "device": str(s.device), "threads": os.environ.get("OMP_NUM_THREADS"),
                 "host": socket.gethostname(), "pid": os.getpid()}
 
-    def codes(self, requests: Sequence[GenerationRequest], batch_size: int) -> list[tuple[np.ndarray, bool]]:
-        """Each request's audio codes (codebooks, frames), and whether the model ended it.
-
-        The same codes as `ModelSession.generate` gives: its first half."""
+    def codes(self, requests: Sequence[GenerationRequest], batch_size: int
+              ) -> tuple[list[tuple[np.ndarray, bool]], float]:
+        """Each request's audio codes (codebooks, frames) and whether the model ended it (the first
+        half of `ModelSession.generate`), with the seconds this took here."""
         from higgs_cli.engine.delay import generated_codes
 
+        started = time.perf_counter()
         made = self.session.generate_frames(requests, batch_size=batch_size)
-        return [(generated_codes(frames), bool(finished)) for frames, finished in made]
+        return [(generated_codes(frames), bool(finished)) for frames, finished in made], time.perf_counter() - started
 
-    def decode_group(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def decode_group(self, batch: Sequence[np.ndarray]) -> tuple[list[np.ndarray], float]:
         """Decode clips together, as one batch of `ModelSession.decode_many` (equal-length clips)."""
-        return self.session.decode_many(list(batch), batch_size=max(1, len(batch)))
+        started = time.perf_counter()
+        audio = self.session.decode_many(list(batch), batch_size=max(1, len(batch)))
+        return audio, time.perf_counter() - started
 
     def encode_audio(self, audio: np.ndarray) -> np.ndarray:
         return self.session.encode_audio(audio)
