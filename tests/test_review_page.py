@@ -101,6 +101,8 @@ def test_the_review_page_shows_every_line_and_plays_it(cli, fake_model, browser,
     rows.nth(1).locator("td.text").click()
     assert page.locator("body").get_attribute("data-played") == "1"
     assert "playing" in (rows.nth(1).get_attribute("class") or "")
+    page.wait_for_function("() => { const a = document.querySelector('tr.line[data-i=\"1\"] audio');"
+                           " return !a.paused && a.currentTime > 0; }", timeout=10_000)  # its stem plays
     page.locator(".block").nth(2).click()  # a line in a speaker lane
     assert page.locator("body").get_attribute("data-played") in {"1", "2"}
 
