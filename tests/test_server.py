@@ -235,8 +235,8 @@ def test_native_endpoints_equal_in_process_generation(server, tiny_session):
     assert (remote.name, remote.model_id, remote.codec_id) == (tiny_session.name, tiny_session.model_id,
                                                                 tiny_session.codec_id)
     frames: list[int] = []
-    got = remote.generate(requests, progress=frames.append)
-    want = tiny_session.generate(requests, batch_size=1)
+    got = remote.generate(requests, batch_size=3, progress=frames.append)
+    want = tiny_session.generate(requests, batch_size=3)
     for a, b in zip(got, want):
         assert np.array_equal(a.codes, b.codes) and np.array_equal(a.audio, b.audio) and a.finished == b.finished
     assert sum(frames) >= sum(r.frames for r in want)

@@ -162,6 +162,22 @@ def load_session(model: str | None, *, revision: str | None = None, device: str 
     return session
 
 
+def session_identity(model: str | None, *, revision: str | None = None, project_model: str | None = None,
+                     server: str | None = None, no_server: bool = False):
+    """What keys the lines a lazy session will generate: the model of the server `load_session` will
+    use (none asked: whatever it serves), else the local checkpoint's fingerprints (None when they
+    cannot be read cheaply)."""
+    from higgs_cli.project.lazy import ModelIdentity, model_identity
+    from higgs_cli.server.connect import choose_server
+
+    remote = choose_server(server=server, no_server=no_server, model=model, revision=revision,
+                           project_model=project_model)
+    if remote is None:
+        return model_identity(model, revision=revision, project_model=project_model)
+    remote.close()
+    return ModelIdentity(remote.name, remote.model_id, remote.codec_id, remote.is_random)
+
+
 def describe_session(session) -> dict:
     """Which session a command used, for its --json output: a server (its URL), this process, or
     none (a render whose lines were all cached loads no model)."""

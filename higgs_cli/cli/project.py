@@ -21,11 +21,13 @@ from higgs_cli.cli.options import (
     DeviceOption,
     JsonFlag,
     ModelOption,
+    NoServerFlag,
     QuietFlag,
     RevisionOption,
+    ServerOption,
 )
 from higgs_cli.cli.output import out
-from higgs_cli.cli.progress import RenderBars, load_session
+from higgs_cli.cli.progress import RenderBars, describe_session, load_session, session_identity
 from higgs_cli.distributed.open import check_ray_options, open_ray_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
@@ -102,6 +104,8 @@ def render(
                                             "Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local.")] = None,
     workers: Annotated[int | None, typer.Option("--workers", show_default=False, help="Ray workers, each "
                                                 "holding one model (default: one per GPU).")] = None,
+    server: ServerOption = None,
+    no_server: NoServerFlag = False,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -115,10 +119,12 @@ def render(
     # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
     # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
     load = (lambda: load_session(model, revision=revision, device=device, project_model=project.model,
-                                 compile=compile_)) if ray is None else (
+                                 compile=compile_, server=server, no_server=no_server)) if ray is None else (
         lambda: open_ray_session(ray, workers=workers, model=model, revision=revision, device=device,
                                  project_model=project.model, compile=compile_, note=out.note))
-    session = LazySession(load, model_identity(model, revision=revision, project_model=project.model))
+    identity = model_identity(model, revision=revision, project_model=project.model) if ray is not None else \
+        session_identity(model, revision=revision, project_model=project.model, server=server, no_server=no_server)
+    session = LazySession(load, identity)
     edit = {"sections": section or [], "lines": line or [], "refresh_context": refresh_context,
             "rerender_approved": rerender_approved}
     if out.show_progress:
@@ -155,7 +161,8 @@ def render(
 
     if summary.is_random:
         out.random_weights()
-    out.result({**summary.to_dict(), **({"published": published} if published else {})}, human)
+    out.result({**summary.to_dict(), **({"published": published} if published else {}),
+                "session": describe_session(session)}, human)
 
 
 def _edit_warnings(summary) -> None:

@@ -123,8 +123,8 @@ def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, gi
     from higgs_cli.audio.io import supported_output_formats
     from higgs_cli.batch.render import prepare_batch, render_batch
     from higgs_cli.batch.rows import read_rows
-    from higgs_cli.cli.progress import generation_progress, load_session
-    from higgs_cli.project.lazy import LazySession, model_identity
+    from higgs_cli.cli.progress import generation_progress, load_session, session_identity
+    from higgs_cli.project.lazy import LazySession
 
     if input_file is None or output_dir is None:
         raise UsageError("--input-file and --output-dir go together", hint="give both, e.g. "
@@ -147,7 +147,7 @@ def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, gi
     # The model loads only if a row must be generated: a finished batch run again loads nothing.
     session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_,
                                                server=server, no_server=no_server),
-                          model_identity(model, revision=revision))
+                          session_identity(model, revision=revision, server=server, no_server=no_server))
     with generation_progress(f"speaking {len(batch_input.rows)} rows", None) as advance:
         summary = render_batch(batch, session, progress=advance)
     if summary.random_weights and summary.count("generated"):

@@ -12,7 +12,7 @@ from typing import Annotated, Optional
 import typer
 
 from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
-from higgs_cli.cli.output import out
+from higgs_cli.cli.output import dump_json, out
 
 
 def serve(
@@ -58,10 +58,13 @@ def serve(
     def ready(url: str) -> None:
         data = {"url": url, "model": session.name, "pid": os.getpid(), "slots": max_batch,
                 "api_key_required": bool(api_key)}
-        out.result(data, lambda console: console.print(
-            f"serving {session.name} at {url} ({max_batch} slots); OpenAI speech API at {url}/v1/audio/speech; "
-            "Ctrl-C stops", highlight=False))
-        sys.stdout.flush()  # a supervisor (or a test) may wait for this line on a pipe
+        if out.json_mode:  # one line: a supervisor (or a test) reads it as the server's ready signal
+            sys.stdout.write(dump_json(data, indent=None) + "\n")
+        else:
+            out.result(data, lambda console: console.print(
+                f"serving {session.name} at {url} ({max_batch} slots); OpenAI speech API at {url}/v1/audio/speech;"
+                " Ctrl-C stops", highlight=False))
+        sys.stdout.flush()
 
     serve(session, options, on_ready=ready)
 

@@ -176,6 +176,13 @@ class Scheduler:
         with self.codec_lock:
             return self.session.decode_many([codes])[0]
 
+    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+        """Decode as `ModelSession.generate` decodes one call's lines (equal lengths together): a
+        batched decode differs from a lone one by about 1e-5, so a client that wants the very samples
+        of an in-process `generate` call asks for its lines together."""
+        with self.codec_lock:
+            return self.session.decode_many(list(batch), batch_size=batch_size)
+
     def encode(self, audio: np.ndarray) -> np.ndarray:
         with self.codec_lock:
             return self.session.encode_audio(audio)

@@ -86,7 +86,7 @@ class RemoteSession:
         if not requests:
             return []
         results: list[GenerationResult | None] = [None] * len(requests)
-        body = {"jobs": [request_to_json(r) for r in requests]}
+        body = {"jobs": [request_to_json(r) for r in requests], "batch_size": batch_size}
         for event in self._lines("/higgs/v1/generate", body):
             if "progress" in event and progress is not None:
                 progress(int(event["progress"]))

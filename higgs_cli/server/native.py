@@ -1,8 +1,8 @@
 """The native endpoints the CLI's `RemoteSession` uses (JSON arrays from `wire`, bit-exact):
 
     GET  /higgs/v1/info      the model's name and fingerprints, device, slots
-    POST /higgs/v1/generate  {"jobs": [job, ...]} -> NDJSON: {"progress": frames} ...,
-                             {"index", "codes", "audio", "finished"} per job as it ends, {"done": true}
+    POST /higgs/v1/generate  {"jobs": [job, ...], "batch_size"} -> NDJSON: {"progress": frames} ...,
+                             then {"index", "codes", "audio", "finished"} per job, {"done": true}
     POST /higgs/v1/stream    {"job": job} -> NDJSON: {"audio": chunk} ..., {"done": true, "finished"}
     POST /higgs/v1/encode    {"audio": float32} -> {"codes"}
     POST /higgs/v1/decode    {"codes"} -> {"audio": float32}
@@ -55,12 +55,16 @@ async def generate(request: Request, state: ServerState) -> Response:
         requests = [request_from_json(job, f"jobs[{i}]", _job_limits(state)) for i, job in enumerate(jobs)]
     except WireError as error:
         raise bad(str(error), error.field) from None
+    batch_size = body.get("batch_size", 8)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
+        raise bad("'batch_size' must be a whole number from 1 to 1024", "batch_size")
     tickets = await submit(state, requests)
-    return StreamingResponse(_results(request, state, tickets), media_type=NDJSON)
+    return StreamingResponse(_results(state, tickets, batch_size), media_type=NDJSON)
 
 
-async def _results(request: Request, state: ServerState, tickets: list) -> AsyncIterator[bytes]:
-    """Progress (frames made) and each job's codes and audio as it ends; cancels all on disconnect."""
+async def _results(state: ServerState, tickets: list, batch_size: int) -> AsyncIterator[bytes]:
+    """Progress (frames made) while the jobs generate, then each job's codes and audio, decoded
+    together as `ModelSession.generate` decodes one call (the same samples); cancels all on disconnect."""
     # the streaming response notices a client that went away and cancels this generator
     waiters = {i: Waiter(ticket, None, state.limits) for i, ticket in enumerate(tickets)}
     pending: dict = {}
@@ -77,16 +81,15 @@ async def _results(request: Request, state: ServerState, tickets: list) -> Async
                     yield _line(error.body())
                     return
                 made += sum(len(b) for b in blocks)
-                if done:
-                    ticket = tickets[index]
-                    codes = ticket.codes()
-                    audio = await to_thread(state.scheduler.decode, codes)
-                    yield _line({"index": index, "codes": pack(codes, "int16"), "audio": pack(audio, "float32"),
-                                 "finished": ticket.finished})
-                else:
+                if not done:
                     pending[asyncio.ensure_future(waiters[index].next())] = index
             if made:
                 yield _line({"progress": made})
+        codes = [ticket.codes() for ticket in tickets]
+        audio = await to_thread(lambda: state.scheduler.decode_many(codes, batch_size=batch_size))
+        for index, ticket in enumerate(tickets):
+            yield _line({"index": index, "codes": pack(codes[index], "int16"), "audio": pack(audio[index], "float32"),
+                         "finished": ticket.finished})
         yield _line({"done": True})
     finally:
         for future in pending:
