@@ -134,6 +134,8 @@ def test_missing_lines_are_left_out_of_master_stems_and_subtitles(cli, fake_mode
     assert manifest.duration < full["duration"]
     srt = (show / "build" / "the-long-book.srt").read_text(encoding="utf-8")
     assert "sentence 2" not in srt.split("Chapter 2")[0] and srt.count("-->") == 3
+    page = (show / "build" / "review.html").read_text(encoding="utf-8")
+    assert page.count('<tr class="line missing"') == 1 and page.count('<tr class="line ') == 4
 
 
 @pytest.mark.parametrize(("cover", "content", "message"), [
