@@ -66,6 +66,7 @@ def test_render_writes_master_stems_subtitles_and_manifest(tmp_path):
     assert manifest["codec_id"] == session.codec_id and manifest["is_random"] is False
     assert manifest["sample_rate"] == 24000
     assert manifest["outputs"] == {"master": "test-show.wav", "srt": "test-show.srt", "vtt": "test-show.vtt",
+                                   "review": "review.html",
                                    "stems": [f"stems/{s}" for s in stems]}
     lines = manifest["lines"]
     assert [(m["section"], m["index"], m["speaker"]) for m in lines] == [
@@ -220,8 +221,8 @@ def test_output_settings_and_custom_output_dir(tmp_path):
     project = podcast(tmp_path / "p", format="flac", stems=False, subtitles=False, trim_silence=False)
     out = tmp_path / "elsewhere"
     summary = render_project(project, FakeSession(), out_dir=out)
-    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "test-show.flac"]
-    assert set(summary.outputs) == {"master", "manifest"}
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "review.html", "test-show.flac"]
+    assert set(summary.outputs) == {"master", "manifest", "review"}
     assert project_status(project).outputs_current
     removed = clean_project(project, cache=False)
     assert not (out / "test-show.flac").exists() and out.is_dir()
@@ -324,7 +325,7 @@ def fake_model(monkeypatch):
     """`higgs project render` gets a FakeSession instead of loading a model."""
     sessions = []
 
-    def load(model=None, *, revision=None, device=None, project_model=None, compile=False):
+    def load(model=None, *, revision=None, device=None, project_model=None, compile=False, **options):
         sessions.append(FakeSession(is_random=True))
         sessions[-1].asked = (model, revision, device, project_model)
         return sessions[-1]
