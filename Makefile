@@ -22,6 +22,7 @@ lint: install
 
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
+	$(BIN)/python benchmarks/bench_server.py
 
 # Checks and measures the GPU path (under 8 minutes on a GPU); without one, a CPU smoke form.
 gpu-check: install

@@ -1,0 +1,171 @@
+"""`higgs serve` benchmarks: continuous batching across requests, and a warm server for `higgs say`.
+
+    python benchmarks/bench_server.py [--model DIR] [--requests 32] [--frames 50]
+
+Against one server (a random-init checkpoint, default `init-random --size small`,
+the one bench_engine.py makes):
+  * the same requests sent one at a time, then all at once: throughput (audio
+    seconds per wall second) and its ratio, p50/p95 latency, and the time to the
+    first audio bytes of a streamed (pcm) request, alone and under the full load;
+  * `higgs say` for one short line through the warm server vs one that loads the
+    model in its own process (`--no-server`), end to end.
+Prints the figures against issue 19's targets and writes benchmarks/results/server.json.
+A random model speaks noise: these figures are about speed only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent
+REPO = ROOT.parent
+TARGET_THROUGHPUT_RATIO = 4.0
+TARGET_SAY_SPEEDUP = 5.0
+SAMPLE_RATE = 24_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def start_server(model: Path, home: Path, slots: int) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "HIGGS_HOME": str(home), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "higgs_cli", "--json", "serve", "--model", str(model), "--port",
+                             "0", "--max-batch", str(slots)], stdout=subprocess.PIPE, text=True, env=env, cwd=REPO)
+    line = proc.stdout.readline()
+    if not line:
+        raise SystemExit("higgs serve did not start")
+    return proc, json.loads(line)["url"]
+
+
+def body(i: int, frames: int) -> dict:
+    return {"model": "tts-1", "input": f"Line number {i}, read at an even pace for the benchmark.",
+            "response_format": "pcm", "seed": i, "max_new_tokens": frames}
+
+
+def one(client: httpx.Client, payload: dict) -> tuple[float, float]:
+    """(latency, audio seconds) of one whole request."""
+    start = time.perf_counter()
+    response = client.post("/v1/audio/speech", json=payload)
+    response.raise_for_status()
+    return time.perf_counter() - start, len(response.content) / 2 / SAMPLE_RATE
+
+
+def first_audio(client: httpx.Client, payload: dict) -> float:
+    """Seconds until the first audio bytes of a streamed request arrive (the rest is read too)."""
+    start = time.perf_counter()
+    first = None
+    with client.stream("POST", "/v1/audio/speech", json=payload) as response:
+        for chunk in response.iter_bytes():
+            if chunk and first is None:
+                first = time.perf_counter() - start
+    return first if first is not None else float("nan")
+
+
+def concurrently(url: str, payloads: list[dict], worker) -> tuple[float, list]:
+    results: list = [None] * len(payloads)
+
+    def run(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=3600, trust_env=False) as client:
+            results[i] = worker(client, payloads[i])
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(payloads))]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - start, results
+
+
+def timed_say(home: Path, *args: str) -> float:
+    env = {**os.environ, "HIGGS_HOME": str(home), "PYTHONPATH": str(REPO)}
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "higgs_cli", "-q", "say", *args], check=True, env=env, cwd=REPO,
+                   stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, help="checkpoint folder [default: a small random one, made once]")
+    parser.add_argument("--requests", type=int, default=32)
+    parser.add_argument("--frames", type=int, default=50, help="audio frames per request (25 = 1 s)")
+    parser.add_argument("--slots", type=int, default=32, help="the server's --max-batch")
+    parser.add_argument("--out", type=Path, default=ROOT / "results" / "server.json")
+    args = parser.parse_args()
+
+    model = args.model
+    if model is None:
+        from higgs_cli.engine.checkpoint import init_random
+
+        model = ROOT / "results" / "model-small"
+        if not (model / "config.json").is_file():
+            print(f"writing a random small checkpoint to {model} ...", flush=True)
+            init_random(model, size="small", seed=0, force=True)
+    home = Path(tempfile.mkdtemp(prefix="higgs-bench-server-"))
+    print(f"starting higgs serve --model {model} --max-batch {args.slots} ...", flush=True)
+    proc, url = start_server(model, home, args.slots)
+    figures: dict = {"model": str(model), "requests": args.requests, "frames": args.frames, "slots": args.slots}
+    try:
+        payloads = [body(i, args.frames) for i in range(args.requests)]
+        with httpx.Client(base_url=url, timeout=3600, trust_env=False) as client:
+            one(client, body(999, 10))  # warm-up: first allocations
+            start = time.perf_counter()
+            sequential = [one(client, p) for p in payloads]
+            sequential_wall = time.perf_counter() - start
+            alone_first = first_audio(client, body(1000, args.frames))
+        together_wall, together = concurrently(url, payloads, one)
+        _, firsts = concurrently(url, payloads, first_audio)
+        audio = sum(seconds for _, seconds in sequential)
+        figures.update(
+            audio_seconds=audio, sequential_wall_s=sequential_wall, concurrent_wall_s=together_wall,
+            sequential_audio_s_per_s=audio / sequential_wall, concurrent_audio_s_per_s=audio / together_wall,
+            throughput_ratio=sequential_wall / together_wall,
+            sequential_p50_s=percentile([t for t, _ in sequential], 50),
+            sequential_p95_s=percentile([t for t, _ in sequential], 95),
+            concurrent_p50_s=percentile([t for t, _ in together], 50),
+            concurrent_p95_s=percentile([t for t, _ in together], 95),
+            first_audio_alone_s=alone_first, first_audio_loaded_p50_s=statistics.median(firsts),
+            first_audio_loaded_p95_s=percentile(firsts, 95))
+        line = ("Short line.", "-o", str(home / "say.wav"), "--max-seconds", "2")
+        figures["say_warm_server_s"] = min(timed_say(home, *line) for _ in range(2))
+        figures["say_in_process_s"] = timed_say(home, *line, "--model", str(model), "--no-server")
+        figures["say_speedup"] = figures["say_in_process_s"] / figures["say_warm_server_s"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(60)
+    print(f"\n{args.requests} requests of {args.frames} frames, {audio:.1f} s of audio, {args.slots} slots:")
+    print(f"  one at a time  {figures['sequential_wall_s']:7.2f} s wall  {figures['sequential_audio_s_per_s']:6.2f} "
+          f"audio s/s  latency p50 {figures['sequential_p50_s']:.2f} s  p95 {figures['sequential_p95_s']:.2f} s")
+    print(f"  all at once    {figures['concurrent_wall_s']:7.2f} s wall  {figures['concurrent_audio_s_per_s']:6.2f} "
+          f"audio s/s  latency p50 {figures['concurrent_p50_s']:.2f} s  p95 {figures['concurrent_p95_s']:.2f} s")
+    print(f"  throughput ratio {figures['throughput_ratio']:.2f}x (target >= {TARGET_THROUGHPUT_RATIO:g}x: "
+          f"{'met' if figures['throughput_ratio'] >= TARGET_THROUGHPUT_RATIO else 'MISSED'})")
+    print(f"  time to first audio (streamed pcm): alone {figures['first_audio_alone_s']:.2f} s; with "
+          f"{args.requests} at once p50 {figures['first_audio_loaded_p50_s']:.2f} s, "
+          f"p95 {figures['first_audio_loaded_p95_s']:.2f} s")
+    print(f"higgs say, one short line: warm server {figures['say_warm_server_s']:.2f} s, loading the model "
+          f"{figures['say_in_process_s']:.2f} s: {figures['say_speedup']:.2f}x (target >= {TARGET_SAY_SPEEDUP:g}x: "
+          f"{'met' if figures['say_speedup'] >= TARGET_SAY_SPEEDUP else 'MISSED'})")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2) + "\n")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
