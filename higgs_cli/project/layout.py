@@ -5,6 +5,9 @@
     <project>/.higgs/codes/<id>.npy      project recordings as audio codes (plan.py)
     <project>/.higgs/last_render.json    the last render's state (state.py)
     <project>/.higgs/render.lock         held by every writer: render and clean
+    <project>/.higgs/snapshots/          every render's outputs, for `project restore` (snapshots.py)
+    <project>/.higgs/takes.json          the takes made of each line (takes.py)
+    <project>/project.lock.yaml          picks and approvals, kept in git (lockfile.py)
     <project>/build/                     the default output folder (manifest.py lists its files)
 
 Nothing here remembers an absolute path: a project folder that is copied or
