@@ -171,3 +171,14 @@ def test_takes_of_a_split_line_must_name_one_chunk(cli, tmp_path):
     out = refused(cli, "takes", show, "walk")
     assert "'walk' names 3 lines (intro:3, intro:4, intro:5)" in out and "walk:1" in out
     assert json.loads(cli("--json", "project", "takes", show, "walk:2").stdout)["ref"] == "intro:4"
+
+
+def test_a_planted_link_for_the_snapshots_is_refused(cli, fake_model, tmp_path):
+    show = write(tmp_path / "show")
+    elsewhere = tmp_path / "yours"
+    elsewhere.mkdir()
+    (show / ".higgs").mkdir()
+    (show / ".higgs" / "snapshots").symlink_to(elsewhere)
+    assert "is a symbolic link" in refused(cli, "render", show)
+    assert "is a symbolic link" in refused(cli, "clean", show, "--snapshots")
+    assert elsewhere.is_dir() and not any(elsewhere.iterdir())

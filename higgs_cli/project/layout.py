@@ -86,7 +86,8 @@ class ProjectLayout:
         """
         from higgs_cli.project.manifest import is_manifest
 
-        folders = [self.higgs_dir, self.cache_dir, self.codes_dir] + ([] if custom else [self.default_build])
+        folders = [self.higgs_dir, self.cache_dir, self.codes_dir, self.higgs_dir / "snapshots",
+                   self.higgs_dir / "snapshots" / "blobs"] + ([] if custom else [self.default_build])
         for folder in folders:
             if folder.is_symlink():
                 raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}); higgs does not write or "
