@@ -243,3 +243,34 @@ def test_partial_render_generates_only_the_chosen_lines_and_reports_the_rest(cli
     result = cli("project", "render", show, "--line", "intro:4")
     assert result.exit_code == 0 and "never rendered" not in result.output
     assert run_json(cli, "status", show)["outputs_current"]
+
+
+def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
+    """The real engine behind takes (one batch, other seeds), pick, approval and edit locality."""
+    from dataclasses import replace
+
+    from fakes import make_project, section
+
+    from higgs_cli.project.approvals import approve
+    from higgs_cli.project.render import render_project
+    from higgs_cli.project.takes import list_takes, make_takes, pick
+
+    def project_with(second: str):
+        project = make_project(tmp_path / "p", [section("story", "clone", ("alice", "One."), ("alice", second),
+                                                        ("alice", "Three."))])
+        return replace(project, defaults=replace(project.defaults, max_seconds=0.6))
+
+    project = project_with("Two.")
+    assert render_project(project, tiny_session).generated == 3
+    made = make_takes(project, tiny_session, "story:2", count=2)
+    assert [t["take"] for t in made["takes"]] == [1, 2] and all(t["cached"] for t in made["takes"])
+    pick(project, "story:2", 2)
+    summary = render_project(project, tiny_session)
+    assert summary.generated == 0  # the picked take was cached
+    assert list_takes(project, "story:2")["picked"] == 2
+    approve(project, ["story:3"])
+    edited = project_with("Two, edited.")
+    summary = render_project(edited, tiny_session)
+    assert summary.generated == 1 and summary.context_changed == ["story:3"] and summary.approved == 1
+    # story:3 is approved: --refresh-context leaves it as it is
+    assert render_project(edited, tiny_session, refresh_context=True).generated == 0

@@ -67,8 +67,8 @@ def apply_approvals(project: Project, planned: Sequence[PlannedLine], keys: list
             edit.changed_since_approval = True
             continue
         edit.approved = True
-        if not rerender_approved and keys[i] != entry.approved and store.has(entry.approved):
-            keys[i], edit.kept = entry.approved, True
+        if not rerender_approved and store.has(entry.approved):  # kept, even where its key is unchanged:
+            keys[i], edit.kept = entry.approved, True  # --force and --refresh-context leave it too
     return keys
 
 
