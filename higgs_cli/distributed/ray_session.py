@@ -112,6 +112,11 @@ class RaySession:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self._get([self._pick().decode.remote(codes)], what="decoding")[0]
 
+    def describe(self) -> dict:
+        """Which session a command used, for its --json output (as the server client's describe())."""
+        return {"kind": "ray", "model": self.name, "workers": len(self.workers), "device": self.placement.device,
+                "hosts": sorted({w["host"] for w in self.workers})}
+
     # ------------------------------------------------------------------ lifetime
 
     def close(self) -> None:
