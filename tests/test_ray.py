@@ -167,3 +167,14 @@ def test_requests_that_share_a_voice_and_scene_stay_together():
     assert sorted(map(tuple, shares)) == [(0, 2, 4), (1, 3)]
     assert assign(requests, 1) == [[0, 1, 2, 3, 4]]
     assert decode_groups([10, 20, 10, 10], batch_size=2) == [[0, 2], [3], [1]]
+
+
+@pytest.mark.parametrize("method", ["generate", "stream", "encode_audio", "decode"])
+def test_ray_session_has_the_protocols_signatures(method):
+    import inspect
+
+    def parameters(function):
+        return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()
+                if p.name != "self"]
+
+    assert parameters(getattr(RaySession, method)) == parameters(getattr(Session, method))
