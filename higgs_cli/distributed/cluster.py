@@ -52,10 +52,31 @@ def check_address(address: str) -> None:
                          hint="check the address and that the cluster is up (`ray status` on its head)") from None
 
 
+def _messages_to_stderr() -> None:
+    """Send the cluster's messages to the driver ("task failed, retrying", an actor's death) to stderr.
+
+    Ray prints them on stdout, where `--json` output goes. There is no public switch for it, so the
+    one function that prints them is wrapped; a Ray without it is left as it is."""
+    try:
+        from ray._private import worker as ray_worker
+    except ImportError:
+        return
+    original = getattr(ray_worker, "print_to_stdstream", None)
+    if original is None or getattr(original, "_higgs_stderr", False):
+        return
+
+    def to_stderr(data, *args, **kwargs):
+        return original({**data, "is_err": True}, *args, **kwargs)
+
+    to_stderr._higgs_stderr = True
+    ray_worker.print_to_stdstream = to_stderr
+
+
 def connect(address: str | None) -> tuple[Any, bool]:
     """Ray, initialised: the session already open in this process (None), or `address`.
     Returns (ray, whether this call connected, so the caller may disconnect)."""
     ray = import_ray()
+    _messages_to_stderr()
     if ray.is_initialized():
         return ray, False
     address = address or "auto"

@@ -16,6 +16,7 @@ like a local one. Progress: the frames of each finished task.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -215,6 +216,7 @@ def _actor_error(error: Exception, what: str) -> HiggsError:
     # the creation task's own exception is the last non-traceback line Ray prints
     useful = next((line for line in reversed(lines) if "Error" in line and not line.startswith("File ")),
                   lines[-1] if lines else type(error).__name__)
+    useful = re.sub(r"^(?:[A-Za-z_][\w.]*\.)?\w*(?:Error|Exception): ", "", useful)  # the exception's own words
     return HiggsError(f"{what}: a Ray worker died: {useful}",
                       hint="check that every node can read the model (a shared path or the Hub) "
                            "and has the ray extra installed")
