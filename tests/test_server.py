@@ -273,3 +273,36 @@ def test_binding_beyond_loopback_needs_a_key():
     check_bind(ServeOptions(host="0.0.0.0", api_key=API_KEY))
     with pytest.raises(UsageError, match="shorter"):
         check_bind(ServeOptions(api_key="short"))
+
+
+def test_a_request_past_the_time_limit_is_cancelled_with_504(tiny_session, server):
+    from dataclasses import replace
+
+    quick = ServerThread(tiny_session, limits=replace(LIMITS, request_timeout=0.05), api_key=None)
+    try:
+        with quick.client() as http:
+            response = http.post("/v1/audio/speech", json={
+                "model": "tts-1", "input": "Slow.", "response_format": "flac", "max_new_tokens": 500,
+                "temperature": 0.0, "ras_window": 0})
+            assert response.status_code == 504 and response.json()["error"]["code"] == "timeout"
+            deadline = time.monotonic() + 30
+            while _busy(quick) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert _busy(quick) == 0
+    finally:
+        quick.stop()
+
+
+def test_the_client_side_of_the_server_loads_no_torch():
+    import sys
+
+    code = ("import sys, higgs_cli.server.client, higgs_cli.server.connect, higgs_cli.server.app, "
+            "higgs_cli.cli.serve; sys.exit(any(m in sys.modules for m in ('torch', 'transformers')))")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_a_remote_session_is_a_session(server):
+    from higgs_cli.engine.api import Session
+    from higgs_cli.server.client import RemoteSession
+
+    assert isinstance(RemoteSession.connect(server.url, api_key=API_KEY), Session)

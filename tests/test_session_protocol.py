@@ -25,8 +25,9 @@ def _implementations():
 
     from higgs_cli.engine.session import ModelSession
     from higgs_cli.project.lazy import LazySession
+    from higgs_cli.server.client import RemoteSession
 
-    return [ModelSession, FakeSession, ScriptedSession, LazySession]
+    return [ModelSession, FakeSession, ScriptedSession, LazySession, RemoteSession]
 
 
 def test_protocol_members_are_what_callers_use():

@@ -27,8 +27,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from higgs_cli.engine.batching import CAPACITY_BUCKET, SPAN_STEP, Job, size_bucket
-from higgs_cli.engine.decode_loop import make_step, sync_interval
+from higgs_cli.engine.batching import CAPACITY_BUCKET, SPAN_STEP, Job, power_of_two, size_bucket
+from higgs_cli.engine.decode_loop import device_step, make_step, sync_interval
 from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.engine.sampling import Mode
@@ -260,6 +260,19 @@ class Scheduler:
         work, mode = self._workspace(head)
         cache, table = work.cache, work.table
         step = make_step(session.runner, work, mode, session.compiled_decode, session.graphs)
+        eager = session.compiled_decode is None and not session.graphs
+        heads: dict[int, object] = {}  # eager steps over the busy low slots only, by count
+
+        def step_busy(span: int) -> None:
+            """One decode step; eager, over the lowest power-of-two slots that hold every busy one
+            (free slots still cost a row each, and most of the time few are busy)."""
+            if not eager:
+                return step(span)
+            highest = max(slot for slot, ticket in enumerate(self._owner) if ticket is not None)
+            n = min(self.slots, power_of_two(highest + 1))
+            if n not in heads:
+                heads[n] = table.head(n)
+            device_step(session.runner.decode, cache, heads[n], mode, span)
         sync_every = sync_interval(session.device)
         starts = [0] * self.slots
         reported = [0] * self.slots
@@ -345,5 +358,5 @@ class Scheduler:
                 span = min(cache.capacity, furthest + ahead)
                 if session.compiled_decode is not None and device.type == "cpu":
                     span = min(cache.capacity, -(-span // SPAN_STEP) * SPAN_STEP)
-                step(span)
+                step_busy(span)
             furthest = sync()

@@ -68,6 +68,18 @@ class SlotTable:
         self.done[slot] = False
         self.finished[slot] = False
 
+    def head(self, n: int) -> SlotTable:
+        """The first `n` slots as a table of views (the same memory): an eager decode step over
+        only them, when the slots beyond are free (the online scheduler fills the lowest first)."""
+        if n >= len(self.ids):
+            return self
+        view = object.__new__(SlotTable)
+        for name in ("ids", "lengths", "last", "frames", "limits", "done", "finished"):
+            setattr(view, name, getattr(self, name)[:n])
+        view.rows = RowSettings(*(getattr(self.rows, name)[:n] for name in RowSettings.__dataclass_fields__))
+        view.vocab = self.vocab
+        return view
+
     def settings(self, slots: torch.Tensor | None) -> RowSettings:
         """The rows of these slots (all of them, as views, when None)."""
         if slots is None:

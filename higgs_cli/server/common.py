@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-import anyio.to_thread
 from starlette.requests import Request
 
 from higgs_cli.errors import HiggsError
@@ -85,7 +84,7 @@ async def submit(state: ServerState, requests: list) -> list:
     if state.draining:
         raise ApiError(503, "the server is shutting down", code="shutting_down")
     try:
-        return await anyio.to_thread.run_sync(state.scheduler.submit_many, requests)
+        return await asyncio.to_thread(state.scheduler.submit_many, requests)
     except QueueFull as error:
         raise ApiError(429, f"the server is busy: {error}; try again shortly", code="queue_full",
                        headers={"Retry-After": str(state.limits.retry_after)}) from None
@@ -134,4 +133,5 @@ class Waiter:
 
 
 def to_thread(fn, *args):
-    return anyio.to_thread.run_sync(fn, *args)
+    """Run blocking work (the codec, prompt building) off the event loop."""
+    return asyncio.to_thread(fn, *args)
