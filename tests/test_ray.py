@@ -166,6 +166,9 @@ def test_requests_that_share_a_voice_and_scene_stay_together():
     shares = assign(requests, 2)
     assert sorted(map(tuple, shares)) == [(0, 2, 4), (1, 3)]
     assert assign(requests, 1) == [[0, 1, 2, 3, 4]]
+    narrator = [GenerationRequest(text=f"n{i}", scene="book") for i in range(8)]  # one voice, one scene
+    assert sorted(map(tuple, assign(narrator, 2))) == [(0, 1, 2, 3), (4, 5, 6, 7)]  # both workers busy
+    assert sorted(len(share) for share in assign(narrator, 3)) == [2, 3, 3]
     assert decode_groups([10, 20, 10, 10], batch_size=2) == [[0, 2], [3], [1]]
 
 

@@ -113,6 +113,12 @@ class RaySession:
     def decode(self, codes: np.ndarray) -> np.ndarray:
         return self._get([self._pick().decode.remote(codes)], what="decoding")[0]
 
+    @property
+    def parallelism(self) -> int:
+        """How many batches run at once: a caller that sends `batch_size * CALL_BATCHES` requests a
+        call should send this many times more to keep every worker busy."""
+        return len(self.actors)
+
     def describe(self) -> dict:
         """Which session a command used, for its --json output (as the server client's describe())."""
         return {"kind": "ray", "model": self.name, "workers": len(self.workers), "device": self.placement.device,

@@ -4,8 +4,10 @@ Pure Python (no Ray, no torch), so it is tested alone. Two rules:
 
 - Requests that share a voice and a scene (system prompt, scene, the voice
   reference: the prompt prefix the engine computes once and reuses) go to the
-  same worker, so prefix reuse and continuous batching still work inside it.
-  Groups are placed largest first on the least-loaded worker: deterministic.
+  same worker, so prefix reuse and continuous batching still work inside it;
+  a group larger than a fair share is cut into consecutive pieces, one per
+  worker it needs. Pieces are placed largest first on the least-loaded worker:
+  deterministic.
 - A line's codes do not depend on its batch (counter-based sampling), but the
   codec's batched decode does, slightly: equal-length clips decoded together
   differ from clips decoded alone in the last bits. `decode_groups` gives the
@@ -44,21 +46,31 @@ def prefix_key(request: GenerationRequest) -> str:
 def assign(requests: Sequence[GenerationRequest], workers: int) -> list[list[int]]:
     """The indexes of `requests` each of `workers` generates, in call order within each worker.
 
-    The cost of a group is the frames it may take (its requests' max_frames).
+    The cost of a request is the frames it may take (its max_frames). A group larger than a fair
+    share (an audiobook's one narrator in one scene) is cut into consecutive pieces of about a
+    share each, so every worker gets work; each piece still shares its prefix inside its worker.
     """
     if workers < 1:
         raise ValueError("workers must be at least 1")
     groups: dict[str, list[int]] = {}
     for index, request in enumerate(requests):
         groups.setdefault(prefix_key(request), []).append(index)
-    cost = {key: sum(requests[i].max_frames for i in members) for key, members in groups.items()}
+    total = sum(r.max_frames for r in requests)
+    share = total / workers
+    pieces: list[list[int]] = []
+    for members in groups.values():
+        cost = sum(requests[i].max_frames for i in members)
+        parts = min(len(members), max(1, round(cost / share))) if workers > 1 else 1
+        size = -(-len(members) // parts)  # ceiling
+        pieces.extend(members[start:start + size] for start in range(0, len(members), size))
+    cost_of = [sum(requests[i].max_frames for i in piece) for piece in pieces]
     load = [0] * workers
     shares: list[list[int]] = [[] for _ in range(workers)]
-    # largest first; ties by first appearance (dicts keep insertion order, sorted() is stable)
-    for key in sorted(groups, key=lambda k: -cost[k]):
+    # largest first; ties by first appearance (sorted() is stable)
+    for n in sorted(range(len(pieces)), key=lambda n: -cost_of[n]):
         target = min(range(workers), key=lambda w: (load[w], w))
-        shares[target].extend(groups[key])
-        load[target] += cost[key]
+        shares[target].extend(pieces[n])
+        load[target] += cost_of[n]
     return [sorted(share) for share in shares]
 
 
