@@ -51,7 +51,8 @@ def record_snapshot(layout: ProjectLayout, build: Path, manifest: BuildManifest,
     stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
     snapshot_id = f"{stamp}-{files.get(MANIFEST, '0' * 6)[:6]}"
     root, where = layout.root.resolve(), build.resolve()
-    data = {"id": snapshot_id, "time": manifest.rendered_at, "model": manifest.model, "model_id": manifest.model_id,
+    data = {"id": snapshot_id, "time": manifest.rendered_at, "created": time.time(), "model": manifest.model,
+            "model_id": manifest.model_id,
             "lines": len(manifest.lines), "missing": sum(bool(m.missing) for m in manifest.lines),
             "generated": generated, "duration": manifest.duration,
             "build_dir": where.relative_to(root).as_posix() if where.is_relative_to(root) else str(where),
@@ -79,7 +80,8 @@ def list_snapshots(project: Project) -> list[dict]:
         data = read_json(path)
         if data is not None and isinstance(data.get("files"), dict) and data.get("id") == path.stem:
             found.append(data)
-    return sorted(found, key=lambda d: (str(d.get("time")), d["id"]))
+    return sorted(found, key=lambda d: (d.get("created") if isinstance(d.get("created"), (int, float)) else 0,
+                                        d["id"]))
 
 
 def find_snapshot(project: Project, snapshot_id: str) -> dict:
