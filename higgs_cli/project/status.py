@@ -181,7 +181,12 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
                                 changed_since_approval=edit.changed_since_approval, context_changed=changed[i],
                                 take=edit.take, flags=meta["flags"] if isinstance(meta.get("flags"), list) else [],
                                 tries=meta["tries"] if isinstance(meta.get("tries"), int) else 1))
-    settings = bool(built_keys) and None not in keys and manifest.assembly == assembly_digest(project, planned, keys)
+    # The settings are current when the build's digest is that of these lines with their keys now, or with
+    # the keys the build used (only lines changed: an edit, a pick), whatever else changed.
+    digests = {assembly_digest(project, planned, keys)} if None not in keys else set()
+    if len(built_keys) == len(keys):
+        digests.add(assembly_digest(project, planned, built_keys))
+    settings = bool(built_keys) and manifest.assembly in digests
     current = bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys and settings
     return ProjectStatus(states, ids[0] if ids else None, ids[1] if ids else None, build, current,
                          sorted(ctx.unresolved), settings_current=settings or not built_keys)
