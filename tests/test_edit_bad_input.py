@@ -137,6 +137,8 @@ def test_lexicon_whole_words_case_and_chinese():
     assert lexicon.apply("New York City, New  York") == "the city, Noo Yawk"  # the longest entry first
     assert lexicon.apply("我在重庆市") == "我在崇庆市"  # Chinese: by substring
     assert lexicon.apply("[SPEAKER0] Nguyen") == "[SPEAKER0] Win"
+    tags = Lexicon({"speaker0": LexiconEntry("x"), "Laughter": LexiconEntry("y"), "SE": LexiconEntry("z")})
+    assert tags.apply("[SPEAKER0] <SE>[Laughter]</SE> laughter") == "[SPEAKER0] <SE>[Laughter]</SE> y"
     assert lexicon.unused(["Nguyen went to New York"]) == ["SQL", "New York City", "重庆"]
 
 

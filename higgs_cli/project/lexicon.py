@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 MAX_ENTRIES = 5000
 MAX_ENTRY_CHARS = 200
 ENTRY_FORMS = "a respelling (text), or {say: RESPELLING, case: true} to match the case as written"
+_MARKUP = re.compile(r"(<[^<>]*>|\[[^\[\]]*\])")
 _CJK = re.compile("[\u2e80-\u2fff\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 
 
@@ -130,9 +131,13 @@ class Lexicon:
         return bool(self.entries)
 
     def apply(self, text: str) -> str:
+        """`text` with every entry respelled, outside markup: speaker tags (`[SPEAKER0]`), sound
+        events (`<SE>[Laughter]</SE>`) and other bracketed or angled tags are left as they are."""
         if not self._patterns:
             return text
-        return self._all.sub(lambda m: self._patterns[int(m.lastgroup[1:])][1].say, text)
+        parts = _MARKUP.split(text)  # odd items are markup
+        return "".join(part if n % 2 else self._all.sub(lambda m: self._patterns[int(m.lastgroup[1:])][1].say, part)
+                       for n, part in enumerate(parts))
 
     def matches(self, word: str, text: str) -> bool:
         entry = self.entries[word]
