@@ -247,7 +247,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                                                       planned[i].request.max_frames / FRAME_RATE),
             batch_size=batch_size, progress=progress,
             retries_for=lambda i: _retries(project, refs, i),
-            guards=project.guards)
+            guards=project.guards, line_for=planned.__getitem__, root=project.root)
 
         changed = context_changed(keys, context, store)  # as the cache stands now
         progress.stage("assembling")
