@@ -274,3 +274,24 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
     assert summary.generated == 1 and summary.context_changed == ["story:3"] and summary.approved == 1
     # story:3 is approved: --refresh-context leaves it as it is
     assert render_project(edited, tiny_session, refresh_context=True).generated == 0
+
+
+def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_path):
+    from fakes import make_project, section
+
+    from higgs_cli.project.approvals import approve
+    from higgs_cli.project.render import project_status, render_project
+
+    class NextRevision(FakeSession):
+        model_id = "fake-model-sha-2"
+
+    project = make_project(tmp_path, [section("talk", "dialogue", ("alice", "Hi."), ("bob", "Hello."))])
+    render_project(project, FakeSession())
+    before = stems(tmp_path)
+    approve(project, ["talk:2"])
+    summary = render_project(project, NextRevision())
+    assert summary.generated == 1 and summary.approved == 1
+    after = stems(tmp_path)
+    assert after["talk_001_bob.wav"] == before["talk_001_bob.wav"]  # the fake's audio ignores the model id:
+    # that alice's line was generated again is what shows the new revision's key
+    assert [line.approved for line in project_status(project)] == [False, True]
