@@ -88,3 +88,23 @@ def test_frames_arrive_while_a_request_runs(scheduler):
             break
         ticket.wait(0.01)
     assert len(seen) > 1 and np.array_equal(np.concatenate(seen), ticket.frames())
+
+
+def test_a_failing_step_fails_its_requests_and_the_loop_goes_on(tiny_session, scheduler, monkeypatch):
+    real = tiny_session.runner.prefill_many
+    calls = []
+
+    def fail_once(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("out of memory (simulated)")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(tiny_session.runner, "prefill_many", fail_once)
+    request = GenerationRequest(text="Fails once.", sampling=GREEDY, max_frames=8)
+    ticket = scheduler.submit(request)
+    assert ticket.wait(60)
+    with pytest.raises(RuntimeError, match="simulated"):
+        ticket.codes()
+    monkeypatch.setattr(tiny_session.runner, "prefill_many", real)
+    assert scheduler.generate([request])[0].codes.shape[1] <= 8

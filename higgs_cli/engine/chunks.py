@@ -42,6 +42,11 @@ class ChunkDecoder:
                     chunks.append(chunk)
         return chunks
 
+    def decodes_after(self, count: int) -> bool:
+        """Whether adding `count` frames decodes a chunk (else `add` is cheap bookkeeping, fine to
+        call on an event loop)."""
+        return self._since + count >= self.chunk_frames
+
     def finish(self) -> np.ndarray | None:
         """The rest of the audio, once generation has ended (None when nothing is left)."""
         return self._chunk(final=True)

@@ -231,6 +231,8 @@ class Scheduler:
                     with self._cond:
                         running = [t for t in self._owner if t is not None]
                         self._owner = [None] * self.slots
+                        if not running and self._waiting:  # no workspace for the first in line
+                            running = [self._waiting.popleft()]
                     for ticket in running:
                         ticket._end(error=error)
 

@@ -124,7 +124,9 @@ async def stream(request: Request, state: ServerState) -> Response:
                     yield _line(error.body())
                     return
                 for block in blocks:
-                    for chunk in await to_thread(decoder.add, block):
+                    made = await to_thread(decoder.add, block) if decoder.decodes_after(len(block)) else \
+                        decoder.add(block)
+                    for chunk in made:
                         yield _line({"audio": pack(chunk, "float32")})
             rest = await to_thread(decoder.finish)
             if rest is not None:

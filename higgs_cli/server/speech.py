@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, s
 from higgs_cli.server.errors import ApiError, bad
 from higgs_cli.server.wire import WireError, number
 
+log = logging.getLogger("higgs.server")
 ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "higgs-audio-v2")  # model names OpenAI clients send
 CHUNK_FRAMES = 25  # streamed audio: about one second per chunk
 
@@ -210,9 +212,16 @@ async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> Async
             yield audio_out.wav_stream_header()
         done = False
         while not done:
-            blocks, done = await waiter.next()
+            try:
+                blocks, done = await waiter.next()
+            except ApiError as error:  # headers are sent: the audio simply ends (SSE says why)
+                log.warning("speech stream ended early: %s", error.message)
+                if job.sse:
+                    raise
+                return
             for block in blocks:
-                for chunk in await to_thread(chunks.add, block):
+                made = await to_thread(chunks.add, block) if chunks.decodes_after(len(block)) else chunks.add(block)
+                for chunk in made:
                     yield audio_out.pcm16(chunk)
         rest = await to_thread(chunks.finish)
         if rest is not None:
@@ -223,9 +232,13 @@ async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> Async
 
 async def _sse(pieces: AsyncIterator[bytes], ticket) -> AsyncIterator[bytes]:
     """OpenAI's speech events: `speech.audio.delta` (base64 audio) ..., then `speech.audio.done`."""
-    async for piece in pieces:
-        event = {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode("ascii")}
-        yield f"data: {json.dumps(event)}\n\n".encode()
+    try:
+        async for piece in pieces:
+            event = {"type": "speech.audio.delta", "audio": base64.b64encode(piece).decode("ascii")}
+            yield f"data: {json.dumps(event)}\n\n".encode()
+    except ApiError as error:
+        yield f"data: {json.dumps({'type': 'error', **error.body()})}\n\n".encode()
+        return
     frames = len(ticket.frames())
     done = {"type": "speech.audio.done",
             "usage": {"input_tokens": len(ticket.job.prompt.input_ids), "output_tokens": frames,
