@@ -295,3 +295,16 @@ def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_pat
     assert after["talk_001_bob.wav"] == before["talk_001_bob.wav"]  # the fake's audio ignores the model id:
     # that alice's line was generated again is what shows the new revision's key
     assert [line.approved for line in project_status(project)] == [False, True]
+
+
+def test_takes_are_checked_by_the_quality_guards(cli, fake_model, tmp_path):
+    show = write(tmp_path / "show")
+    yaml = (show / "project.yaml").read_text()
+    long = "Fine, thanks, and I have a great deal to tell you about my very long day at the office."
+    (show / "project.yaml").write_text(yaml.replace("guards: {enabled: false}\n", "")
+                                       .replace("Fine, thanks.", long))
+    made = run_json(cli, "takes", show, "talk:1", "--count", "2")  # talk:1 hears nothing
+    assert all(take["flags"] == [] or take["flags"][0]["code"] for take in made["takes"])
+    made = run_json(cli, "takes", show, "talk:2", "--count", "2")
+    assert all(any(f["code"] == "too_short" for f in take["flags"]) for take in made["takes"])  # the fake's
+    assert "too_short" in cli("project", "takes", show, "talk:2").stdout  # tones are short for 19 words

@@ -72,11 +72,12 @@ def takes(
             console.print(f"{data['ref']} has no takes yet; make some with `higgs project takes PATH {ref} "
                           "--count 3`", highlight=False)
             return
-        table = Table("take", "seed", "seconds", "cached", "", box=None)
-        table.add_row("0", str(data["own_seed"]), "", "", "picked" if not data["picked"] else "(its own seed)")
+        table = Table("take", "seed", "seconds", "cached", "flags", "", box=None)
+        table.add_row("0", str(data["own_seed"]), "", "", "", "picked" if not data["picked"] else "(its own seed)")
         for take in data["takes"]:
+            flags = ",".join(f.get("code", "?") for f in take.get("flags") or [] if isinstance(f, dict))
             table.add_row(str(take["take"]), str(take["seed"]), f"{take['seconds']:.1f}", "yes" if take["cached"]
-                          else "no", "picked" if take["picked"] else "")
+                          else "no", flags, "picked" if take["picked"] else "")
         console.print(f"takes of {data['ref']}: {data['text'][:70]}", highlight=False)
         console.print(table)
         console.print(f"pick one with `higgs project pick PATH {data['ref']} TAKE`", highlight=False)

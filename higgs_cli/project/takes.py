@@ -18,6 +18,7 @@ from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.fsutil import atomic_write_text
 from higgs_cli.project.approvals import current_lines
 from higgs_cli.project.edits import apply_approvals, apply_picks
+from higgs_cli.project.guards import LineChecker
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.lockfile import LockEntry, LockFile, text_digest
@@ -94,11 +95,14 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
         if len(results) != count:
             raise HiggsError(f"the model returned {len(results)} results for {count} requests")
         digests = [codes_digest(heard[j].codes) for j in deps]
-        for k, (seed, result) in enumerate(zip(seeds, results, strict=True), start=start):
+        checker = LineChecker(project.guards, root=project.root)  # each take checked as a render checks a line
+        for k, (seed, request, result) in enumerate(zip(seeds, requests, results, strict=True), start=start):
             key = line_key(replace(line.request, seed=seed), model_id=model.model_id, codec_id=model.codec_id)
-            store.put(key, result, meta={"heard": digests, "seed": seed, "tries": 1, "flags": [], "take": k})
+            flags = checker.check(request, result, line)
+            store.put(key, result, meta={"heard": digests, "seed": seed, "tries": 1, "flags": flags, "take": k})
             record["takes"].append({"take": k, "seed": seed, "key": key, "seconds": round(result.seconds, 3),
-                                    "finished": bool(result.finished), "model_id": model.model_id})
+                                    "finished": bool(result.finished), "model_id": model.model_id,
+                                    "flags": flags})
         data[name] = record
         atomic_write_text(_takes_file(project), json.dumps(data, indent=1, sort_keys=True) + "\n")
     return {**list_takes(project, ref, tasks=tasks, library=library), "made": list(range(start, start + count)),
