@@ -271,8 +271,8 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
     approve(project, ["story:3"])
     edited = project_with("Two, edited.")
     summary = render_project(edited, tiny_session)
-    assert summary.generated == 1 and summary.context_changed == ["story:3"] and summary.approved == 1
-    # story:3 is approved: --refresh-context leaves it as it is
+    # story:3 heard the old story:2, but it is approved: it keeps its audio, unmarked, even with --refresh-context
+    assert summary.generated == 1 and summary.context_changed == [] and summary.approved == 1
     assert render_project(edited, tiny_session, refresh_context=True).generated == 0
 
 

@@ -218,7 +218,9 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                     results.pop(i, None)
         cached = set(results)
         todo = set(range(len(planned))) if wanted is None else _with_context(wanted, context, results)
-        pending = [group[0] for group in same.values() if group[0] not in results and group[0] in todo]
+        # one line of each group of identical lines that is to be generated (in a partial render, a chosen one)
+        pending = [next(i for i in group if i in todo) for group in same.values()
+                   if group[0] not in results and any(i in todo for i in group)]
         if pending and isinstance(session, LazySession):
             session.load()  # now, not in the generation timing; a model that fails to load changes nothing
         write_state(layout, build, model=model.name, model_id=model.model_id, codec_id=model.codec_id)
@@ -249,7 +251,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             retries_for=lambda i: _retries(project, refs, i),
             guards=project.guards, line_for=planned.__getitem__, root=project.root)
 
-        changed = context_changed(keys, context, store)  # as the cache stands now
+        changed = [c and not k for c, k in zip(context_changed(keys, context, store), kept, strict=True)]
         progress.stage("assembling")
         audio = [_line_audio(i, results, generated, reports, edits, keys, store) for i in range(len(planned))]
         outputs, manifest = write_build(project, build, planned, keys, audio, store, model)

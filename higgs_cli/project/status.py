@@ -152,7 +152,7 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
     store = Store(project.root)
     keys = known_keys(planned, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
     keys = apply_approvals(project, planned, keys, edits, lock, store)
-    changed = context_changed(keys, context, store)
+    changed = [c and not e.kept for c, e in zip(context_changed(keys, context, store), edits, strict=True)]
 
     built_keys: list[str | None] = []
     built_at = None
