@@ -106,7 +106,8 @@ def test_a_bad_lexicon_file_is_reported_at_its_own_position(cli, tmp_path):
 def test_a_lock_file_edited_into_nonsense_is_refused_and_left_alone(cli, fake_model, tmp_path, text, expected):
     show = write(tmp_path / "show")
     (show / "project.lock.yaml").write_text(text, encoding="utf-8")
-    for command in (["status", show], ["render", show], ["approve", show, "talk:1"], ["pick", show, "talk:1", "0"]):
+    for command in (["status", show], ["render", show], ["approve", show, "talk:1"], ["pick", show, "talk:1", "0"],
+                    ["validate", show]):
         out = refused(cli, *command)
         assert expected in out and "not a valid lock file" in out
     assert (show / "project.lock.yaml").read_text(encoding="utf-8") == text

@@ -34,6 +34,7 @@ from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.lexicon import unused_entry_warnings
 from higgs_cli.project.load import load_project, new_project
+from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
 from higgs_cli.storage.place import prepare_render
@@ -66,6 +67,7 @@ def new(
 def validate(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Check a project file: every problem is listed with file:line:column (exit code 2)."""
     project = load_project(path, tasks=get_tasks())
+    LockFile.of(project)  # a lock file edited into nonsense: its problems, with positions
     warnings = library_voice_warnings(project) + unused_entry_warnings(project)  # a render refuses the first
     for warning in warnings:
         out.warn(warning)
