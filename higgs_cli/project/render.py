@@ -41,6 +41,7 @@ from higgs_cli.project.snapshots import record_snapshot
 from higgs_cli.project.state import write_state
 from higgs_cli.project.status import MISSING, RENDERED, STALE, UNKNOWN, LineState, ProjectStatus, project_status
 from higgs_cli.project.store import CacheEntry, Store, codes_digest, line_keys
+from higgs_cli.storage.cache import open_store
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.task import Task
@@ -197,7 +198,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         edits = apply_picks(project, planned, refs, lock)
         model = ModelIdentity.of(session, model_name)
         context = global_context(planned)
-        store = Store(project.root)
+        store = open_store(project)  # the project's cache, read and written through to a shared one if set
         keys = apply_approvals(project, planned, line_keys(planned, model_id=model.model_id,
                                                             codec_id=model.codec_id),
                                edits, lock, store, rerender_approved=rerender_approved)
