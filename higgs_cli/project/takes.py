@@ -25,7 +25,8 @@ from higgs_cli.project.lockfile import LockEntry, LockFile, text_digest
 from higgs_cli.project.plan import global_context, plan_project
 from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.state import read_json
-from higgs_cli.project.store import Store, codes_digest, line_key, line_keys
+from higgs_cli.project.store import codes_digest, line_key, line_keys
+from higgs_cli.storage.cache import open_store
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.task import Task
@@ -68,7 +69,7 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
         own_seed = planned[i].request.seed  # before a pick replaces it
         edits = apply_picks(project, planned, refs, lock)
         model = ModelIdentity.of(session, model_name)
-        store = Store(project.root)
+        store = open_store(project)  # as a render: a shared cache is read and written through
         keys = apply_approvals(project, planned, line_keys(planned, model_id=model.model_id, codec_id=model.codec_id),
                                edits, lock, store)
         deps = global_context(planned)[i]
