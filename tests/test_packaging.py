@@ -23,7 +23,10 @@ def _normal(name: str) -> str:
 
 def declared() -> set[str]:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    return {_normal(re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0]) for spec in project["dependencies"]}
+    # An optional extra (ray, s3) counts as declared: its modules name the extra when it is missing.
+    specs = [*project["dependencies"], *(spec for name, extra in project.get("optional-dependencies", {}).items()
+                                         if name != "dev" for spec in extra)]
+    return {_normal(re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0]) for spec in specs}
 
 
 def imported_top_levels() -> dict[str, str]:
