@@ -189,6 +189,19 @@ def test_voices_and_transcripts_from_urls(s3, tmp_path):
             pass
 
 
+def test_voice_add_takes_urls_through_the_cli(s3, cli, tmp_path):
+    client, bucket = s3
+    client.put_object(Bucket=bucket, Key="v/nora.wav", Body=write_voice(tmp_path / "n.wav", seconds=1.5).read_bytes())
+    client.put_object(Bucket=bucket, Key="v/nora.txt", Body=b"Good evening, everyone.")
+    result = cli("--json", "voice", "add", "nora", f"s3://{bucket}/v/nora.wav",
+                 "--transcript-file", f"s3://{bucket}/v/nora.txt")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["transcript"] == "Good evening, everyone."
+    missing = cli("voice", "add", "ghost", f"s3://{bucket}/v/ghost.wav", "--transcript", "Hi.")
+    assert missing.exit_code == 2 and "does not exist" in missing.output and "Traceback" not in missing.output
+    assert "ghost" not in cli("--json", "voice", "list").stdout
+
+
 # -- the shared render cache ------------------------------------------------------------------------
 
 

@@ -51,8 +51,10 @@ def add(
     if (transcript is None) == (transcript_file is None):
         raise UsageError("give the transcript with exactly one of --transcript or --transcript-file")
     if transcript_file is not None:
+        from higgs_cli.storage.files import read_text  # a path, or an s3:// URL
+
         try:
-            transcript = transcript_file.read_text(encoding="utf-8")
+            transcript = read_text(transcript_file)
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read transcript file {transcript_file}: {error}") from None
     voice = VoiceLibrary().add(name, audio, transcript or "", description=description, trim=trim, force=force)

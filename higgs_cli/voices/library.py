@@ -119,7 +119,10 @@ class VoiceLibrary:
         description = (description or "").strip() or None
         if not force and (self.root / name).exists():
             raise _exists(name)
-        audio = prepare_reference(audio_path, trim=trim)
+        from higgs_cli.storage.files import local_copy  # a path as it is, or an s3:// URL fetched for the while
+
+        with local_copy(audio_path, what="voice audio") as local:
+            audio = prepare_reference(local, trim=trim)
         with self._lock():
             if not force and (self.root / name).exists():
                 raise _exists(name)
