@@ -86,7 +86,7 @@ def _pausing_atomic_path(target, **kwargs):
             _pause(PAUSE_AT)
 
 
-def _load_session(model=None, *, revision=None, device=None, project_model=None, compile=False):
+def _load_session(model=None, *, revision=None, device=None, project_model=None, compile=False, **options):
     return ScriptedSession(is_random=True)
 
 

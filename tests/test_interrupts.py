@@ -47,6 +47,11 @@ def _temporaries(root):
     return [p for p in root.rglob("*") if ".higgs-tmp" in p.name or ".higgs-old" in p.name]
 
 
+def _review_rows(page: bytes) -> list[bytes]:
+    """The review page's line rows, cache state aside (the second render found every line cached)."""
+    return [row.replace(b"cached", b"generated") for row in page.splitlines() if row.startswith(b'<tr class="line')]
+
+
 def _assert_entries_whole(root):
     for entry in _entries(root):
         with np.load(entry, allow_pickle=False) as data:  # a partial file would not open
@@ -138,6 +143,9 @@ def test_a_kill_while_writing_outputs_leaves_each_file_whole(rendered, tmp_path,
     for path, data in killed.items():
         if path.endswith("manifest.json"):
             assert json.loads(data)["lines"] in (json.loads(old[path])["lines"], json.loads(new[path])["lines"])
+        elif path.endswith("review.html"):  # a per-render report, like the manifest: its lines must match
+            assert data.endswith(b"</html>\n") and _review_rows(data) in (_review_rows(old[path]),
+                                                                          _review_rows(new[path])), path
         else:
             assert data in (old.get(path), new.get(path)), path
     if point in WRITING:
