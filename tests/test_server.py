@@ -306,3 +306,19 @@ def test_a_remote_session_is_a_session(server):
     from higgs_cli.server.client import RemoteSession
 
     assert isinstance(RemoteSession.connect(server.url, api_key=API_KEY), Session)
+
+
+def test_cors_only_for_the_origins_asked_for_and_the_x_api_key_header(server):
+    from starlette.testclient import TestClient
+
+    from higgs_cli.server.app import build_app
+
+    with TestClient(build_app(server.state, cors_origins=["https://studio.test"])) as http:
+        allowed = http.options("/v1/audio/speech", headers={"Origin": "https://studio.test",
+                                                            "Access-Control-Request-Method": "POST"})
+        assert allowed.headers["access-control-allow-origin"] == "https://studio.test"
+        other = http.options("/v1/audio/speech", headers={"Origin": "https://elsewhere.test",
+                                                          "Access-Control-Request-Method": "POST"})
+        assert "access-control-allow-origin" not in other.headers
+        assert http.get("/v1/models", headers={"X-API-Key": API_KEY}).status_code == 200
+        assert http.get("/v1/models").status_code == 401
