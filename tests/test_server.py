@@ -322,3 +322,18 @@ def test_cors_only_for_the_origins_asked_for_and_the_x_api_key_header(server):
         assert "access-control-allow-origin" not in other.headers
         assert http.get("/v1/models", headers={"X-API-Key": API_KEY}).status_code == 200
         assert http.get("/v1/models").status_code == 401
+
+
+def test_a_format_or_speed_this_machine_cannot_make_is_a_clear_400(server, monkeypatch):
+    from higgs_cli.server import audio as server_audio
+
+    monkeypatch.setattr(server_audio, "encodable", lambda: ("wav", "flac", "pcm"))
+    monkeypatch.setattr(server_audio, "can_stretch", lambda: False)
+    with server.client() as http:
+        base = {"model": "tts-1", "input": "Hi.", **SHORT}
+        opus = http.post("/v1/audio/speech", json={**base, "response_format": "opus"})
+        assert opus.status_code == 400 and opus.json()["error"]["code"] == "unsupported_format"
+        assert "wav, flac, pcm" in opus.json()["error"]["message"]
+        fast = http.post("/v1/audio/speech", json={**base, "response_format": "wav", "speed": 1.5})
+        assert fast.status_code == 400 and "ffmpeg" in fast.json()["error"]["message"]
+        assert http.post("/v1/audio/speech", json={**base, "response_format": "wav"}).status_code == 200
