@@ -147,7 +147,9 @@ def test_a_bad_cover_is_refused_before_anything_is_written(cli, fake_model, tmp_
     show = book(tmp_path / "show", output=f"format: mp3, cover: {cover}")
     if content is not None:
         (show / cover).write_bytes(content)
-    result = cli("project", "render", show)
-    assert result.exit_code == 2, result.output
-    assert message in result.stderr and "output.cover" in result.stderr and "Traceback" not in result.output
-    assert not (show / "build" / "the-long-book.mp3").exists()
+    for command in ("validate", "render"):
+        result = cli("project", command, show)
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and "output.cover" in result.stderr and "Traceback" not in result.output
+    assert not fake_model  # refused before any model loads
+    assert not (show / "build").exists() and not (show / ".higgs" / "cache").exists()

@@ -26,11 +26,14 @@ def _changed(project, what):
         return replace(project, defaults=replace(project.defaults, pause=1.5))
     if what == "title":
         return replace(project, title="Another Title")
+    if what in ("author", "narrator"):
+        return replace(project, **{what: "Someone Else"})
     return replace(project, output=replace(project.output, **dict([what])))
 
 
 @pytest.mark.parametrize("what", ["pause", "title", ("loudness", -23.0), ("peak", -2.0), ("crossfade_ms", 50.0),
-                                  ("subtitles", False), ("stems", False), ("format", "flac")])
+                                  ("subtitles", False), ("stems", False), ("format", "flac"),
+                                  "author", "narrator", ("split", "section"), ("profile", "podcast")])
 def test_anything_that_changes_the_build_makes_status_stale(tmp_path, what):
     project = podcast(tmp_path)
     render_project(project, FakeSession())

@@ -31,6 +31,7 @@ from higgs_cli.cli.progress import RenderBars, describe_session, load_session, s
 from higgs_cli.distributed.open import check_ray_options, open_ray_session
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
+from higgs_cli.project.delivery import check_delivery
 from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.lexicon import unused_entry_warnings
 from higgs_cli.project.load import load_project, new_project
@@ -68,6 +69,7 @@ def validate(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet
     """Check a project file: every problem is listed with file:line:column (exit code 2)."""
     project = load_project(path, tasks=get_tasks())
     LockFile.of(project)  # a lock file edited into nonsense: its problems, with positions
+    check_delivery(project)  # a cover that is not an image, a format this installation cannot write
     warnings = library_voice_warnings(project) + unused_entry_warnings(project)  # a render refuses the first
     for warning in warnings:
         out.warn(warning)

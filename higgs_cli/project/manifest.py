@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
+from higgs_cli.fsutil import file_sha256
 from higgs_cli.project.layout import MANIFEST
 from higgs_cli.project.state import read_json
 
@@ -124,10 +125,13 @@ def assembly_digest(project: Project, planned: list[PlannedLine], keys: list[str
     tags, the output settings, and each line's key, place, speaker, shown text and pause. A build made
     from other inputs is not current, even when every line is cached."""
     settings = {k: v for k, v in asdict(project.output).items() if k not in NOT_ASSEMBLY}
-    if project.output.format != "mp3":
-        del settings["bitrate"]  # only an MP3 has one: another format's file is the same
+    if project.output.format not in ("mp3", "m4b") and project.output.profile != "acx":
+        del settings["bitrate"]  # only a lossy master has one (ACX makes an MP3): another format's file is the same
+    cover = project.root / project.output.cover if project.output.cover else None
     recipe = {
         "v": ASSEMBLY_VERSION, "title": project.title, "artist": project.artist, "album": project.album,
+        "author": project.author, "narrator": project.narrator,
+        "cover": file_sha256(cover) if cover is not None and cover.is_file() else None,
         "output": settings,
         "lines": [[key, line.section, line.speaker, line.display_text, line.pause_after, line.extra]
                   for line, key in zip(planned, keys, strict=True)],

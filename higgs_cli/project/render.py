@@ -313,11 +313,7 @@ def _line_audio(i: int, results: Mapping[int, _Done], generated: set[int], repor
 
 
 def _check_format(project: Project) -> None:
-    """Refuse, before any model loads, a master format this installation cannot write."""
-    from higgs_cli.audio import io as audio_io
+    """Refuse, before any model loads, delivery settings this installation cannot write (format, cover)."""
+    from higgs_cli.project.delivery import check_delivery
 
-    fmt = project.output.format
-    if fmt not in audio_io.supported_output_formats():
-        raise UsageError(f"{project.file}: output.format {fmt} cannot be written by this installation's libsndfile "
-                         f"(it writes {', '.join(audio_io.supported_output_formats())})",
-                         hint="choose another output.format, or install a libsndfile with that format")
+    check_delivery(project)
