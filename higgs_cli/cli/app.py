@@ -158,7 +158,10 @@ def _run(args: list[str], debug: bool) -> None:
     try:
         _register_nouns()
         _report_plugin_failures()
-        code = app(args=args, prog_name="higgs", standalone_mode=False)
+        try:
+            code = app(args=args, prog_name="higgs", standalone_mode=False)
+        finally:
+            _report_plugin_failures()  # checkers (the check_line hook) that broke during the command
         if isinstance(code, int) and code:  # typer returns exit codes (130 for Ctrl-C) in this mode
             sys.exit(_interrupted() if code == 130 else code)
     except HiggsError as error:

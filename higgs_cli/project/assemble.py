@@ -100,7 +100,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
             for i in kept:
                 entry = store.get(keys[i])
                 if entry is None:
-                    raise HiggsError(f"the cache entry of {planned[i].section} #{numbers[i] + 1} vanished during "
+                    raise HiggsError(f"the cache entry of {planned[i].section}:{numbers[i] + 1} vanished during "
                                      f"the render", hint="render again")
                 audio = entry.audio
                 if settings.trim_silence:
