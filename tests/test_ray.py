@@ -139,6 +139,29 @@ def test_the_cli_renders_with_ray(cli, ray_session, local_build, tiny_model, tmp
     assert len(made) == 1
 
 
+def test_say_input_file_with_ray_matches_an_in_process_batch(cli, ray_session, tiny_model, tmp_path, monkeypatch):
+    sheet = tmp_path / "lines.csv"
+    sheet.write_text("id,text,seed\nhello,Hello there.,1\nbye,Goodbye for now.,2\n", encoding="utf-8")
+    local = cli("--json", "say", "--input-file", sheet, "--output-dir", tmp_path / "local", "--model", tiny_model,
+                "--no-server")
+    assert local.exit_code == 0, local.output
+    made = []
+
+    def open_ray_session(address, **kwargs):
+        made.append(address)
+        return ray_session
+
+    monkeypatch.setattr("higgs_cli.distributed.open.open_ray_session", open_ray_session)
+    result = cli("--json", "say", "--input-file", sheet, "--output-dir", tmp_path / "ray", "--model", tiny_model,
+                 "--ray", "auto")
+    assert result.exit_code == 0, result.output
+    assert made == ["auto"] and json.loads(result.stdout)["generated"] == 2
+    for name in ("hello.wav", "bye.wav"):
+        assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
+    alone = cli("say", "Hi.", "--ray", "auto")
+    assert alone.exit_code == 2 and "--ray goes with --input-file" in alone.output
+
+
 def test_bad_ray_options_are_clear_errors(cli, cluster, tmp_path, monkeypatch):
     result = cli("project", "render", tmp_path, "--workers", "2")
     assert result.exit_code == 2 and "--workers needs --ray" in result.output

@@ -70,6 +70,10 @@ def say(
     compile_: CompileOption = False,
     server: ServerOption = None,
     no_server: NoServerFlag = False,
+    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", show_default=False, help=(
+        "With --input-file: generate on a Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local."))] = None,
+    workers: Annotated[Optional[int], typer.Option("--workers", show_default=False, help=(
+        "With --ray: Ray workers, each holding one model (default: one per GPU)."))] = None,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,
     json_output: JsonFlag = False,
@@ -79,8 +83,12 @@ def say(
     every row of a file, one file per row in --output-dir (rows already rendered are skipped)."""
     from higgs_cli import speech
     from higgs_cli.cli.progress import describe_session, generation_progress, load_session
+    from higgs_cli.distributed.open import check_ray_options
     from higgs_cli.engine.request import Sampling
 
+    check_ray_options(ray, workers)
+    if ray is not None and input_file is None:
+        raise UsageError("--ray goes with --input-file", hint="a single line is spoken here or by `higgs serve`")
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, ras_window=ras_window,
                         ras_max_repeat=ras_max_repeat)
     if input_file is not None or output_dir is not None:
@@ -93,7 +101,7 @@ def say(
             force=force, batch_size=batch_size)
         _say_batch(text, input_file, output_dir, settings, paragraphs=paragraphs, stream=stream,
                    given_output=given_output, model=model, revision=revision, device=device, compile_=compile_,
-                   server=server, no_server=no_server)
+                   server=server, no_server=no_server, ray=ray, workers=workers)
         return
     if text is None:
         raise UsageError("give TEXT to speak, - to read it from stdin, or --input-file FILE --output-dir DIR",
@@ -118,7 +126,7 @@ def say(
 
 
 def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, given_output, model, revision,
-               device, compile_, server=None, no_server=False) -> None:
+               device, compile_, server=None, no_server=False, ray=None, workers=None) -> None:
     """`say --input-file FILE --output-dir DIR`: check the whole file, then render it on one session."""
     from higgs_cli.audio.io import supported_output_formats
     from higgs_cli.batch.render import prepare_batch, render_batch
@@ -145,9 +153,17 @@ def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, gi
         out.warn(f"{batch_input.where}: columns not read: {', '.join(batch_input.ignored_columns)}")
     batch = prepare_batch(batch_input, output_dir, settings)
     # The model loads only if a row must be generated: a finished batch run again loads nothing.
-    session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_,
-                                               server=server, no_server=no_server),
-                          session_identity(model, revision=revision, server=server, no_server=no_server))
+    if ray is not None:  # Ray workers each hold a model; this process plans, caches and writes
+        from higgs_cli.distributed.open import open_ray_session
+        from higgs_cli.project.lazy import model_identity
+
+        session = LazySession(lambda: open_ray_session(ray, workers=workers, model=model, revision=revision,
+                                                       device=device, compile=compile_, note=out.note),
+                              model_identity(model, revision=revision))
+    else:
+        session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_,
+                                                   server=server, no_server=no_server),
+                              session_identity(model, revision=revision, server=server, no_server=no_server))
     with generation_progress(f"speaking {len(batch_input.rows)} rows", None) as advance:
         summary = render_batch(batch, session, progress=advance)
     if summary.random_weights and summary.count("generated"):
