@@ -3,6 +3,7 @@ the M4B's and MP3's chapters, tags, rate and cover; mutagen for the ID3 frames."
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -56,6 +57,24 @@ def test_m4b_has_a_chapter_per_section_metadata_and_a_cover(cli, fake_model, tmp
     from mutagen.mp4 import MP4
 
     assert bytes(MP4(str(master)).tags["covr"][0]) == png_bytes()
+
+
+def test_a_section_title_names_its_chapter_and_its_file(cli, fake_model, tmp_path):
+    show = book(tmp_path / "show", sections=2, output="format: mp3, split: section")
+    text = (show / "project.yaml").read_text(encoding="utf-8")
+    (show / "project.yaml").write_text(text.replace("  - id: ch2\n", "  - id: ch2\n    title: \"Chapter 2: Rain\"\n"),
+                                       encoding="utf-8")
+    summary = render(cli, show)
+    assert [title for title, _, _ in chapters(Path(summary["outputs"]["master"]))] == ["ch1", "Chapter 2: Rain"]
+    from mutagen.id3 import ID3
+
+    second = sorted((show / "build" / "sections").iterdir())[1]
+    assert str(ID3(second)["TIT2"]) == "Chapter 2: Rain"
+    status = cli("--json", "project", "status", show)
+    assert json.loads(status.stdout)["outputs_current"] is True
+    (show / "project.yaml").write_text((show / "project.yaml").read_text(encoding="utf-8").replace(
+        "Chapter 2: Rain", "Chapter 2: Snow"), encoding="utf-8")
+    assert json.loads(cli("--json", "project", "status", show).stdout)["outputs_current"] is False
 
 
 def test_mp3_has_id3_tags_and_chap_ctoc_frames(cli, fake_model, tmp_path):

@@ -181,7 +181,8 @@ def test_many_problems_are_reported_at_once_in_file_order(tmp_path, tasks):
     """, tasks=tasks)
     assert found == [
         at(tmp_path, 2, 12) + "unknown key 'temprature' in defaults; did you mean 'temperature'? (expected one of "
-                              "max_seconds, pause, ras_max_repeat, ras_window, retries, seed, temperature, top_k, top_p)",
+                              "max_seconds, pause, ras_max_repeat, ras_window, retries, seed, temperature, top_k, "
+                              "top_p)",
         at(tmp_path, 2, 36) + "defaults.top_p 0 is out of range (expected a number above 0 to 1)",
         at(tmp_path, 2, 45) + "defaults.seed -1 is out of range (expected a whole number from 0 to 4294967295)",
         at(tmp_path, 3, 18) + "output.format 'ogg' is not supported (expected one of wav, flac, mp3, m4b)",

@@ -131,6 +131,7 @@ class Section:
     scene: str | None = None
     location: Location | None = None
     speaker: str | None = None  # the section's `speaker:`; already applied to lines that name none
+    title: str | None = None  # shown as its chapter's title in m4b/mp3 masters and section files (default: the id)
 
 
 @dataclass(frozen=True)

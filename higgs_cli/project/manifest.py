@@ -133,6 +133,7 @@ def assembly_digest(project: Project, planned: list[PlannedLine], keys: list[str
         "author": project.author, "narrator": project.narrator,
         "cover": file_sha256(cover) if cover is not None and cover.is_file() else None,
         "output": settings,
+        "section_titles": {section.id: section.title for section in project.sections if section.title},
         "lines": [[key, line.section, line.speaker, line.display_text, line.pause_after, line.extra]
                   for line, key in zip(planned, keys, strict=True)],
     }

@@ -92,7 +92,8 @@ def write_master(project: Project, settings: OutputSettings, path: Path, mix: IO
     mastered = MasteredStream(lambda lo, hi: read(mix, lo, hi), total, gain=gain, loudness=target,
                               peak_db=settings.peak)
     ext = settings.format
-    chapters = _chapters(sections, head / SAMPLE_RATE, (total + head + tail) / SAMPLE_RATE) \
+    titles = {section.id: section.title or section.id for section in project.sections}
+    chapters = _chapters(sections, titles, head / SAMPLE_RATE, (total + head + tail) / SAMPLE_RATE) \
         if ext in CHAPTER_FORMATS else ()
     peaks = Peaks(total + head + tail)
     bitrate = settings.bitrate if ext in CHAPTER_FORMATS else None
@@ -115,19 +116,20 @@ def write_master(project: Project, settings: OutputSettings, path: Path, mix: IO
                 blocks = (read(kept, lo, min(lo + _BLOCK, span.end)) for lo in range(span.start, span.end, _BLOCK))
                 if tone is not None:
                     blocks = tone.around(blocks, head, tail)
-                write_audio_blocks(split_dir / name, blocks, tags=master_tags(project, span.section),
+                tags = master_tags(project, titles.get(span.section, span.section))
+                write_audio_blocks(split_dir / name, blocks, tags=tags,
                                    bitrate_kbps=bitrate, rate=settings.sample_rate, cover=cover)
     return MasterResult(frames=total + head + tail, sample_rate=file_rate(ext, SAMPLE_RATE, settings.sample_rate),
                         report=mastered.report().to_dict(), peaks=peaks.to_list(), head_s=head / SAMPLE_RATE,
                         section_files=names)
 
 
-def _chapters(sections: list[SectionSpan], head: float, length: float) -> list[Chapter]:
-    """One chapter per section, titled by its id: from its first line (the file's start for the first,
-    so the head's room tone belongs to it) to the next one's, the last to the file's end."""
+def _chapters(sections: list[SectionSpan], titles: dict[str, str], head: float, length: float) -> list[Chapter]:
+    """One chapter per section, titled by its `title:` (else its id): from its first line (the file's
+    start for the first, so the head's room tone belongs to it) to the next one's, the last to the file's end."""
     out = []
     for i, span in enumerate(sections):
         start = 0.0 if i == 0 else head + span.start / SAMPLE_RATE
         end = length if i + 1 == len(sections) else head + sections[i + 1].start / SAMPLE_RATE
-        out.append(Chapter(start=start, end=end, title=span.section))
+        out.append(Chapter(start=start, end=end, title=titles.get(span.section, span.section)))
     return out

@@ -194,6 +194,8 @@ class ProjectReader(SpeakerReader):
             what = f"section '{section_id}'" if value is not BAD else what
 
         scene = self.text(given["scene"][1], f"{what}: scene", nullable=True) if "scene" in given else None
+        title = self.text(given["title"][1], f"{what}: title", max_chars=MAX_TITLE_CHARS, nullable=True) \
+            if "title" in given else None
         speaker = None
         if "speaker" in given:
             speaker = self.speaker_ref(given["speaker"][1], f"{what}: speaker", speakers, declared)
@@ -231,6 +233,7 @@ class ProjectReader(SpeakerReader):
             scene=scene if isinstance(scene, str) else None,
             location=self.p.location(node),
             speaker=speaker if isinstance(speaker, str) else None,
+            title=title if isinstance(title, str) else None,
         )
         return section, id_node
 

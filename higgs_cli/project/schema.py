@@ -26,7 +26,7 @@ SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description"
 LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause", "retries")
 """Settings a line may set for itself; a section may set them for its lines."""
 LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene")
-SECTION_KEYS = ("id", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
+SECTION_KEYS = ("id", "title", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
 SECTION_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")

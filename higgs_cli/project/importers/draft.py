@@ -141,6 +141,8 @@ def to_yaml(draft: Draft) -> str:
     for section in draft.sections:
         out.append(f"  # {_comment(section.title)}" if section.title else "  #")
         out += [f"  - id: {_q(section.id)}", f"    task: {section.task}"]
+        if section.title:
+            out.append(f"    title: {_q(section.title)}")  # the chapter's name in m4b/mp3 masters
         if section.speaker:
             out.append(f"    speaker: {_q(section.speaker)}")
         out.append("    lines:")
