@@ -27,6 +27,10 @@ def _isolated_home(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("HIGGS_HOME", str(home))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     monkeypatch.delenv("HIGGS_MODEL", raising=False)
+    # a developer's own server settings never reach a test (tests start the servers they use)
+    monkeypatch.delenv("HIGGS_SERVER", raising=False)
+    monkeypatch.delenv("HIGGS_API_KEY", raising=False)
+    monkeypatch.delenv("HIGGS_CACHE", raising=False)
     monkeypatch.setenv("COLUMNS", "200")
     yield home
 
