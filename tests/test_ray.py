@@ -130,7 +130,9 @@ def test_the_cli_renders_with_ray(cli, ray_session, local_build, tiny_model, tmp
     folder = _copy(tmp_path / "jingle")
     result = cli("--json", "project", "render", folder, "--model", tiny_model, "--ray", "auto", "--workers", "2")
     assert result.exit_code == 0, result.output
-    assert made == [("auto", 2)] and json.loads(result.stdout)["generated"] == 3
+    summary = json.loads(result.stdout)
+    assert made == [("auto", 2)] and summary["generated"] == 3
+    assert summary["session"]["kind"] == "ray" and summary["session"]["workers"] == 2
     local, _ = local_build
     assert _files(folder / "build") == _files(local / "build")
 

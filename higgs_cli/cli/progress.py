@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Iterator
 
@@ -189,5 +190,8 @@ def describe_session(session) -> dict:
             return {"kind": "none"}
         session = session.session
     if isinstance(session, RemoteSession):
+        return session.describe()
+    ray_sessions = sys.modules.get("higgs_cli.distributed.ray_session")  # loaded only if Ray was used (an extra)
+    if ray_sessions is not None and isinstance(session, ray_sessions.RaySession):
         return session.describe()
     return {"kind": "in-process", "model": session.name}
