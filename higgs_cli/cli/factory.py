@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"], "max_content_width": 120}  # wide terminals get wide help
 
 
 def make_app(name: str | None = None, help: str | None = None, **settings) -> typer.Typer:

@@ -8,37 +8,19 @@ the line's own text or voice changes, or `render --rerender-approved` (edits.py)
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.errors import UsageError
-from higgs_cli.project.edits import LineEdit, apply_approvals, apply_picks
+from higgs_cli.project.current import Current, current_for
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.lockfile import LockEntry, LockFile, text_digest, voice_digest
 from higgs_cli.project.manifest import read_manifest
-from higgs_cli.project.plan import ProjectPlanContext, plan_sections
-from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.state import read_state
-from higgs_cli.project.status import known_keys
-from higgs_cli.project.store import Store
 
 if TYPE_CHECKING:
-    from higgs_cli.plugins.task import PlannedLine, Task
+    from higgs_cli.plugins.task import Task
     from higgs_cli.project.model import Project
-
-
-@dataclass
-class Current:
-    """The project's lines as a render with the last render's model would see them."""
-
-    project: Project
-    planned: list[PlannedLine]
-    refs: LineRefs
-    lock: LockFile
-    edits: list[LineEdit]
-    keys: list[str | None]  # None: no render yet, or voice codes only the model can make
-    store: Store
 
 
 def current_lines(project: Project, *, tasks: Mapping[str, Task] | None = None, library: Any = None) -> Current:
@@ -48,15 +30,7 @@ def current_lines(project: Project, *, tasks: Mapping[str, Task] | None = None, 
     if ids is None:
         manifest = read_manifest(layout.default_build)
         ids = (manifest.model_id, manifest.codec_id) if manifest is not None and manifest.codec_id else None
-    ctx = ProjectPlanContext(project, codec_id=ids[1] if ids else "none", encode=None, library=library)
-    planned = plan_sections(project, ctx, tasks=tasks)
-    refs = LineRefs(project, planned)
-    lock = LockFile.of(project)
-    edits = apply_picks(project, planned, refs, lock)
-    store = Store(project.root)
-    keys = known_keys(planned, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
-    keys = apply_approvals(project, planned, keys, edits, lock, store)
-    return Current(project, planned, refs, lock, edits, keys, store)
+    return current_for(project, ids, tasks=tasks, library=library)
 
 
 def chosen(cur: Current, refs: Sequence[str], sections: Sequence[str], every: bool) -> list[int]:

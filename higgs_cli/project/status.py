@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from higgs_cli.plugins.task import PlannedLine
-from higgs_cli.project.edits import apply_approvals, apply_picks, context_changed
+from higgs_cli.project.current import current_for
+from higgs_cli.project.edits import context_changed
 from higgs_cli.project.layout import ProjectLayout
-from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.manifest import assembly_digest, read_manifest
 from higgs_cli.project.names import section_numbers
-from higgs_cli.project.plan import ProjectPlanContext, global_context, is_placeholder, plan_sections
-from higgs_cli.project.refs import LineRefs
+from higgs_cli.project.plan import global_context
 from higgs_cli.project.state import read_state
-from higgs_cli.project.store import Store, line_key
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.task import Task
@@ -114,18 +111,6 @@ def _ids(session_ids: Any) -> tuple[str, str] | None:
     return session_ids.model_id, session_ids.codec_id
 
 
-def _needs_model(line: PlannedLine) -> bool:
-    """Whether the line's prompt holds the planner's stand-in for voice codes not yet encoded."""
-    return any(is_placeholder(turn) for turn in line.request.history)
-
-
-def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]] | None = None, *, model_id: str,
-               codec_id: str) -> list[str | None]:
-    """Each line's cache key, or None where it depends on voice codes only the model can make."""
-    return [None if _needs_model(line) else line_key(line.request, model_id=model_id, codec_id=codec_id)
-            for line in planned]
-
-
 def project_status(project: Project, session_ids: Any = None, *, out_dir: str | Path | None = None,
                    library: Any = None, tasks: Mapping[str, Task] | None = None) -> ProjectStatus:
     """The state of every line, judged without a model.
@@ -143,15 +128,9 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
         ids = (last.model_id, last.codec_id)
     if ids is None and manifest is not None and manifest.model_id and manifest.codec_id:
         ids = (manifest.model_id, manifest.codec_id)
-    ctx = ProjectPlanContext(project, codec_id=ids[1] if ids else "none", encode=None, library=library)
-    planned = plan_sections(project, ctx, tasks=tasks)
+    cur = current_for(project, ids, tasks=tasks, library=library)
+    planned, keys, edits, store = cur.planned, cur.keys, cur.edits, cur.store
     context = global_context(planned)
-    refs = LineRefs(project, planned)
-    lock = LockFile.of(project)
-    edits = apply_picks(project, planned, refs, lock)
-    store = Store(project.root)
-    keys = known_keys(planned, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
-    keys = apply_approvals(project, planned, keys, edits, lock, store)
     changed = [c and not e.kept for c, e in zip(context_changed(keys, context, store), edits, strict=True)]
 
     built_keys: list[str | None] = []
@@ -166,7 +145,7 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
     states = []
     for i, (line, key, n) in enumerate(zip(planned, keys, section_numbers(planned), strict=True)):
         mtime = store.mtime(key) if key else None
-        if key is None and ids and ctx.unresolved:
+        if key is None and ids and cur.unresolved:
             state = UNKNOWN
         elif mtime is None:
             state = MISSING
@@ -189,4 +168,4 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
     settings = bool(built_keys) and manifest.assembly in digests
     current = bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys and settings
     return ProjectStatus(states, ids[0] if ids else None, ids[1] if ids else None, build, current,
-                         sorted(ctx.unresolved), settings_current=settings or not built_keys)
+                         sorted(cur.unresolved), settings_current=settings or not built_keys)
