@@ -62,3 +62,11 @@ class AudioError(HiggsError):
 
 class LockedError(HiggsError):
     """Another higgs process holds the lock on a project or library."""
+
+
+class OutOfMemory(HiggsError):
+    """The model ran out of memory (GPU or host) while generating: a render lowers its batch and goes on."""
+
+    def __init__(self, message: str, *, batch_size: int, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.batch_size = batch_size

@@ -29,7 +29,7 @@ from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.forward import Runner, StaticCache
 from higgs_cli.engine.prompt import build_prompt
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
-from higgs_cli.errors import ModelError, UsageError
+from higgs_cli.errors import ModelError, OutOfMemory, UsageError
 
 
 def pick_device(requested: str | None = None) -> torch.device:
@@ -305,12 +305,28 @@ class ModelSession:
 
     def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
-        """Generate every request (continuously batched) and decode the audio."""
-        made = self.generate_frames(requests, batch_size=batch_size, progress=progress)
-        codes = [generated_codes(frames) for frames, _ in made]
-        audio = self.decode_many(codes, batch_size=batch_size)
+        """Generate every request (continuously batched) and decode the audio.
+
+        Running out of memory (GPU or host) raises errors.OutOfMemory, which callers can handle
+        without torch: a render lowers its batch size and goes on."""
+        try:
+            made = self.generate_frames(requests, batch_size=batch_size, progress=progress)
+            codes = [generated_codes(frames) for frames, _ in made]
+            audio = self.decode_many(codes, batch_size=batch_size)
+        except (torch.OutOfMemoryError, MemoryError) as error:
+            self.release_memory()
+            raise OutOfMemory(f"out of memory generating {len(requests)} lines at batch size {batch_size} on "
+                              f"{self.device}: {str(error).splitlines()[0] if str(error) else type(error).__name__}",
+                              batch_size=batch_size,
+                              hint="lower --batch-size or max_seconds; on a GPU, bf16 halves the weights") from None
         return [GenerationResult(codes=c, audio=a, finished=finished)
                 for c, a, (_, finished) in zip(codes, audio, made)]
+
+    def release_memory(self) -> None:
+        """Drop the cached workspaces (KV cache, captured graphs) and the allocator's free blocks."""
+        self.workspaces.items.clear()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
         """Decode several code sequences, batching those of equal length (no padding, same audio)."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
-from higgs_cli.errors import HiggsError
+from higgs_cli.errors import HiggsError, OutOfMemory
 from higgs_cli.plugins.script import GuardSettings
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.guards import LineChecker, rank
@@ -121,7 +121,14 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
             made = tries[i].made if i in tries else 0
             requests.append(request if made == 0 else replace(request, seed=retry_seed(request.seed, made)))
         started = time.perf_counter()
-        out = session.generate(requests, batch_size=batch_size, progress=progress.frames)
+        try:
+            out = session.generate(requests, batch_size=batch_size, progress=progress.frames)
+        except OutOfMemory as error:
+            stats.spent += time.perf_counter() - started
+            batch_size = _smaller_batch(error, batch_size, done=len(stats.generated))
+            (getattr(progress, "stage", None) or (lambda message: None))(
+                f"out of memory: going on at batch size {batch_size}")
+            continue  # the same lines again (earlier calls' results are cached already)
         stats.spent += time.perf_counter() - started
         if len(out) != len(batch):
             raise HiggsError(f"the model returned {len(out)} results for {len(batch)} requests")
@@ -148,3 +155,14 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
         del out, result  # the audio is in the cache now; do not hold it while the next call runs
         pending = [i for i in pending if i not in stats.generated]
     return stats
+
+
+def _smaller_batch(error: OutOfMemory, batch_size: int, *, done: int) -> int:
+    """Half the batch size after running out of memory; at batch size 1, stop with what is cached said.
+
+    A request's codes do not depend on its batch (engine/rng.py), so a smaller batch changes no audio."""
+    if batch_size > 1:
+        return max(1, batch_size // 2)
+    raise HiggsError(f"{error.message}, even one line at a time; {done} line(s) generated in this render are "
+                     "cached, and a render run again goes on from there",
+                     hint="lower max_seconds, use a smaller model, or on a GPU bf16 (the default there)") from None
