@@ -137,13 +137,13 @@ def build_full(device: torch.device):
     """The `full` random configuration in bf16, built directly on the device (no checkpoint on disk)."""
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    from higgs_cli.engine.checkpoint import SIZES, _lm_config
+    from higgs_cli.engine.checkpoint import SIZES, lm_config
 
     default = torch.get_default_dtype()
     torch.set_default_dtype(torch.bfloat16)
     try:
         with device:
-            model = HiggsAudioV2ForConditionalGeneration(_lm_config(SIZES["full"])).eval()
+            model = HiggsAudioV2ForConditionalGeneration(lm_config(SIZES["full"])).eval()
     finally:
         torch.set_default_dtype(default)
     return without_eos(model)
@@ -225,12 +225,12 @@ def cpu_speed(batches: list[int], steps: int) -> dict:
     """The smoke form of the speed runs: the tiny configuration on the CPU, eager."""
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    from higgs_cli.engine.checkpoint import SIZES, _lm_config
+    from higgs_cli.engine.checkpoint import SIZES, lm_config
     from higgs_cli.engine.decode_loop import Workspaces
     from higgs_cli.engine.forward import Runner
 
     torch.manual_seed(0)
-    runner = Runner(without_eos(HiggsAudioV2ForConditionalGeneration(_lm_config(SIZES["tiny"])).eval()))
+    runner = Runner(without_eos(HiggsAudioV2ForConditionalGeneration(lm_config(SIZES["tiny"])).eval()))
     device = torch.device("cpu")
     rows = [dict(speed_run(runner, batch=b, steps=steps, device=device, compiled=None, graphs=False,
                            workspaces=Workspaces()), engine="eager") for b in batches]

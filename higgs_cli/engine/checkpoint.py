@@ -89,7 +89,7 @@ SIZES = {
 BF16_INIT = {"full"}
 
 
-def _lm_config(size: RandomSize):
+def lm_config(size: RandomSize):
     from transformers import HiggsAudioV2Config
 
     return HiggsAudioV2Config(
@@ -196,7 +196,7 @@ def init_random(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, f
     spec = SIZES[size]
     with atomic_dir(path) as tmp:
         torch.manual_seed(seed)
-        config = _lm_config(spec)
+        config = lm_config(spec)
         default_dtype = torch.get_default_dtype()
         if size in BF16_INIT:
             torch.set_default_dtype(torch.bfloat16)
