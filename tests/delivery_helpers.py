@@ -34,6 +34,7 @@ def fake_model(monkeypatch):
 
     monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
     monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: FAKE)
+    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: FAKE)
     return made
 
 

@@ -237,6 +237,7 @@ def fake_model(monkeypatch):
     identity = ModelIdentity(name=FakeSession.name, model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
     monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
     monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *args, **kwargs: identity)
+    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *args, **kwargs: identity)
     return made
 
 

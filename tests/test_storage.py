@@ -98,6 +98,7 @@ def loads(monkeypatch):
 
     monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
     monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: None)
+    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: None)
     return made
 
 
