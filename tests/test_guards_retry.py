@@ -53,9 +53,11 @@ class Progress:
         self.expected.append(seconds)
 
 
-def run(session, *, retries=2, guards=None, checker=None, depends=None, texts=TEXTS, batch_size=8):
+def run(session, *, retries=2, guards=None, checker=None, depends=None, texts=TEXTS, batch_size=8,
+        sampling=None):
     done: dict[int, tuple[GenerationResult, object]] = {}
-    requests = [GenerationRequest(text=t, seed=10 + i, max_frames=250) for i, t in enumerate(texts)]
+    requests = [GenerationRequest(text=t, seed=10 + i, max_frames=250, **({"sampling": sampling} if sampling else {}))
+                for i, t in enumerate(texts)]
 
     def on_done(i, result, report):
         assert i not in done, "on_done is called once per line"
@@ -159,3 +161,14 @@ def test_a_flagged_render_is_deterministic():
 
     assert kept(first) == kept(second)
     assert all(np.array_equal(first[i][0].codes, second[i][0].codes) for i in first)
+
+
+def test_a_greedy_line_is_flagged_but_not_retried():
+    """At temperature 0 the seed changes nothing: another try would cost a generation for the same codes."""
+    from higgs_cli.engine.request import Sampling
+
+    session = Session(lambda r: "unfinished" if r.text == TEXTS[1] else None)
+    stats, done, _ = run(session, sampling=Sampling(temperature=0))
+    assert len(session.calls) == 1
+    result, report = done[1]
+    assert report.tries == 1 and [f["code"] for f in report.flags] == ["unfinished"] and stats.flagged == [1]

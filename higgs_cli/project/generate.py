@@ -141,7 +141,8 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
                 state.best, state.best_seed, state.best_flags, state.best_rank = result, request.seed, flags, key
             stats.tried_seconds += result.seconds
             expected += result.seconds - estimate[i]
-            if flags and checker.enabled and state.made <= retries_for(i):
+            # Greedy decoding (temperature 0) ignores the seed: another try would give the same codes.
+            if flags and checker.enabled and state.made <= retries_for(i) and request.sampling.temperature > 0:
                 expected += estimate[i]  # one more try to come
                 expect(expected)
                 continue
