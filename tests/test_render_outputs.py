@@ -13,27 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from fakes import FakeSession, write_voice
+from delivery_helpers import fake_model
+from fakes import write_voice
 
 from higgs_cli.audio.io import DEFAULT_MP3_KBPS, supported_output_formats
-from higgs_cli.project.lazy import ModelIdentity
 
-FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
-
-
-@pytest.fixture
-def fake_model(monkeypatch):
-    """`project render` gets a FakeSession (no torch, no checkpoint); the sessions it made."""
-    made: list[FakeSession] = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: FAKE)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: FAKE)
-    return made
+__all__ = ["fake_model"]  # a fixture, used by name
 
 
 def write_project(folder: Path, body: str, *, voice: bool = True) -> Path:
