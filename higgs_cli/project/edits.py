@@ -10,7 +10,7 @@ whose line kept its text and voice keeps the approved cache entry, whatever chan
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -72,12 +72,14 @@ def apply_approvals(project: Project, planned: Sequence[PlannedLine], keys: list
     return keys
 
 
-def context_changed(keys: Sequence[str | None], context: Sequence[tuple[int, ...]], store: Store) -> list[bool]:
+def context_changed(keys: Sequence[str | None], context: Sequence[tuple[int, ...]], store: Store,
+                    known: Mapping[str, dict] | None = None) -> list[bool]:
     """Whether each cached line heard other audio than its context lines' entries hold now.
 
+    `known` holds entries' meta already read (by key), so they are not read again from `store`.
     A line that shares its key with an earlier line is a copy of that one's audio, so it is never
     marked (its own context is not what its entry heard, and re-rendering would not change that)."""
-    metas: dict[str, dict | None] = {}
+    metas: dict[str, dict | None] = dict(known or {})
 
     def meta(key: str | None) -> dict | None:
         if key is None:

@@ -40,7 +40,7 @@ from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.snapshots import record_snapshot
 from higgs_cli.project.state import write_state
 from higgs_cli.project.status import MISSING, RENDERED, STALE, UNKNOWN, LineState, ProjectStatus, project_status
-from higgs_cli.project.store import CacheEntry, Store, codes_digest, line_keys
+from higgs_cli.project.store import CacheEntry, codes_digest, line_keys
 from higgs_cli.storage.cache import open_store
 
 if TYPE_CHECKING:
@@ -143,10 +143,11 @@ class _Done:
 
     codes: np.ndarray
     finished: bool
+    meta: dict  # what its cache entry records: heard, digest, flags, tries, seed
 
 
-def _done(entry: CacheEntry | GenerationResult) -> _Done:
-    return _Done(codes=np.asarray(entry.codes, dtype=np.int16), finished=bool(entry.finished))  # as cached
+def _done(entry: CacheEntry | GenerationResult, meta: dict) -> _Done:
+    return _Done(codes=np.asarray(entry.codes, dtype=np.int16), finished=bool(entry.finished), meta=meta)  # as cached
 
 
 def _heard(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
@@ -211,10 +212,11 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         for key, group in same.items():
             redo = force and not all(kept[i] for i in group) and (wanted is None or any(i in wanted for i in group))
             if not redo and (entry := store.get(key)) is not None:
-                results.update(dict.fromkeys(group, _done(entry)))
+                results.update(dict.fromkeys(group, _done(entry, entry.meta)))
         if refresh_context:
             absent = {i for i in range(len(planned)) if i not in results}
-            for i in refresh_set(keys, context, context_changed(keys, context, store), kept, absent):
+            for i in refresh_set(keys, context, context_changed(keys, context, store, _metas(keys, results)), kept,
+                                 absent):
                 if wanted is None or i in wanted:
                     results.pop(i, None)
         cached = set(results)
@@ -234,9 +236,9 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
 
         def on_done(i: int, result: GenerationResult, report: LineReport) -> None:
             heard = [codes_digest(results[j].codes) for j in context[i]]
-            store.put(keys[i], result, meta={"heard": heard, "flags": report.flags, "tries": report.tries,
-                                             "seed": report.seed})
-            entry = _done(result)
+            written = store.put(keys[i], result, meta={"heard": heard, "flags": report.flags, "tries": report.tries,
+                                                       "seed": report.seed})
+            entry = _done(result, written)
             for j in same[keys[i]]:
                 results[j] = entry
                 generated.add(j)
@@ -252,9 +254,10 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
             retries_for=lambda i: _retries(project, refs, i),
             guards=project.guards, line_for=planned.__getitem__, root=project.root)
 
-        changed = [c and not k for c, k in zip(context_changed(keys, context, store), kept, strict=True)]
+        changed = [c and not k for c, k in zip(context_changed(keys, context, store, _metas(keys, results)), kept,
+                                               strict=True)]
         progress.stage("assembling")
-        audio = [_line_audio(i, results, generated, reports, edits, keys, store) for i in range(len(planned))]
+        audio = [_line_audio(i, results, generated, reports, edits) for i in range(len(planned))]
         outputs, manifest = write_build(project, build, planned, keys, audio, store, model)
         flags = [line.flags for line in manifest.lines]
         snapshot = record_snapshot(layout, build, manifest, outputs, generated=len({keys[i] for i in generated}))
@@ -297,15 +300,20 @@ def _retries(project: Project, refs: LineRefs, i: int) -> int:
     return project.defaults.retries if line is None or line.retries is None else line.retries
 
 
+def _metas(keys: Sequence[str], results: Mapping[int, _Done]) -> dict[str, dict]:
+    """The meta of every entry the render holds, by key (read once, with the entry)."""
+    return {keys[i]: done.meta for i, done in results.items()}
+
+
 def _line_audio(i: int, results: Mapping[int, _Done], generated: set[int], reports: Mapping[int, LineReport],
-                edits: list[LineEdit], keys: list[str], store: Store) -> LineAudio:
+                edits: list[LineEdit]) -> LineAudio:
     info = edits[i].info()
     if i not in results:
         return LineAudio(frames=0, finished=True, generated=False, missing=True, info=info)
     if i in reports:
         info.update(flags=reports[i].flags, tries=reports[i].tries)
     else:  # from the cache: what its render recorded
-        meta = store.meta(keys[i]) or {}
+        meta = results[i].meta
         info.update(flags=meta.get("flags") if isinstance(meta.get("flags"), list) else [],
                     tries=meta.get("tries") if isinstance(meta.get("tries"), int) else 1)
     return LineAudio(frames=int(results[i].codes.shape[1]), finished=results[i].finished, generated=i in generated,

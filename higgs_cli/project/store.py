@@ -140,15 +140,17 @@ class Store:
             return None
         return meta if isinstance(meta, dict) else {}
 
-    def put(self, key: str, result: GenerationResult, meta: dict | None = None) -> None:
+    def put(self, key: str, result: GenerationResult, meta: dict | None = None) -> dict:
         """Cache `result` under `key` with its `meta` (JSON data: `heard`, the digests of the codes of
-        the lines it heard; `digest`, its own codes' digest; the guards' `flags`, `tries`, `seed`)."""
+        the lines it heard; `digest`, its own codes' digest; the guards' `flags`, `tries`, `seed`);
+        return the meta as written."""
         self.dir.mkdir(parents=True, exist_ok=True)
         codes = np.asarray(result.codes, dtype=np.int16)
         meta = {**(meta or {}), "digest": codes_digest(codes)}
         with atomic_path(self.path(key), suffix=".npz") as tmp, open(tmp, "wb") as handle:
             np.savez(handle, codes=codes, audio=np.asarray(result.audio, dtype=np.float32),
                      finished=np.bool_(result.finished), meta=np.array(json.dumps(meta, sort_keys=True)))
+        return meta
 
     def clear(self) -> bool:
         if not self.dir.exists():

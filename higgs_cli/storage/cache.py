@@ -67,10 +67,11 @@ class RemoteStore:
             found = self.local.meta(key, *args, **kwargs)
         return found
 
-    def put(self, key: str, result: Any, *args: Any, **kwargs: Any) -> None:
-        self.local.put(key, result, *args, **kwargs)
+    def put(self, key: str, result: Any, *args: Any, **kwargs: Any) -> Any:
+        written = self.local.put(key, result, *args, **kwargs)
         self.remote.upload(self._object(key), self.local.path(key), action="sharing a line through the cache at")
         self.uploaded += 1
+        return written
 
     def mtime(self, key: str, *args: Any, **kwargs: Any) -> float | None:
         stamp = self.local.mtime(key, *args, **kwargs)
