@@ -260,10 +260,11 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         audio = [_line_audio(i, results, generated, reports, edits) for i in range(len(planned))]
         outputs, manifest = write_build(project, build, planned, keys, audio, store, model)
         flags = [line.flags for line in manifest.lines]
-        snapshot = record_snapshot(layout, build, manifest, outputs, generated=len({keys[i] for i in generated}))
+        made = len({keys[i] for i in generated})  # identical lines were generated once
+        snapshot = record_snapshot(layout, build, manifest, outputs, generated=made)
         return RenderSummary(
             title=project.title, model=model.name, model_id=model.model_id, codec_id=model.codec_id,
-            is_random=model.is_random, lines=len(planned), generated=len({keys[i] for i in generated}),
+            is_random=model.is_random, lines=len(planned), generated=made,
             cached=len(cached), duration=manifest.duration, generated_seconds=stats.seconds,
             generation_time=stats.spent, outputs=outputs,
             unfinished=[refs.ref(i) for i, m in enumerate(manifest.lines) if not m.finished and not m.missing],
