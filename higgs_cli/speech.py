@@ -171,12 +171,13 @@ def check_output(job: SayJob) -> None:
     """UsageError unless the output can be written as asked; creates nothing."""
     if job.to_stdout:
         return
-    from higgs_cli.audio.io import supported_output_formats
+    from higgs_cli.audio.io import can_write, supported_output_formats
     from higgs_cli.fsutil import check_writable
 
     ext = Path(job.output).suffix.lower().lstrip(".")
-    formats = [e for e in supported_output_formats() if e in STREAMABLE] if job.stream else supported_output_formats()
-    if ext not in formats:
+    if not can_write(ext) or (job.stream and ext not in STREAMABLE):
+        formats = [e for e in supported_output_formats() if e in STREAMABLE] if job.stream else \
+            supported_output_formats()
         why = "--stream cannot write that format" if job.stream and ext in supported_output_formats() else (
             "unsupported extension")
         raise UsageError(f"cannot write {job.output}: {why}", hint="use one of: " + ", ".join(f".{e}" for e in formats))

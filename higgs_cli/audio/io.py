@@ -29,7 +29,7 @@ from higgs_cli.fsutil import atomic_path
 
 __all__ = ["DEFAULT_MP3_KBPS", "M4B", "Chapter", "Cover", "file_rate", "MP3_BITRATES_KBPS",
            "SAMPLE_RATE", "check_bitrate", "duration", "is_silent",
-           "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
+           "can_write", "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
 _BLOCK_FRAMES = 1 << 16
@@ -171,6 +171,20 @@ def supported_output_formats() -> list[str]:
             if fmt in formats and subtype in sf.available_subtypes(fmt)] + ([M4B] if aac_available() else [])
 
 
+def can_write(ext: str) -> bool:
+    """Whether write_audio can produce `ext` (no dot). Asks PyAV (about 0.1 s to import) only for M4B."""
+    if ext == M4B:
+        return aac_available()
+    return ext in _sndfile_formats()
+
+
+@functools.cache
+def _sndfile_formats() -> frozenset[str]:
+    formats = sf.available_formats()
+    return frozenset(ext for ext, (fmt, subtype) in _OUTPUT_FORMATS.items()
+                     if fmt in formats and subtype in sf.available_subtypes(fmt))
+
+
 MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
 DEFAULT_MP3_KBPS = 192
 MP3_SAMPLE_RATE = 44_100
@@ -215,8 +229,8 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
     """
     path = Path(path)
     ext = path.suffix.lower().lstrip(".")
-    supported = supported_output_formats()
-    if ext not in supported:
+    if not can_write(ext):
+        supported = supported_output_formats()
         shown = f"'.{ext}'" if ext else "no extension"
         raise UsageError(f"cannot write {path}: {shown} is not a supported audio format",
                          hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))

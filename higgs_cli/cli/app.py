@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import signal
 import sys
@@ -39,23 +38,70 @@ def _global(
     """Global flags; the help text is the app's."""
 
 
-@functools.cache
-def _register_nouns() -> None:
-    """Attach every noun and plugin command to the app, once per process."""
-    import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
-    import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
-    from higgs_cli.cli import model, plugins, project, say, serve, voice
-    from higgs_cli.plugins.manager import register_commands
+SELF_CONTAINED = ("say", "serve")  # nouns that need neither the other nouns nor any plugin
+_registered: set[str] = set()
+
+
+def _register_nouns(args: list[str] | None = None) -> None:
+    """Attach nouns and plugin commands to the app, each once per process.
+
+    For `say` and `serve` only that noun: the rest (the project layer, the plugins and their entry
+    points) is about a quarter of a second of imports, which a `higgs say` against a warm server
+    would otherwise pay on every line. Anything else, `--help` included, gets everything.
+    """
+    word = _command_word(args) if args is not None else None
+    wanted = [word] if word in SELF_CONTAINED else ["say", "serve", "nouns", "plugins"]
+    for part in wanted:
+        if part not in _registered:
+            _registered.add(part)
+            _REGISTER[part]()
+
+
+def _register_say() -> None:
+    from higgs_cli.cli import say
 
     say.register(app)
+
+
+def _register_serve() -> None:
+    from higgs_cli.cli import serve
+
     serve.register(app)
+
+
+def _register_other_nouns() -> None:
+    import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
+    import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
+    from higgs_cli.cli import model, plugins, project, voice
+
     for noun in (model, voice, project, plugins):
         app.add_typer(noun.app)
+
+
+def _register_plugin_commands() -> None:
+    from higgs_cli.plugins.manager import register_commands
+
     register_commands(app)  # a plugin whose hook fails is skipped and reported, not fatal
 
 
+_REGISTER = {"say": _register_say, "serve": _register_serve, "nouns": _register_other_nouns,
+             "plugins": _register_plugin_commands}
+
+
+def _command_word(args: list[str]) -> str | None:
+    """The first word after the global flags (the noun), if any."""
+    for arg in args:
+        if arg == "--":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
+
+
 def _report_plugin_failures() -> None:
-    """Say once, on stderr, which plugins are broken and were skipped."""
+    """Say once, on stderr, which plugins are broken and were skipped (when plugins were loaded)."""
+    if "plugins" not in _registered:
+        return
     from higgs_cli.plugins.manager import get_plugin_manager
 
     for failure in get_plugin_manager().untold_failures():
@@ -156,7 +202,7 @@ def main(argv: list[str] | None = None) -> None:
 
 def _run(args: list[str], debug: bool) -> None:
     try:
-        _register_nouns()
+        _register_nouns(args)
         _report_plugin_failures()
         try:
             code = app(args=args, prog_name="higgs", standalone_mode=False)

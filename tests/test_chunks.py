@@ -1,0 +1,37 @@
+"""ChunkDecoder: streamed chunks join into the whole decode, and a long stream's decodes stay short."""
+
+import numpy as np
+
+from higgs_cli.engine.chunks import CONTEXT_FRAMES, LOOKAHEAD, ChunkDecoder
+from higgs_cli.engine.delay import generated_codes
+
+K, PER_FRAME = 8, 960
+
+
+def delayed_frames(n: int) -> np.ndarray:
+    """n codes per codebook laid out with the delay pattern (codebook k starts k frames late)."""
+    rng = np.random.default_rng(0)
+    codes = rng.integers(0, 1024, (K, n))
+    frames = np.full((n + K - 1, K), 1025)
+    for k in range(K):
+        frames[:k, k] = 1024
+        frames[k:k + n, k] = codes[k]
+    return frames
+
+
+def test_chunks_join_into_the_whole_decode_and_each_decode_is_bounded():
+    seen: list[int] = []
+
+    def decode(codes: np.ndarray) -> np.ndarray:  # a decoder whose samples depend on their own frame only
+        seen.append(codes.shape[1])
+        return np.repeat(codes.sum(0).astype(np.float32), PER_FRAME)
+
+    frames = delayed_frames(400)
+    chunks = ChunkDecoder(decode, 25)
+    pieces = [piece for frame in frames for piece in chunks.add(frame)]
+    pieces.append(chunks.finish())
+    whole = decode(generated_codes(frames))
+    assert np.array_equal(np.concatenate(pieces), whole)
+    streamed = seen[:-1]  # the last entry is the whole decode above
+    assert max(streamed) <= CONTEXT_FRAMES + 25 + LOOKAHEAD + 1
+    assert sum(streamed) < 2.5 * 400  # every frame decoded about twice, not once per chunk of context
