@@ -108,3 +108,34 @@ def test_a_failing_step_fails_its_requests_and_the_loop_goes_on(tiny_session, sc
         ticket.codes()
     monkeypatch.setattr(tiny_session.runner, "prefill_many", real)
     assert scheduler.generate([request])[0].codes.shape[1] <= 8
+
+
+@pytest.mark.slow
+def test_a_compiled_session_steps_a_lone_request_alone(tiny_model, tiny_session, _isolated_home):
+    """On a compiled CPU session the scheduler steps only the busy low slots: a lone request
+    takes the batch-1 AOTInductor step (not a 4-row graph), and every code stays the same."""
+    from higgs_cli.engine.scheduler import Scheduler
+    from higgs_cli.engine.session import ModelSession
+
+    calls = {"rows": []}
+    compiled = ModelSession.load(str(tiny_model), device="cpu", compile=True)
+    inner = compiled.compiled_decode
+
+    def counting(cache, lengths, frames, span):
+        calls["rows"].append(frames.shape[0])
+        return inner(cache, lengths, frames, span)
+
+    compiled.compiled_decode = counting
+    requests = _requests()[:3]
+    alone = [tiny_session.generate([r], batch_size=1)[0].codes for r in requests]
+    scheduler = Scheduler(compiled, slots=4).start()
+    try:
+        [lone] = scheduler.submit_many(requests[:1])
+        assert lone.wait(300) and np.array_equal(lone.codes(), alone[0])
+        assert set(calls["rows"]) == {1}
+        assert list((_isolated_home / "compiled").glob("decode-b1-*.pt2"))  # built on the first lone step
+        tickets = scheduler.submit_many(requests)
+        for ticket, want in zip(tickets, alone):
+            assert ticket.wait(300) and np.array_equal(ticket.codes(), want)
+    finally:
+        scheduler.close()

@@ -25,6 +25,16 @@ class StaticCache:
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(layers)]
         self.capacity = capacity
 
+    def head(self, n: int) -> StaticCache:
+        """The first `n` slots as a cache of views (the same memory), for a step over only them:
+        the batch-1 AOTInductor step takes a cache of exactly one slot."""
+        if n >= self.keys[0].shape[0]:
+            return self
+        view = object.__new__(StaticCache)
+        view.keys, view.values = [k[:n] for k in self.keys], [v[:n] for v in self.values]
+        view.capacity = self.capacity
+        return view
+
     def read(self, slot: int, length: int) -> tuple[torch.Tensor, torch.Tensor]:
         """A copy of one slot's first `length` positions, (layers, kv_heads, length, head_dim) each."""
         return (torch.stack([k[slot, :, :length] for k in self.keys]),

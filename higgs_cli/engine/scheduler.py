@@ -262,19 +262,21 @@ class Scheduler:
         work, mode = self._workspace(head)
         cache, table = work.cache, work.table
         step = make_step(session.runner, work, mode, session.compiled_decode, session.graphs)
-        eager = session.compiled_decode is None and not session.graphs
-        heads: dict[int, object] = {}  # eager steps over the busy low slots only, by count
+        forward = session.compiled_decode or session.runner.decode
+        heads: dict[int, tuple] = {}  # (cache, table) views of the busy low slots, by count
 
         def step_busy(span: int) -> None:
-            """One decode step; eager, over the lowest power-of-two slots that hold every busy one
-            (free slots still cost a row each, and most of the time few are busy)."""
-            if not eager:
+            """One decode step over the lowest power-of-two slots that hold every busy one (free
+            slots still cost a row each, and most of the time few are busy); a lone request on a
+            compiled CPU session takes the batch-1 AOTInductor step. A CUDA graph replays the
+            whole table."""
+            if session.graphs:
                 return step(span)
             highest = max(slot for slot, ticket in enumerate(self._owner) if ticket is not None)
             n = min(self.slots, power_of_two(highest + 1))
             if n not in heads:
-                heads[n] = table.head(n)
-            device_step(session.runner.decode, cache, heads[n], mode, span)
+                heads[n] = (cache.head(n), table.head(n))
+            device_step(forward, *heads[n], mode, span)
         sync_every = sync_interval(session.device)
         starts = [0] * self.slots
         reported = [0] * self.slots
