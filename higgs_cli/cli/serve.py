@@ -51,11 +51,15 @@ def serve(
     options = ServeOptions(host=host, port=port, max_batch=max_batch, api_key=api_key or None,
                            cors_origins=tuple(cors_origin or ()), limits=limits)
     check_bind(options)  # before the model loads: a refused address should not cost that wait
-    session = load_session(model, revision=revision, device=device, compile=compile_, no_server=True)
-    if session.is_random:
-        out.random_weights()
 
-    def ready(url: str) -> None:
+    def load():
+        session = load_session(model, revision=revision, device=device, compile=compile_, no_server=True)
+        if session.is_random:
+            out.random_weights()
+        session.warm_up()  # a compiled step is built before the first request, not during it
+        return session
+
+    def ready(url: str, session) -> None:
         data = {"url": url, "model": session.name, "pid": os.getpid(), "slots": max_batch,
                 "api_key_required": bool(api_key)}
         if out.json_mode:  # one line: a supervisor (or a test) reads it as the server's ready signal
@@ -66,7 +70,7 @@ def serve(
                 " Ctrl-C stops", highlight=False))
         sys.stdout.flush()
 
-    serve(session, options, on_ready=ready)
+    serve(load, options, on_ready=ready)
 
 
 def register(app: typer.Typer) -> None:

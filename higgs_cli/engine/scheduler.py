@@ -11,6 +11,13 @@ codes depend only on the request and its seed (the counter-based sampler and
 a batch-invariant forward), so its audio is the same alone or beside others.
 A cancelled ticket (its client went away) frees its slot at the next sync.
 
+All torch work of a server runs on that one thread: loading (`Scheduler.open`),
+the codec and prompt building (`call`, between decode steps). On a CPU each
+thread that runs torch keeps its own OpenMP team, and once the process has
+more OpenMP threads than cores, libgomp's workers stop spinning between
+parallel regions and sleep: every region then pays a wake-up, and a compiled
+batch-1 step, about a hundred regions, ran 1.5-1.9x slower (measured here).
+
 The workspace (KV cache, slot table) is chosen when the loop is idle, large
 enough for the requests waiting then; a request that needs more room or a
 longer RAS window than the running workspace waits, first in line, until the
@@ -27,88 +34,19 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from higgs_cli.engine.batching import CAPACITY_BUCKET, SPAN_STEP, Job, power_of_two, size_bucket
+from higgs_cli.engine.batching import CAPACITY_BUCKET, SPAN_STEP, power_of_two, size_bucket
 from higgs_cli.engine.decode_loop import device_step, make_step, sync_interval
-from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.engine.sampling import Mode
+from higgs_cli.engine.tickets import Cancelled, ModelCall, Ticket
+
+__all__ = ["Cancelled", "QueueFull", "Scheduler", "Ticket"]
 
 DEFAULT_WINDOW = 7  # RAS window every workspace covers (the default); longer ones choose a new workspace
 
 
 class QueueFull(Exception):
     """The scheduler holds as many waiting requests as it may: try again later."""
-
-
-class Cancelled(Exception):
-    """The ticket was cancelled (its client went away, or the server is stopping)."""
-
-
-class Ticket:
-    """One request in the scheduler. Frames arrive as they are generated; then it ends."""
-
-    def __init__(self, job: Job, request: GenerationRequest) -> None:
-        self.job = job
-        self.request = request
-        self._cond = threading.Condition()
-        self._frames: list[np.ndarray] = []  # (n, K) delayed-frame blocks, in order
-        self._taken = 0
-        self.done = False
-        self.finished = False  # the model ended the stream (False: the length limit cut it)
-        self.error: BaseException | None = None
-        self.cancelled = False
-        self.listener: Callable[[], None] | None = None  # called (scheduler thread) on news
-        self.submitted = time.monotonic()
-
-    # --- the scheduler's side
-    def _push(self, frames: np.ndarray) -> None:
-        with self._cond:
-            self._frames.append(frames)
-            self._cond.notify_all()
-        self._tell()
-
-    def _end(self, *, finished: bool = False, error: BaseException | None = None) -> None:
-        with self._cond:
-            if self.done:
-                return
-            self.done, self.finished, self.error = True, finished, error
-            self._cond.notify_all()
-        self._tell()
-
-    def _tell(self) -> None:
-        if self.listener is not None:
-            self.listener()
-
-    # --- the caller's side
-    def cancel(self) -> None:
-        """Stop generating this request; its slot is freed at the next sync."""
-        self.cancelled = True
-
-    def take(self) -> tuple[list[np.ndarray], bool]:
-        """The frame blocks that arrived since the last take, and whether the ticket has ended."""
-        with self._cond:
-            new = self._frames[self._taken:]
-            self._taken = len(self._frames)
-            return new, self.done
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the ticket ends (True) or `timeout` passes (False)."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.done, timeout)
-
-    def frames(self) -> np.ndarray:
-        """Every delayed frame (N, K) so far."""
-        with self._cond:
-            blocks = list(self._frames)
-        return np.concatenate(blocks) if blocks else np.zeros((0, 0), dtype=np.int64)
-
-    def codes(self) -> np.ndarray:
-        """The finished request's codes (codebooks x frames, delay reverted); raises its error."""
-        if self.error is not None:
-            raise self.error
-        if self.cancelled and not self.finished and not self.done:
-            raise Cancelled()
-        return generated_codes(self.frames())
 
 
 class Scheduler:
@@ -118,10 +56,11 @@ class Scheduler:
         self.session = session
         self.slots = max(1, slots)
         self.max_queue = max_queue
-        self.prep_lock = threading.Lock()  # the text tokenizer, for prompts built in callers' threads
-        self.codec_lock = threading.Lock()  # one codec call at a time (encode or decode)
+        self._direct_lock = threading.Lock()  # calls run in the caller's thread when no loop runs
         self._cond = threading.Condition()
         self._waiting: collections.deque[Ticket] = collections.deque()
+        self._calls: collections.deque[ModelCall] = collections.deque()  # for the model's thread
+        self._looping = False  # the model's thread is there to run calls
         self._owner: list[Ticket | None] = [None] * self.slots
         self._stopping = False
         self._thread: threading.Thread | None = None
@@ -132,9 +71,23 @@ class Scheduler:
 
     # ------------------------------------------------------------------ callers
 
+    @classmethod
+    def open(cls, load: Callable[[], object], *, slots: int = 32, max_queue: int = 256) -> Scheduler:
+        """Start the model's thread and load the session on it (`load()`), so that one thread does
+        all of its torch work; `load`'s error is raised here, and the thread stopped."""
+        scheduler = cls(None, slots=slots, max_queue=max_queue).start()
+        try:
+            scheduler.session = scheduler.call(load)
+        except BaseException:
+            scheduler.close(drain=False, timeout=1)  # after Ctrl-C the load may still run: not waited for
+            raise
+        return scheduler
+
     def start(self) -> Scheduler:
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="higgs-scheduler", daemon=True)
+            with self._cond:
+                self._looping = True
             self._thread.start()
         return self
 
@@ -150,8 +103,7 @@ class Scheduler:
                 raise Cancelled("the server is shutting down")
             if len(self._waiting) + len(requests) > self.max_queue:
                 raise QueueFull(f"{len(self._waiting)} requests are waiting (at most {self.max_queue})")
-        with self.prep_lock, self.codec_lock:
-            jobs = self.session._jobs(requests)  # checks the text; encodes reference audio once each
+        jobs = self.call(self.session._jobs, requests)  # checks the text; encodes reference audio once each
         tickets = [Ticket(job, request) for job, request in zip(jobs, requests)]
         with self._cond:
             if self._stopping:
@@ -171,21 +123,39 @@ class Scheduler:
             results.append(GenerationResult(codes=codes, audio=self.decode(codes), finished=ticket.finished))
         return results
 
+    def call(self, fn: Callable, *args):
+        """`fn(*args)` on the model's thread, before its next step (here when no loop runs)."""
+        with self._cond:
+            queued = self._looping and threading.current_thread() is not self._thread
+            if queued:
+                call = ModelCall(fn, args)
+                self._calls.append(call)
+                self._cond.notify_all()
+        if queued:
+            return call.result()
+        with self._direct_lock:
+            return fn(*args)
+
+    def _run_calls(self) -> None:
+        while True:
+            with self._cond:
+                if not self._calls:
+                    return
+                call = self._calls.popleft()
+            call.run()
+
     def decode(self, codes: np.ndarray) -> np.ndarray:
         """Codes -> audio as `ModelSession.generate` decodes one line (same samples)."""
-        with self.codec_lock:
-            return self.session.decode_many([codes])[0]
+        return self.call(lambda: self.session.decode_many([codes])[0])
 
     def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
         """Decode as `ModelSession.generate` decodes one call's lines (equal lengths together): a
         batched decode differs from a lone one by about 1e-5, so a client that wants the very samples
         of an in-process `generate` call asks for its lines together."""
-        with self.codec_lock:
-            return self.session.decode_many(list(batch), batch_size=batch_size)
+        return self.call(lambda: self.session.decode_many(list(batch), batch_size=batch_size))
 
     def encode(self, audio: np.ndarray) -> np.ndarray:
-        with self.codec_lock:
-            return self.session.encode_audio(audio)
+        return self.call(self.session.encode_audio, audio)
 
     def stats(self) -> dict:
         """Requests so far, the queue, busy slots and recent frames per second (the last 10 s)."""
@@ -219,12 +189,23 @@ class Scheduler:
     # ------------------------------------------------------------------ the model's thread
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            with self._cond:
+                self._looping = False  # later calls run in their callers' threads
+            self._run_calls()  # any queued before that
+
+    def _loop(self) -> None:
         with torch.no_grad():
             while True:
                 with self._cond:
-                    self._cond.wait_for(lambda: self._stopping or self._waiting)
-                    if not self._waiting:
+                    self._cond.wait_for(lambda: self._stopping or self._waiting or self._calls)
+                    if not self._waiting and not self._calls:
                         return  # stopping, nothing left
+                self._run_calls()
+                if not self._waiting:
+                    continue
                 try:
                     self._serve_until_idle()
                 except BaseException as error:  # a failed step fails what ran; the loop goes on
@@ -354,6 +335,7 @@ class Scheduler:
 
         furthest = sync()
         while True:
+            self._run_calls()
             while admit():  # a request may end on its first frame
                 furthest = sync()
             if all(ticket is None for ticket in self._owner):

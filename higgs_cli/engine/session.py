@@ -322,6 +322,15 @@ class ModelSession:
         return [GenerationResult(codes=c, audio=a, finished=finished)
                 for c, a, (_, finished) in zip(codes, audio, made)]
 
+    def warm_up(self) -> None:
+        """Take the decode steps a server takes (one row, several rows) once, so that a compiled
+        session builds or loads them now rather than on its first requests."""
+        if self.compiled_decode is None and not self.graphs:
+            return
+        for rows in (1, 2):
+            self.generate_frames([GenerationRequest(text="Warm up.", max_frames=2)] * rows, batch_size=rows,
+                                 reuse_prefixes=False)
+
     def release_memory(self) -> None:
         """Drop the cached workspaces (KV cache, captured graphs) and the allocator's free blocks."""
         self.workspaces.items.clear()

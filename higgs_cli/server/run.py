@@ -1,6 +1,9 @@
 """Serving one loaded session on uvicorn until SIGTERM or Ctrl-C, then draining.
 
-    serve(session, ServeOptions(host="127.0.0.1", port=8000), on_ready=print)
+    serve(lambda: ModelSession.load(...), ServeOptions(host="127.0.0.1", port=8000), on_ready=print)
+
+The session is loaded on the scheduler's thread, which then does all of its
+torch work (see engine/scheduler.py for why).
 
 Security checks come first (`check_bind`): a non-loopback address needs an API
 key. Once listening, the server advertises itself for local `higgs` commands
@@ -66,8 +69,10 @@ def _url(host: str, port: int) -> str:
     return f"http://{shown}:{port}"
 
 
-def serve(session, options: ServeOptions, *, on_ready: Callable[[str], None] | None = None) -> None:
-    """Serve `session` until a signal; returns after draining (the caller decides the exit code)."""
+def serve(load: Callable[[], object], options: ServeOptions, *,
+          on_ready: Callable[[str, object], None] | None = None) -> None:
+    """Load a session (`load()`, on the model's thread) and serve it until a signal; returns after
+    draining (the caller decides the exit code). `on_ready(url, session)` once it listens."""
     import uvicorn
 
     from higgs_cli.engine.scheduler import Scheduler
@@ -77,7 +82,8 @@ def serve(session, options: ServeOptions, *, on_ready: Callable[[str], None] | N
     from higgs_cli.voices.library import VoiceLibrary
 
     check_bind(options)
-    scheduler = Scheduler(session, slots=options.max_batch, max_queue=options.limits.max_queue).start()
+    scheduler = Scheduler.open(load, slots=options.max_batch, max_queue=options.limits.max_queue)
+    session = scheduler.session
     state = ServerState(scheduler, limits=options.limits, api_key=options.api_key, library=VoiceLibrary())
     app = build_app(state, cors_origins=options.cors_origins)
 
@@ -122,7 +128,7 @@ def serve(session, options: ServeOptions, *, on_ready: Callable[[str], None] | N
             advert_path = discovery.advertise(discovery.advert_now(local, session.name, session.model_id,
                                                                    session.codec_id, bool(options.api_key)))
         if on_ready is not None:
-            on_ready(url)
+            on_ready(url, session)
 
     async def main() -> None:
         watcher = asyncio.ensure_future(announce())
