@@ -10,24 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from fakes import FakeSession
+from say_fixtures import feed_stdin, session
 
+__all__ = ["session"]  # a fixture, used by name
 FAKE_CLI = Path(__file__).parent / "fake_cli.py"
 
 
-@pytest.fixture
-def session(monkeypatch):
-    made = FakeSession(is_random=True)
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: made)
-    return made
-
-
-def _stdin(monkeypatch, data: bytes) -> None:
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
-
-
 def test_dash_reads_the_text_from_stdin(cli, session, tmp_path, monkeypatch):
-    _stdin(monkeypatch, "Héllo from a pipe.\n".encode())
+    feed_stdin(monkeypatch, "Héllo from a pipe.\n".encode())
     result = cli("say", "-", "-o", tmp_path / "x.wav")
     assert result.exit_code == 0, result.output
     assert session.requests[0].text == "Héllo from a pipe."
@@ -36,7 +26,7 @@ def test_dash_reads_the_text_from_stdin(cli, session, tmp_path, monkeypatch):
 @pytest.mark.parametrize("data, message", [(b"", "stdin holds no text"), (b"  \n", "stdin holds no text"),
                                            (b"caf\xe9\n", "not UTF-8")])
 def test_empty_or_undecodable_stdin_is_a_usage_error(cli, session, tmp_path, monkeypatch, data, message):
-    _stdin(monkeypatch, data)
+    feed_stdin(monkeypatch, data)
     result = cli("say", "-", "-o", tmp_path / "x.wav")
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
     assert session.requests == [] and not (tmp_path / "x.wav").exists()

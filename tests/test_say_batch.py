@@ -3,26 +3,15 @@ and .txt, one file per row, the manifest, resuming, --force, and bad files repor
 
 from __future__ import annotations
 
-import io
 import json
-import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 from fakes import FakeSession
+from say_fixtures import feed_stdin, session, use_session
 
-
-@pytest.fixture
-def session(monkeypatch):
-    """A FakeSession in place of the model (no --model: its identity comes from the session)."""
-    made = FakeSession(is_random=True)
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: made)
-    return made
-
-
-def _stdin(monkeypatch, data: bytes) -> None:
-    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+__all__ = ["session"]  # a fixture, used by name
 
 
 def _manifest(folder):
@@ -86,13 +75,13 @@ def test_a_txt_by_line_or_by_paragraph_named_by_row_number(cli, session, tmp_pat
 
 
 def test_rows_from_stdin_and_say_dash(cli, session, tmp_path, monkeypatch):
-    _stdin(monkeypatch, b"From a pipe.\nAnd another.\n")
+    feed_stdin(monkeypatch, b"From a pipe.\nAnd another.\n")
     assert cli("say", "--input-file", "-", "--output-dir", tmp_path / "o").exit_code == 0
     assert [r["file"] for r in _manifest(tmp_path / "o")["rows"]] == ["0001.wav", "0002.wav"]
-    _stdin(monkeypatch, b"caf\xe9\n")
+    feed_stdin(monkeypatch, b"caf\xe9\n")
     bad = cli("say", "-i", "-", "-d", tmp_path / "p")
     assert bad.exit_code == 2 and "<stdin>:1: not UTF-8" in bad.stderr and not (tmp_path / "p").exists()
-    _stdin(monkeypatch, b"")
+    feed_stdin(monkeypatch, b"")
     empty = cli("say", "-")
     assert empty.exit_code == 2 and "stdin holds no text" in empty.stderr
 
@@ -101,15 +90,13 @@ def test_an_interrupted_batch_resumes_and_force_renders_everything_again(cli, mo
     sheet = tmp_path / "lines.csv"
     sheet.write_text("id,text\n" + "".join(f"l{n},Line number {n}.\n" for n in range(5)), encoding="utf-8")
     out = tmp_path / "out"
-    dying = FakeSession(fail_after=2)
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: dying)
+    use_session(monkeypatch, FakeSession(fail_after=2))
     broken = cli("say", "-i", sheet, "-d", out, "--batch-size", "2")
     assert broken.exit_code != 0
     assert [r["id"] for r in _manifest(out)["rows"]] == ["l0", "l1"]  # the chunk that finished
     assert not (out / "l2.wav").exists()
     (out / "l1.wav").write_bytes(b"not what was rendered")  # a damaged file is not "done"
-    fresh = FakeSession()
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: fresh)
+    fresh = use_session(monkeypatch, FakeSession())
     resumed = json.loads(cli("--json", "say", "-i", sheet, "-d", out, "--batch-size", "2").stdout)
     assert (resumed["generated"], resumed["skipped"]) == (4, 1)
     assert [r.text for r in fresh.requests][0] == "Line number 1."
