@@ -38,7 +38,7 @@ from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
-from higgs_cli.storage.place import prepare_render
+from higgs_cli.storage.place import prepare_project, prepare_render
 
 app = make_app("project", help="Create, validate and render projects.")
 
@@ -186,8 +186,13 @@ def _edit_warnings(summary) -> None:
 @app.command()
 def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
+    from higgs_cli.storage.publish import published_url
+
     tasks = get_tasks()
-    report = project_status(load_project(path, tasks=tasks), tasks=tasks)
+    place = prepare_project(path)  # a URL: mirrored as render mirrors it (its cache, its last render's state)
+    report = project_status(load_project(place.path, tasks=tasks), tasks=tasks, default_build=place.out_dir)
+    url = published_url(report.build_dir)  # the build judged is a staging folder: where it was published
+    where = url or report.build_dir
 
     def human(console: Console) -> None:
         table = Table("section", "#", "speaker", "state", "marks", "text", box=None)
@@ -202,17 +207,17 @@ def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: 
             console.print(marks, highlight=False)
         counts = ", ".join(f"{n} {state}" for state, n in report.counts().items() if n)
         if report.outputs_current:
-            console.print(f"{counts}: the outputs in {report.build_dir} are up to date", highlight=False)
+            console.print(f"{counts}: the outputs in {where} are up to date", highlight=False)
         else:
             changed = "" if report.settings_current else " (the title, a pause or an output setting changed)"
-            console.print(f"{counts}: run `higgs project render` to update {report.build_dir}{changed}",
+            console.print(f"{counts}: run `higgs project render` to update {where}{changed}",
                           highlight=False)
         if report.unresolved_voices:
             console.print("voices not yet encoded for this model: " + ", ".join(report.unresolved_voices)
                           + "; their lines are unknown until a render encodes them (it generates only what is "
                           "not cached)", highlight=False)
 
-    out.result(report.to_dict(), human)
+    out.result({**report.to_dict(), **({"build_url": str(url)} if url else {})}, human)
 
 
 def _marks(line) -> str:
@@ -236,8 +241,10 @@ def clean(
     quiet: QuietFlag = False,
 ) -> None:
     """Delete a project's render cache and build outputs (snapshots stay unless --snapshots)."""
-    project = load_project(path, tasks=get_tasks())
-    removed = clean_project(project, cache=cache, build=build, snapshots=snapshots)
+    place = prepare_project(path)  # a URL: the mirror render made; its build/ prefix is cleaned too
+    project = load_project(place.path, tasks=get_tasks())
+    removed = clean_project(project, cache=cache, build=build, snapshots=snapshots,
+                            urls=[str(place.target.url)] if place.target is not None else [])
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
 

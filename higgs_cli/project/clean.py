@@ -8,6 +8,7 @@ folder, see state.py) only the files its manifest lists there.
 from __future__ import annotations
 
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,14 +20,21 @@ if TYPE_CHECKING:
     from higgs_cli.project.model import Project
 
 
-def clean_project(project: Project, *, cache: bool = True, build: bool = True, snapshots: bool = False) -> list[str]:
+def clean_project(project: Project, *, cache: bool = True, build: bool = True, snapshots: bool = False,
+                  urls: Sequence[str] = ()) -> list[str]:
     """Delete the render cache and/or the build outputs (and the snapshots, only when asked: restoring
-    needs nothing else); return what was removed."""
+    needs nothing else); return what was removed.
+
+    A build the last render published to a bucket is removed there too (storage/publish.py: its
+    manifest, then the objects it lists), as are the builds at `urls` (a project read from a
+    bucket: its own build/ prefix). The bucket goes first: if it fails, nothing local is removed."""
     layout = ProjectLayout(project.root)
     removed: list[str] = []
     layout.check_folders(layout.default_build, custom=False)
     with layout.lock(f"project {project.title}"):
         layout.sweep(layout.default_build)
+        if build:
+            removed.extend(_unpublish(layout, urls))
         if cache:
             for folder in (layout.cache_dir, layout.codes_dir):
                 if folder.exists():
@@ -42,6 +50,20 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True, s
             from higgs_cli.project.snapshots import drop_snapshots
 
             removed.extend(drop_snapshots(project))
+    return removed
+
+
+def _unpublish(layout: ProjectLayout, urls: Sequence[str]) -> list[str]:
+    """Remove the published builds: at `urls`, and where the last render's staging folder published."""
+    last = read_state(layout)
+    if not urls and last is None:
+        return []  # a local project never published: storage is not even imported
+    from higgs_cli.storage.publish import published_url, unpublish
+
+    staged = published_url(last.build(layout)) if last is not None else None
+    removed: list[str] = []
+    for url in dict.fromkeys([*urls, *([str(staged)] if staged is not None else [])]):
+        removed.extend(unpublish(url))
     return removed
 
 

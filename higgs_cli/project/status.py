@@ -112,16 +112,20 @@ def _ids(session_ids: Any) -> tuple[str, str] | None:
 
 
 def project_status(project: Project, session_ids: Any = None, *, out_dir: str | Path | None = None,
-                   library: Any = None, tasks: Mapping[str, Task] | None = None) -> ProjectStatus:
+                   library: Any = None, tasks: Mapping[str, Task] | None = None,
+                   default_build: str | Path | None = None) -> ProjectStatus:
     """The state of every line, judged without a model.
 
     `session_ids` (a session, a {"model_id", "codec_id"} dict or a pair) picks the
     fingerprints to key lines with; by default those of the last render. `tasks` is
     the task registry the sections are planned with (the CLI passes the installed one).
+    The build judged is `out_dir`, else the last render's, else `default_build` (a project
+    read from a bucket: its staging folder), else the project's build/.
     """
     layout = ProjectLayout(project.root)
     last = read_state(layout)
-    build = Path(out_dir) if out_dir is not None else (last.build(layout) if last else layout.default_build)
+    fallback = Path(default_build) if default_build is not None else layout.default_build
+    build = Path(out_dir) if out_dir is not None else (last.build(layout) if last else fallback)
     manifest = read_manifest(build)
     ids = _ids(session_ids)
     if ids is None and last is not None:
@@ -130,6 +134,8 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
         ids = (manifest.model_id, manifest.codec_id)
     cur = current_for(project, ids, tasks=tasks, library=library)
     planned, keys, edits, store = cur.planned, cur.keys, cur.edits, cur.store
+    if (prefetch := getattr(store, "prefetch", None)) is not None:  # a shared cache: one listing, not one ask a line
+        prefetch(keys)
     context = global_context(planned)
     changed = [c and not e.kept for c, e in zip(context_changed(keys, context, store), edits, strict=True)]
 

@@ -9,11 +9,17 @@ write equivalent entries, each object whole: nothing is corrupted, the last
 write stays. A fetched object is checked by the local Store's own reader
 before it is used: a damaged object is a miss (and the next render replaces it).
 The local cache is never cleared or changed by a failure of the bucket.
+
+`prefetch(keys)` (what `project status` calls) lists the bucket's prefix once
+instead of asking about each line the local cache lacks; the listing is capped
+at one page per such line, so it never costs more requests than asking would.
 """
 
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.errors import UsageError
@@ -37,6 +43,8 @@ class RemoteStore:
         self.remote.check("opening the shared render cache at")  # bad credentials fail here, before a line
         self.fetched = 0  # entries read from the bucket (for a summary or a test)
         self.uploaded = 0
+        self._listed: dict[str, float | None] | None = None  # key -> modified, from prefetch()
+        self._complete = False  # whether the listing held every object of the prefix
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("__"):
@@ -50,8 +58,32 @@ class RemoteStore:
     def _object(self, key: str) -> str:
         return f"{key}{SUFFIX}"
 
+    def prefetch(self, keys: Iterable[str | None], *, page_size: int = 1000) -> None:
+        """List the prefix once for the `keys` the local cache lacks; later lookups of them ask no more.
+
+        At most one page per such key: in a cache far larger than the project, the keys the
+        partial listing did not reach are asked about one by one, as without it."""
+        missing = {key for key in keys if key and not self.local.has(key)}
+        if not missing:
+            return
+        listed, self._complete = self.remote.listing(max_pages=len(missing), page_size=page_size,
+                                                     action="listing the shared render cache at")
+        self._listed = {name[:-len(SUFFIX)]: stamp for name, stamp in listed.items()
+                        if name.endswith(SUFFIX) and "/" not in name}
+
+    def _known(self, key: str) -> bool | None:
+        """Whether the bucket holds `key` by the prefetched listing; None when it cannot tell."""
+        if self._listed is None:
+            return None
+        if key in self._listed:
+            return True
+        return False if self._complete else None
+
     def has(self, key: str, *args: Any, **kwargs: Any) -> bool:
-        return self.local.has(key, *args, **kwargs) or self.remote.exists(self._object(key))
+        if self.local.has(key, *args, **kwargs):
+            return True
+        known = self._known(key)
+        return known if known is not None else self.remote.exists(self._object(key))
 
     def get(self, key: str, *args: Any, **kwargs: Any) -> Any:
         entry = self.local.get(key, *args, **kwargs)
@@ -71,11 +103,17 @@ class RemoteStore:
         written = self.local.put(key, result, *args, **kwargs)
         self.remote.upload(self._object(key), self.local.path(key), action="sharing a line through the cache at")
         self.uploaded += 1
+        if self._listed is not None:
+            self._listed[key] = time.time()
         return written
 
     def mtime(self, key: str, *args: Any, **kwargs: Any) -> float | None:
         stamp = self.local.mtime(key, *args, **kwargs)
-        if stamp is None and (info := self.remote.info(self._object(key))) is not None:
+        if stamp is not None or self._known(key) is False:
+            return stamp
+        if self._listed is not None and self._listed.get(key) is not None:
+            return self._listed[key]
+        if (info := self.remote.info(self._object(key))) is not None:
             modified = info.get("LastModified")
             stamp = modified.timestamp() if modified is not None else None
         return stamp
@@ -88,6 +126,8 @@ class RemoteStore:
         """Copy the bucket's entry into the local cache (whole, through a rename); False if it has none."""
         from higgs_cli.fsutil import atomic_path
 
+        if self._known(key) is False:
+            return False  # the listing says the bucket has none: no request
         data = self.remote.read(self._object(key), action="reading the shared render cache at")
         if data is None:
             return False

@@ -80,6 +80,24 @@ class Prefix:
             except FileNotFoundError:
                 pass
 
+    def listing(self, *, max_pages: int, page_size: int = 1000,
+                action: str = "listing") -> tuple[dict[str, float | None], bool]:
+        """At most `max_pages` pages of the keys under the prefix (relative key -> modified timestamp),
+        and whether that was every key: one request a page, so a caller bounds what it costs."""
+        base = f"{self.url.key}/" if self.url.key else ""
+        found: dict[str, float | None] = {}
+        request: dict[str, Any] = {"Bucket": self.url.bucket, "Prefix": base, "MaxKeys": page_size}
+        with storage_errors(self.url, action):
+            for _ in range(max_pages):
+                page = self.fs.call_s3("list_objects_v2", **request)
+                for item in page.get("Contents", []):
+                    stamp = item.get("LastModified")
+                    found[item["Key"][len(base):]] = stamp.timestamp() if stamp is not None else None
+                if not page.get("IsTruncated") or not page.get("NextContinuationToken"):
+                    return found, True
+                request["ContinuationToken"] = page["NextContinuationToken"]
+        return found, False
+
     def keys(self, *, action: str = "listing") -> dict[str, tuple[int, float | None]]:
         """Every object under the prefix: its key relative to the prefix -> (size, modified as a timestamp)."""
         base = self._path().rstrip("/") + "/"

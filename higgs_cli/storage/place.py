@@ -6,6 +6,7 @@ is checked now (a missing bucket or bad credentials fail before any line is
 generated) and rendered into a local staging folder that `publish()` uploads
 after the render (publish.py). A project read from a bucket publishes to its
 own `build/` prefix unless --output-dir says otherwise. Local paths pass through.
+`prepare_project(path)` is the same for `project status` and `project clean`.
 """
 
 from __future__ import annotations
@@ -47,11 +48,24 @@ def prepare_render(path: str | os.PathLike, output_dir: str | os.PathLike | None
     else:
         local = Path(path)
     if output_dir is not None and looks_like_url(output_dir):
-        from higgs_cli.storage.publish import staging_dir
+        from higgs_cli.storage.publish import stage
 
         target = Prefix(parse_url(output_dir, what="--output-dir"), what="--output-dir")
         target.check("rendering into")
-        staging = staging_dir(target.url)
-        staging.parent.mkdir(parents=True, exist_ok=True)
-        return RenderPlace(local, staging, source, target)
+        return RenderPlace(local, stage(target.url), source, target)
     return RenderPlace(local, Path(output_dir) if output_dir is not None else None, source, None)
+
+
+def prepare_project(path: str | os.PathLike) -> RenderPlace:
+    """Where `project status` and `project clean` find a project: a URL mirrored as `prepare_render`
+    mirrors it (the same local folder, so its cache and last render's state), with `out_dir` and
+    `target` where a render publishes by default (its `build/` prefix). Local paths pass through."""
+    if not looks_like_url(path):
+        return RenderPlace(Path(path), None)
+    from higgs_cli.storage.mirror import mirror_project
+    from higgs_cli.storage.publish import stage
+
+    source = parse_url(path, what="project")
+    local = mirror_project(source)
+    target = Prefix(source.child("build"), what="project")
+    return RenderPlace(local, stage(target.url), source, target)

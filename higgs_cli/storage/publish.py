@@ -7,6 +7,12 @@ finds the manifest finds every object it lists: the old manifest is removed
 before any object is replaced, and the new one is written after all of them.
 Objects the old manifest listed and the new build lacks are removed after.
 Nothing else under the prefix is touched.
+
+Beside each staging folder a note names its URL (`<folder>.url`), so that
+`project clean` and `project status`, which find the build through the last
+render's state (a local folder), know where it was published. `unpublish`
+removes a published build the same way round: the manifest first, then the
+objects it lists, nothing else.
 """
 
 from __future__ import annotations
@@ -33,6 +39,36 @@ def staging_dir(url: StorageUrl | str) -> Path:
     """The local folder a render for `url` is built in before it is published."""
     url = url if isinstance(url, StorageUrl) else parse_url(url, what="--output-dir")
     return home.cache_dir() / "outputs" / url_digest(url)
+
+
+def _note(folder: Path) -> Path:
+    return folder.with_name(folder.name + ".url")
+
+
+def stage(url: StorageUrl) -> Path:
+    """The staging folder for `url`, its parent made and the note naming its URL written."""
+    from higgs_cli.fsutil import atomic_write_text
+
+    folder = staging_dir(url)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    if not _note(folder).is_file():
+        atomic_write_text(_note(folder), f"{url}\n")
+    return folder
+
+
+def published_url(folder: str | Path) -> StorageUrl | None:
+    """The URL the staging folder `folder` publishes to; None for any other folder (or a staging
+    folder from before the notes, whose URL cannot be told from its name)."""
+    folder = Path(folder)
+    outputs = home.cache_dir() / "outputs"
+    try:
+        if folder.resolve().parent != outputs.resolve():
+            return None
+        text = _note(folder).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    url = parse_url(text, what=f"the note {_note(folder)}")
+    return url if staging_dir(url).name == folder.name else None  # a note that does not match its folder: ignored
 
 
 @dataclass
@@ -93,3 +129,30 @@ def publish_build(build: str | Path, url: StorageUrl | str, *, target: Prefix | 
         dest.delete(name, action="removing an output of the previous build at")
         report.removed.append(name)
     return report
+
+
+def unpublish(url: StorageUrl | str, *, target: Prefix | None = None) -> list[str]:
+    """Remove the build published at `url`: its manifest first (no reader finds it with objects
+    gone), then the objects it lists; nothing else under the prefix. The URLs removed."""
+    dest = target or Prefix(url, what="build")
+    dest.check("removing the build at")
+    text = dest.read(MANIFEST, action="reading the build's manifest at")
+    if text is None:
+        return []
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    ours = isinstance(data, dict) and isinstance(data.get("lines"), list) and isinstance(data.get("model_id"), str)
+    if not ours:
+        return []  # not a manifest of ours (read_manifest's test): remove nothing
+    names = sorted(_listed(data) - {MANIFEST})
+    # one listing rather than a request per object; capped, so a build under a crowded prefix costs no more
+    present, complete = dest.listing(max_pages=max(1, len(names)), action="listing the build at")
+    dest.delete(MANIFEST, action="removing the build at")
+    removed = [str(dest.url.child(MANIFEST))]
+    for name in names:
+        if name in present or (not complete and dest.exists(name)):
+            dest.delete(name, action="removing an output of the build at")
+            removed.append(str(dest.url.child(name)))
+    return removed
