@@ -2,7 +2,8 @@
 
 Loaded once per render, at the first line checked (project/guards_asr.py); it
 never reaches the network: a folder is used as it is, a model name only from
-the local Hugging Face cache.
+the local Hugging Face cache. Which device it runs on is the render's choice
+(guards_asr.asr_device); an explicit one is checked here before any line is made.
 """
 
 from __future__ import annotations
@@ -34,18 +35,52 @@ def _local_folder(source: str) -> str:
                          hint=_HINT) from None
 
 
-def load_transcriber(source: str, device: str | None = None) -> Callable[[np.ndarray, int], str]:
-    """A function (audio, sample rate) -> text, backed by `pipeline("automatic-speech-recognition")`."""
+def check_device(requested: str) -> str:
+    """`requested` (a --device value) as a device name, or a UsageError when this machine lacks it.
+
+    Speech recognition runs in this process even when the model is a server's, so a device the user
+    asked for must exist here; checked before the first line is generated, not after it."""
     import torch
+
+    where = "speech recognition (guards.asr_model) runs in this process"
+    fix = "use --device cpu, or leave --device out (speech recognition then runs on the CPU)"
+    try:
+        device = torch.device(requested)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"unknown device '{requested}'", hint="use cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device {requested} was asked for, but this machine has no CUDA GPU ({where})",
+                             hint=fix)
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device {requested} was asked for, but this machine has {count} CUDA GPU(s) "
+                             f"(cuda:0 to cuda:{count - 1}; {where})", hint=fix)
+    elif device.type == "mps" and not torch.backends.mps.is_available():
+        raise UsageError(f"--device {requested} was asked for, but MPS is not available here ({where})", hint=fix)
+    elif device.type not in ("cpu", "cuda", "mps"):
+        raise UsageError(f"unknown device '{requested}'", hint="use cpu, cuda, cuda:N or mps")
+    return str(device)
+
+
+def _pipeline(folder: str, device: str):
+    """transformers' speech-recognition pipeline on `device` (one seam, so tests can see the device)."""
     from transformers import pipeline
+
+    return pipeline("automatic-speech-recognition", model=folder, device=device)
+
+
+def load_transcriber(source: str, device: str | None = None) -> Callable[[np.ndarray, int], str]:
+    """A function (audio, sample rate) -> text, backed by `pipeline("automatic-speech-recognition")`,
+    on `device` (a torch device name; None: the CPU, never a GPU the render did not choose)."""
+    import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     folder = _local_folder(source)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     try:
-        asr = pipeline("automatic-speech-recognition", model=folder, device=device)
+        asr = _pipeline(folder, device or "cpu")
     except (OSError, ValueError, KeyError, TypeError) as error:
         raise UsageError(f"guards.asr_model: {source} could not be loaded as a speech-recognition model "
                          f"({type(error).__name__}: {error})", hint=_HINT) from None

@@ -83,7 +83,7 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
                      estimate_seconds: Callable[[int], float], batch_size: int, progress,
                      retries_for: Callable[[int], int] = lambda i: 0, guards: GuardSettings | None = None,
                      line_for: Callable[[int], PlannedLine] | None = None, root: Path | None = None,
-                     checker: LineChecker | None = None) -> GenerationStats:
+                     checker: LineChecker | None = None, device: str | None = None) -> GenerationStats:
     """Generate every line in `pending` (indexes into the render's planned lines).
 
     A line is sent once every line in `depends[i]` is done (`is_done`); `build_request(i)`
@@ -92,7 +92,8 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
     `progress` is a RenderProgress. `retries_for(i)` is how many more tries a flagged line gets;
     `guards` the project's guard settings (None: the defaults); `line_for(i)` the planned line
     (what the `check_line` hook sees); `root` the project folder (a relative guards.asr_model);
-    `checker` replaces the checks built from `guards` (tests).
+    `checker` replaces the checks built from `guards` (tests); `device` is the user's --device, if
+    any: speech recognition runs on the session's device, or there when the model is a server's.
 
     Each result is checked (guards.py); a flagged line with retries left goes to the next call
     again, first in line, with `retry_seed(seed, try)`; when it is clean or out of retries, its
@@ -108,7 +109,7 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
     expected = sum(estimate.values())
     expect(expected)
     if pending:  # (all cached: the guards' settings, an ASR folder, are not even looked at)
-        checker = checker or LineChecker(guards, root=root)
+        checker = checker or LineChecker(guards, root=root, session=session, device=device)
     while pending:
         ready = [i for i in pending if all(is_done(j) for j in depends[i])]
         if not ready:  # plan_sections only allows earlier context lines, so this is a bug

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -210,11 +211,12 @@ def stand_in_line(request: GenerationRequest) -> PlannedLine:
 
 class LineChecker:
     """The checks of one render: the built-in ones, the plugins' `check_line`, and speech
-    recognition when `guards.asr_model` is set (its model loads at the first line it checks)."""
+    recognition when `guards.asr_model` is set (its model loads at the first line it checks, on the
+    device of `session`, or `device` when the session's model runs elsewhere: guards_asr.asr_device)."""
 
     def __init__(self, settings: GuardSettings | None = None, *, root: Path | None = None,
                  plugin_checks: Callable[..., list[Flag]] | None = None,
-                 transcriber: Callable | None = None) -> None:
+                 transcriber: Callable | None = None, session: Any = None, device: str | None = None) -> None:
         self.settings = settings or GuardSettings()
         if plugin_checks is None:
             from higgs_cli.plugins.manager import check_line as plugin_checks
@@ -223,7 +225,8 @@ class LineChecker:
         if self.enabled and self.settings.asr_model:
             from higgs_cli.project.guards_asr import AsrCheck
 
-            self.asr = AsrCheck(self.settings.asr_model, self.settings.max_wer, root=root, transcriber=transcriber)
+            self.asr = AsrCheck(self.settings.asr_model, self.settings.max_wer, root=root, transcriber=transcriber,
+                                session=session, device=device)
 
     @property
     def enabled(self) -> bool:

@@ -1,9 +1,10 @@
 """The optional speech-recognition guard: transcribe a line and flag a high word error rate.
 
 The transcriber (engine/asr.py, a transformers Whisper pipeline) loads at the
-first line it checks, once per render; the text normalisation, the word error
-rate and the flag are here, torch-free. Chinese and Japanese are compared
-character by character (a character error rate), other scripts word by word.
+first line it checks, once per render, on the render's device (`asr_device`);
+the text normalisation, the word error rate and the flag are here, torch-free.
+Chinese and Japanese are compared character by character (a character error
+rate), other scripts word by word.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -19,6 +21,22 @@ from higgs_cli.errors import UsageError
 from higgs_cli.project.guards import spoken_text
 
 Transcriber = Callable[[np.ndarray, int], str]  # (audio, sample rate) -> text
+ELSEWHERE = ("server", "ray")  # describe() kinds of sessions whose model runs outside this process
+
+
+def asr_device(session: Any, requested: str | None) -> str:
+    """The device speech recognition runs on, in this process.
+
+    A session with its model here (a ModelSession, or a LazySession of one): that session's device,
+    so `--device cpu` keeps it off the GPU and a CUDA session shares the GPU. A server's or Ray's
+    session (its `device` is another process's): `requested`, the user's --device, else the CPU.
+    No session, or one that names no device (a test double): `requested`, else the CPU.
+    Read at the first line checked, when a lazy session is loaded already."""
+    describe = getattr(session, "describe", None) if session is not None else None
+    if callable(describe) and describe().get("kind") in ELSEWHERE:
+        return requested or "cpu"
+    device = getattr(session, "device", None) if session is not None else None
+    return str(device) if device is not None else requested or "cpu"
 
 
 def words_of(text: str) -> list[str]:
@@ -64,14 +82,21 @@ def word_error_rate(reference: str, hypothesis: str) -> float | None:
 
 
 class AsrCheck:
-    """`guards.asr_model`'s check. `transcriber` replaces the Whisper pipeline (tests)."""
+    """`guards.asr_model`'s check. `transcriber` replaces the Whisper pipeline (tests); `session` and
+    `device` (the render's session and the user's --device, if any) choose its device (`asr_device`)."""
 
     def __init__(self, model: str, max_wer: float, *, root: Path | None = None,
-                 transcriber: Transcriber | None = None) -> None:
+                 transcriber: Transcriber | None = None, session: Any = None, device: str | None = None) -> None:
         self.model = model
         self.max_wer = max_wer
         self._transcribe = transcriber
         self.source = self._resolve(model, root) if transcriber is None else model
+        self.session = session
+        self.device = device
+        if device and transcriber is None:  # a device this machine lacks: said now, before any line is made
+            from higgs_cli.engine.asr import check_device
+
+            self.device = check_device(device)
 
     @staticmethod
     def _resolve(model: str, root: Path | None) -> str:
@@ -92,7 +117,7 @@ class AsrCheck:
         if self._transcribe is None:  # the first line checked: load the model now, once
             from higgs_cli.engine.asr import load_transcriber
 
-            self._transcribe = load_transcriber(self.source)
+            self._transcribe = load_transcriber(self.source, device=asr_device(self.session, self.device))
         return self._transcribe(audio, SAMPLE_RATE)
 
     def check(self, result: GenerationResult, text: str) -> list[dict]:
