@@ -145,7 +145,8 @@ def load_session(model: str | None, *, revision: str | None = None, device: str 
                            project_model=project_model)
     if remote is not None:
         if device or compile:
-            out.warn("--device and --compile are the server's to choose; ignored for " + remote.url)
+            out.warn("--device and --compile are the server's to choose (--device still places a project's "
+                     "speech recognition, which runs here); ignored for " + remote.url)
         out.note(f"using the higgs server at {remote.url} (model {remote.name} on {remote.device}); "
                  "--no-server loads the model here")
         return remote

@@ -130,7 +130,7 @@ def render(
         session_identity(model, revision=revision, project_model=project.model, server=server, no_server=no_server)
     session = LazySession(load, identity)
     edit = {"sections": section or [], "lines": line or [], "refresh_context": refresh_context,
-            "rerender_approved": rerender_approved}
+            "rerender_approved": rerender_approved, "device": device}  # device: where speech recognition runs
     if out.show_progress:
         with RenderBars(out.err) as bars:
             summary = render_project(project, session, out_dir=output_dir, progress=bars, force=force,

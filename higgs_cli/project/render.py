@@ -166,7 +166,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                    batch_size: int = DEFAULT_BATCH_SIZE, library: Any = None, model_name: str | None = None,
                    tasks: Mapping[str, Task] | None = None, sections: Sequence[str] = (),
                    lines: Sequence[str] = (), refresh_context: bool = False,
-                   rerender_approved: bool = False) -> RenderSummary:
+                   rerender_approved: bool = False, device: str | None = None) -> RenderSummary:
     """Render `project` with `session`: a ModelSession (or anything with its interface), a
     LazySession, or a zero-argument function that returns a session (called only if needed).
     `tasks` is the task registry the sections are planned with (the CLI passes the installed one).
@@ -252,7 +252,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                                                       planned[i].request.max_frames / FRAME_RATE),
             batch_size=batch_size, progress=progress,
             retries_for=lambda i: _retries(project, refs, i),
-            guards=project.guards, line_for=planned.__getitem__, root=project.root)
+            guards=project.guards, line_for=planned.__getitem__, root=project.root, device=device)
 
         changed = [c and not k for c, k in zip(context_changed(keys, context, store, _metas(keys, results)), kept,
                                                strict=True)]
