@@ -323,8 +323,10 @@ class ModelSession:
                 for c, a, (_, finished) in zip(codes, audio, made)]
 
     def warm_up(self) -> None:
-        """Take the decode steps a server takes (one row, several rows) once, so that a compiled
-        session builds or loads them now rather than on its first requests."""
+        """Take a compiled decode step for one row and for several once, so that the compiler runs
+        now rather than on a server's first requests (on a CPU: the batch-1 AOTInductor step and the
+        graph for several rows; on a GPU the scheduler still records its own CUDA graph, for its
+        workspace's shape, at its first step)."""
         if self.compiled_decode is None and not self.graphs:
             return
         for rows in (1, 2):
