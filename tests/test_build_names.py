@@ -68,3 +68,37 @@ def test_a_custom_output_dir_loses_only_what_its_manifest_listed(tmp_path):
     render_project(replace(project, title="Renamed"), FakeSession(), out_dir=out)
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "renamed.srt", "renamed.vtt", "renamed.wav",
                                                      "review.html", "stems"]
+
+
+def test_a_line_with_an_id_names_its_stem_and_names_never_collide(tmp_path):
+    from higgs_cli.engine.request import GenerationRequest
+    from higgs_cli.plugins.task import PlannedLine
+    from higgs_cli.project.load import load_project
+    from higgs_cli.project.names import stem_names
+
+    (tmp_path / "project.yaml").write_text("""\
+title: Game
+speakers:
+  guard: {description: gruff}
+  npc: {description: bright}
+script:
+  - id: gate
+    task: dialogue
+    lines:
+      - {id: guard_halt, guard: "Halt! Who goes there?"}
+      - npc: Just a traveller.
+      - {id: guard_pass, guard: "Pass, then."}
+""", encoding="utf-8")
+    render_project(load_project(tmp_path), FakeSession())
+    assert sorted(p.name for p in (tmp_path / "build" / "stems").iterdir()) == [
+        "gate_001_npc.wav", "guard_halt.wav", "guard_pass.wav"]
+    manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
+    assert "stems/guard_halt.wav" in manifest["outputs"]["stems"]
+
+    def line(section, speaker):
+        return PlannedLine(section, speaker, "x", GenerationRequest(text="x"), 0.0)
+
+    planned = [line("a", "s"), line("a", "s"), line("a", "s"), line("b", "t"), line("b", "t")]
+    # chunks of one id, an id equal to another line's name, and two ids that differ only in case
+    assert stem_names(planned, ["long", "long", "b_000_t", None, "B_000_T"]) == [
+        "long_1.wav", "long_2.wav", "b_000_t.wav", "b_000_t_2.wav", "B_000_T_3.wav"]

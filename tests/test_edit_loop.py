@@ -147,7 +147,7 @@ def test_an_approved_line_keeps_its_bytes_through_a_temperature_change(cli, fake
     summary = run_json(cli, "render", show)
     assert summary["generated"] == 4 and summary["approved"] == 2
     after = stems(show)
-    assert after["intro_002_alice.wav"] == before["intro_002_alice.wav"]
+    assert after["walk.wav"] == before["walk.wav"]
     assert after["talk_001_bob.wav"] == before["talk_001_bob.wav"]
     assert after["intro_000_alice.wav"] != before["intro_000_alice.wav"]
     status = run_json(cli, "status", show)
@@ -155,10 +155,10 @@ def test_an_approved_line_keeps_its_bytes_through_a_temperature_change(cli, fake
     assert status["outputs_current"]
     # --rerender-approved lets them follow the project
     assert run_json(cli, "render", show, "--rerender-approved")["generated"] == 2
-    assert stems(show)["intro_002_alice.wav"] != before["intro_002_alice.wav"]
+    assert stems(show)["walk.wav"] != before["walk.wav"]
     # the approval holds: without the flag the approved audio comes back
     assert run_json(cli, "render", show)["generated"] == 0
-    assert stems(show)["intro_002_alice.wav"] == before["intro_002_alice.wav"]
+    assert stems(show)["walk.wav"] == before["walk.wav"]
     # its own text changed: no longer approved, marked, rendered anew
     (show / "project.yaml").write_text((show / "project.yaml").read_text().replace(
         "Nguyen walked to the market.", "Nguyen ran to the market."))

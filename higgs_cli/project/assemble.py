@@ -43,6 +43,7 @@ from higgs_cli.project.lazy import ModelIdentity
 from higgs_cli.project.manifest import OUTPUT_KINDS, BuildManifest, ManifestLine, assembly_digest, read_manifest
 from higgs_cli.project.mastering import SECTIONS_DIR, write_master
 from higgs_cli.project.names import section_numbers, slugify, stem_names
+from higgs_cli.project.refs import source_lines
 from higgs_cli.project.review import REVIEW, render_review
 from higgs_cli.project.store import Store
 
@@ -83,7 +84,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
     build.mkdir(parents=True, exist_ok=True)
     previous = read_manifest(build)
     slug = slugify(project.title)
-    stems = stem_names(planned)
+    stems = stem_names(planned, [line.id if line is not None else None for line in source_lines(project, planned)])
     outputs: dict[str, Any] = {"master": build / f"{slug}.{settings.format}"}
     if settings.subtitles:
         outputs["srt"], outputs["vtt"] = build / f"{slug}.srt", build / f"{slug}.vtt"

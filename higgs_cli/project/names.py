@@ -1,4 +1,4 @@
-"""File names for a build: the master from the title, a stem per line from its section and speaker.
+"""File names for a build: the master from the title, a stem per line from its id, else its section and speaker.
 
 Names keep letters and digits of any script ("游戏对白" stays itself, not "project")
 and nothing a file system could read as a path or a control character.
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 from collections.abc import Sequence
 
 from higgs_cli.plugins.task import PlannedLine
@@ -44,7 +45,27 @@ def section_numbers(planned: Sequence[PlannedLine]) -> list[int]:
     return numbers
 
 
-def stem_names(planned: Sequence[PlannedLine]) -> list[str]:
-    """`<section>_<nnn>_<speaker>.wav` for each line."""
-    return [f"{safe_name(line.section)}_{n:03d}_{safe_name(line.speaker)}.wav"
-            for line, n in zip(planned, section_numbers(planned), strict=True)]
+def stem_names(planned: Sequence[PlannedLine], ids: Sequence[str | None] | None = None) -> list[str]:
+    """A stem's file name per line: `<id>.wav` for a line with an `id:` (`<id>_<k>.wav` for chunk k
+    of a line split in several), which a game engine or a DAW session can refer to, else
+    `<section>_<nnn>_<speaker>.wav`. A name two lines would share, also with case ignored as some
+    file systems ignore it, gets `_2`, `_3`, ... on the later lines."""
+    ids = list(ids) if ids is not None else [None] * len(planned)
+    chunks = Counter(line_id for line_id in ids if line_id)
+    seen: Counter = Counter()
+    names = []
+    for line, n, line_id in zip(planned, section_numbers(planned), ids, strict=True):
+        if line_id:
+            seen[line_id] += 1
+            names.append(safe_name(line_id) + (f"_{seen[line_id]}" if chunks[line_id] > 1 else ""))
+        else:
+            names.append(f"{safe_name(line.section)}_{n:03d}_{safe_name(line.speaker)}")
+    taken: set[str] = set()
+    unique = []
+    for name in names:
+        candidate, k = name, 2
+        while candidate.casefold() in taken:
+            candidate, k = f"{name}_{k}", k + 1
+        taken.add(candidate.casefold())
+        unique.append(f"{candidate}.wav")
+    return unique
