@@ -166,9 +166,7 @@ def _read_audioread(path: Path, max_seconds: float | None, *, why: str) -> tuple
 @functools.cache
 def supported_output_formats() -> list[str]:
     """File extensions (without the dot) that write_audio can produce with this libsndfile."""
-    formats = sf.available_formats()
-    return [ext for ext, (fmt, subtype) in _OUTPUT_FORMATS.items()
-            if fmt in formats and subtype in sf.available_subtypes(fmt)] + ([M4B] if aac_available() else [])
+    return [ext for ext in _OUTPUT_FORMATS if ext in _sndfile_formats()] + ([M4B] if aac_available() else [])
 
 
 def can_write(ext: str) -> bool:
