@@ -55,6 +55,16 @@ def test_model_from_environment(cli, tiny_model, tmp_path, monkeypatch):
     assert cli("say", "Hi.", "-o", tmp_path / "x.wav", "--max-seconds", "0.4").exit_code == 0
 
 
+def test_dtype_from_environment(cli, tiny_model, tmp_path, monkeypatch):
+    """$HIGGS_DTYPE picks the number type; a bad one fails clearly, before any audio is written."""
+    monkeypatch.setenv("HIGGS_DTYPE", "fp32")
+    assert cli("say", "Hi.", "-o", tmp_path / "x.wav", "--model", tiny_model, "--max-seconds", "0.4").exit_code == 0
+    monkeypatch.setenv("HIGGS_DTYPE", "int3")
+    bad = cli("say", "Hi.", "-o", tmp_path / "y.wav", "--model", tiny_model, "--max-seconds", "0.4")
+    assert bad.exit_code == 2 and "unknown dtype 'int3'" in bad.output and "HIGGS_DTYPE" in bad.output
+    assert "Traceback" not in bad.output and not (tmp_path / "y.wav").exists()
+
+
 def test_clone_from_a_file_of_any_rate_and_channels(cli, tiny_model, tmp_path):
     ref = _tone(tmp_path / "ref.wav", rate=44100, channels=2)
     out = tmp_path / "clone.wav"

@@ -19,6 +19,29 @@ def test_cuda_without_a_gpu_is_a_clear_usage_error(monkeypatch):
         pick_device("cuda")
 
 
+def test_the_number_type_follows_the_device_and_the_cpu(monkeypatch):
+    """bf16 on CUDA and on CPUs with bf16 units, fp32 on other CPUs and for a compiled CPU
+    session; --dtype-style names and $HIGGS_DTYPE override, a bad name is a usage error."""
+    from higgs_cli.engine import placement
+    from higgs_cli.errors import UsageError
+
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    monkeypatch.delenv("HIGGS_DTYPE", raising=False)
+    for native, want in ((True, torch.bfloat16), (False, torch.float32)):
+        monkeypatch.setattr(placement, "cpu_has_bf16", lambda native=native: native)
+        assert placement.pick_dtype(cpu) == want
+        assert placement.pick_dtype(cpu, compile=True) == torch.float32
+        assert placement.pick_dtype(cuda) == torch.bfloat16
+    assert placement.pick_dtype(cpu, "bf16") == torch.bfloat16
+    monkeypatch.setenv("HIGGS_DTYPE", "FP32")
+    assert placement.pick_dtype(cuda) == torch.float32
+    assert placement.pick_dtype(cpu, "bf16") == torch.bfloat16  # asked for outright: that wins
+    monkeypatch.setenv("HIGGS_DTYPE", "fp8")
+    with pytest.raises(UsageError, match="unknown dtype 'fp8'") as caught:
+        placement.pick_dtype(cpu)
+    assert "HIGGS_DTYPE" in caught.value.hint
+
+
 def test_a_model_too_large_for_the_gpu_says_how_much_it_needs(tiny_model):
     from higgs_cli.engine.session import check_fits, weight_bytes
     from higgs_cli.errors import ModelError
