@@ -69,3 +69,16 @@ def tiny_session(tiny_model):
     from higgs_cli.engine.session import ModelSession
 
     return ModelSession.load(str(tiny_model), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def tiny_fp32_session(tiny_model, tiny_session):
+    """The tiny checkpoint in fp32, the dtype the transformers references run in; the default
+    session where that is already fp32 (a CPU without native bf16)."""
+    import torch
+
+    from higgs_cli.engine.session import ModelSession
+
+    if tiny_session.dtype == torch.float32:
+        return tiny_session
+    return ModelSession.load(str(tiny_model), device="cpu", dtype="fp32")

@@ -98,6 +98,7 @@ def test_cli_greedy_flags_give_transformers_greedy_codes(cli, tiny_model, tmp_pa
         return made
 
     monkeypatch.setattr(ModelSession, "generate_frames", recording)
+    monkeypatch.setenv("HIGGS_DTYPE", "fp32")  # exact parity is an fp32 claim (bf16: test_engine_parity)
     result = cli("say", "Hello there, how are you?", "-o", tmp_path / "g.wav", "--model", tiny_model,
                  "--temperature", "0", "--ras-window", "0", "--max-seconds", "1.2", "--seed", "9")
     assert result.exit_code == 0, result.output

@@ -6,6 +6,7 @@ import threading
 
 import numpy as np
 import pytest
+import torch
 
 from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling, Turn
 
@@ -111,7 +112,7 @@ def test_a_failing_step_fails_its_requests_and_the_loop_goes_on(tiny_session, sc
 
 
 @pytest.mark.slow
-def test_a_compiled_session_steps_a_lone_request_alone(tiny_model, tiny_session, _isolated_home):
+def test_a_compiled_session_steps_a_lone_request_alone(tiny_model, _isolated_home):
     """On a compiled CPU session the scheduler steps only the busy low slots: a lone request
     takes the batch-1 AOTInductor step (not a 4-row graph), and every code stays the same."""
     from higgs_cli.engine.scheduler import Scheduler
@@ -127,7 +128,9 @@ def test_a_compiled_session_steps_a_lone_request_alone(tiny_model, tiny_session,
 
     compiled.compiled_decode = counting
     requests = _requests()[:3]
-    alone = [tiny_session.generate([r], batch_size=1)[0].codes for r in requests]
+    eager = ModelSession.load(str(tiny_model), device="cpu", dtype="fp32")  # a compiled CPU session's dtype
+    assert compiled.dtype == eager.dtype == torch.float32
+    alone = [eager.generate([r], batch_size=1)[0].codes for r in requests]
     scheduler = Scheduler(compiled, slots=4).start()
     try:
         [lone] = scheduler.submit_many(requests[:1])
