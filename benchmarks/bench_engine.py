@@ -286,6 +286,8 @@ def main() -> int:
     results: dict = {"model": str(model_dir), "device": str(device), "dtype": str(dtype),
                      "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu": cpu_model(),
                      "frames_per_line": args.frames, "note": "random-init weights: speed figures only"}
+    if compiled is not None:  # a compiled CPU session stays fp32 where the eager one is bf16
+        results["dtype_compiled"] = str(compiled.dtype)
     step_bytes = bytes_per_audio_step(session.model)
     reader = None
     if device.type == "cpu":
@@ -297,6 +299,8 @@ def main() -> int:
         results["bandwidth_4k_pages_GBps"] = BandwidthProbe(huge_pages=False).bandwidth(repeats=10) / 1e9
         results["bytes_per_step"] = step_bytes
         results["floor_steps_per_s"] = bandwidth / step_bytes
+        if compiled is not None:
+            results["floor_steps_per_s_compiled"] = bandwidth / bytes_per_audio_step(compiled.model)
     rows = []
     for batch in (int(b) for b in args.batches.split(",")):
         batch_texts = texts[:batch]
@@ -317,7 +321,7 @@ def main() -> int:
                 for key, engine in (("engine", session), ("engine_compiled", compiled)):
                     if engine is not None:
                         paired[key].append(paired_floor_fraction(engine, batch_texts[0], args.frames, reader,
-                                                                 step_bytes))
+                                                                 bytes_per_audio_step(engine.model)))
         best_theirs = best(theirs)
         row = {"batch": batch, "engine": best(ours), "transformers": best_theirs,
                "speedup": best(ours)["frames_per_s"] / best_theirs["frames_per_s"]}
@@ -361,7 +365,9 @@ def engine_cell(run: dict | None) -> str:
 
 
 def print_table(results: dict) -> None:
-    print(f"\nHiggs engine benchmark ({results['device']}: {results['cpu']}, {results['dtype']}, "
+    dtypes = results["dtype"] + (f" (--compile: {results['dtype_compiled']})"
+                                 if results.get("dtype_compiled", results["dtype"]) != results["dtype"] else "")
+    print(f"\nHiggs engine benchmark ({results['device']}: {results['cpu']}, {dtypes}, "
           f"{results['threads']} threads, "
           f"{results['frames_per_line']} frames/line; random weights)")
     if "bandwidth_GBps" in results:
@@ -371,7 +377,8 @@ def print_table(results: dict) -> None:
               f"{results['huge_pages_MB'] or 0:.0f} MB in huge pages")
         print(f"a decode step reads "
               f"{results['bytes_per_step'] / 1e6:.0f} MB -> floor {results['floor_steps_per_s']:.1f} steps/s "
-              "at batch 1")
+              "at batch 1" + (f" ({results['floor_steps_per_s_compiled']:.1f} for --compile in "
+                              f"{results['dtype_compiled']})" if "dtype_compiled" in results else ""))
     print("frames/s (decode steps/s; x real time) per engine; ratio = engine / transformers")
     print(f"{'batch':>5} | {'engine':>24} | {'engine --compile':>24} | {'transformers':>12} | ratios")
     for row in results["batches"]:

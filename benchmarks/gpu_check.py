@@ -80,7 +80,7 @@ def tiny_checks(device: torch.device) -> dict:
         greedy = [GenerationRequest(text=t, sampling=GREEDY, max_frames=40) for t in texts]
         system = {"role": "system", "content": [{"type": "text", "text": greedy[0].system}]}
         ours = eager.generate_frames(greedy, batch_size=2)
-        equal, compared = 0, 0
+        equal, compared, parted_early = 0, 0, False
         for request, (frames, _) in zip(greedy, ours):
             inputs = processor.apply_chat_template(
                 [system, {"role": "user", "content": [{"type": "text", "text": request.text}]}], tokenize=True,
@@ -91,8 +91,14 @@ def tiny_checks(device: torch.device) -> dict:
             same = (theirs[:length] == frames[:length]).all(axis=1)
             agree = int(np.argmin(same)) if not same.all() else length  # frames equal before the first difference
             equal, compared = equal + agree, compared + len(frames)
-        out["greedy_parity"] = {"equal": equal == compared, "frames_equal_before_first_difference": equal,
-                                "frames": compared, "dtype": str(dtype)}
+            parted_early |= agree < min(16, length)
+        # fp32 must agree throughout; bf16 rounds at different points in the two (fused products,
+        # another attention kernel), so a random model's greedy paths part at a near-tie after a
+        # while: there each line's first 16 frames must agree (tests/test_engine_parity.py)
+        exact = dtype == torch.float32
+        out["greedy_parity"] = {"equal": equal == compared if exact else not parted_early,
+                                "frames_equal_before_first_difference": equal, "frames": compared,
+                                "dtype": str(dtype), "rule": "all frames" if exact else "first 16 frames of each line"}
 
         mixed = greedy + [GenerationRequest(text="Sampled line.", sampling=Sampling(temperature=0.9), seed=5,
                                             max_frames=30)]
