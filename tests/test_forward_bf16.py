@@ -54,3 +54,19 @@ def test_packed_weights_give_the_plain_weights_bits_in_prefill_and_decode(tiny_m
         outputs.append([first, *steps])
     for a, b in zip(*outputs):
         assert torch.equal(a, b)
+
+
+def test_a_bf16_decode_step_gives_the_same_bits_over_a_slice_or_the_whole_cache(tiny_model):
+    """On CPU in bf16 a step reads the whole cache once its rows fill half of it (a slice would be
+    copied first); the masked positions change no bit of the logits."""
+    runner = _bf16_runner(tiny_model, True)
+    config = runner.config
+    gen = torch.Generator().manual_seed(2)
+    cache = StaticCache(config, 2, 64, torch.bfloat16, torch.device("cpu"))
+    no_audio = torch.zeros(0, config.num_codebooks, dtype=torch.long)
+    runner.prefill_many(cache, [(0, torch.randint(0, 200, (11,), generator=gen), no_audio, 0),
+                                (1, torch.randint(0, 200, (6,), generator=gen), no_audio, 0)])
+    lengths, frames = torch.tensor([11, 6]), torch.randint(0, 1024, (2, config.num_codebooks), generator=gen)
+    sliced = runner.decode(cache, lengths, frames, span=12)
+    whole = runner.decode(cache, lengths, frames, span=40)  # 2 x 40 >= 64: reads all 64 positions
+    assert torch.equal(sliced, whole)
