@@ -318,7 +318,7 @@ class ModelSession:
 
         worker = threading.Thread(target=produce, daemon=True)
         worker.start()
-        chunks = ChunkDecoder(self.decode, chunk_frames)
+        chunks = ChunkDecoder(self.decode, chunk_frames, request.max_frames)
         while (frame := frames.get()) is not None:
             yield from chunks.add(frame.numpy())
         rest = chunks.finish()

@@ -114,7 +114,7 @@ async def stream(request: Request, state: ServerState) -> Response:
     waiter = Waiter(ticket, None, state.limits)
 
     async def chunks() -> AsyncIterator[bytes]:
-        decoder = ChunkDecoder(state.scheduler.decode, chunk_frames)
+        decoder = ChunkDecoder(state.scheduler.decode, chunk_frames, generation.max_frames)
         try:
             done = False
             while not done:

@@ -206,7 +206,7 @@ async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> Async
     """PCM or WAV bytes as the audio is generated; the ticket is cancelled if the client goes away."""
     from higgs_cli.engine.chunks import ChunkDecoder
 
-    chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES)
+    chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES, job.request.max_frames)
     try:
         if job.fmt == "wav":
             yield audio_out.wav_stream_header()
