@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -200,7 +201,7 @@ def full_speed(device: torch.device, batches: list[int], steps: int) -> dict:
     runner = Runner(model)
     synchronize(device)
     out: dict = {"load_s": time.perf_counter() - start, "bandwidth_Bps": copy_bandwidth(device)}
-    weights = bytes_per_audio_step(model)
+    weights = bytes_per_audio_step(SimpleNamespace(model=model, runner=runner))
     out["weight_bytes_per_step"] = weights
     compiled = torch.compile(runner.decode_step, dynamic=False)
     rows = []
