@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from higgs_cli.engine.placement import cpu_has_bf16
 from higgs_cli.engine.prompt import build_prompt, messages_for
 from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling, Turn
 from higgs_cli.engine.session import ModelSession
@@ -346,6 +347,7 @@ def test_compiled_cache_sizes_are_few_and_tight():
 
 
 
+@pytest.mark.skipif(not cpu_has_bf16(), reason="bf16 is the default only on CPUs with bf16 units")
 @pytest.mark.parametrize("with_voice", [False, True])
 def test_bf16_greedy_codes_follow_transformers_in_bf16(tiny_model, tiny_session, reference_audio, with_voice):
     """In bf16 (the CPU default where the CPU has bf16 units) the engine follows transformers

@@ -26,7 +26,14 @@ from higgs_cli.engine.codec import AudioCodec
 from higgs_cli.engine.decode_loop import Workspaces
 from higgs_cli.engine.delay import generated_codes
 from higgs_cli.engine.forward import Runner, StaticCache
-from higgs_cli.engine.placement import check_fits, configure_threads, pick_device, pick_dtype, weight_bytes
+from higgs_cli.engine.placement import (
+    check_fits,
+    configure_threads,
+    cpu_has_bf16,
+    pick_device,
+    pick_dtype,
+    weight_bytes,
+)
 from higgs_cli.engine.prompt import build_prompt
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import ModelError, OutOfMemory, UsageError
@@ -66,7 +73,8 @@ class ModelSession:
         self.dtype = dtype
         # column-major weights help MKL's fp32 matrix-vector kernel; oneDNN's bf16 one reads
         # row-major ones faster (10.4 against 13.2 ms for a batch-1 step's products, measured here)
-        eager_cpu_bf16 = device.type == "cpu" and dtype == torch.bfloat16 and not compile
+        # packed where it was measured: CPUs with bf16 units (elsewhere bf16 is emulated)
+        eager_cpu_bf16 = device.type == "cpu" and dtype == torch.bfloat16 and not compile and cpu_has_bf16()
         self.runner = Runner(model, column_major=not compile and dtype == torch.float32, packed=eager_cpu_bf16)
         self.prefixes = PrefixStore()
         self.model_id = fingerprint_folder(files.model_dir)
