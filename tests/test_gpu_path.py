@@ -21,7 +21,7 @@ def test_cuda_without_a_gpu_is_a_clear_usage_error(monkeypatch):
 
 def test_the_number_type_follows_the_device_and_the_cpu(monkeypatch):
     """bf16 on CUDA and on CPUs with bf16 units, fp32 on other CPUs and for a compiled CPU
-    session; --dtype-style names and $HIGGS_DTYPE override, a bad name is a usage error."""
+    session; a name asked for, then $HIGGS_DTYPE, override; a bad name is a usage error."""
     from higgs_cli.engine import placement
     from higgs_cli.errors import UsageError
 

@@ -73,9 +73,9 @@ def fuse_linears(linears: list[torch.nn.Linear], *, transposed: bool = False) ->
 
 def packed_for_onednn(weight: torch.Tensor) -> torch.Tensor | None:
     """A bf16 weight in oneDNN's blocked layout, for `torch.ops.mkldnn._linear_pointwise` (what
-    inductor's freezing uses); None where this torch cannot pack it. Measured here at batch 1
-    and 32: 25-30% faster than `F.linear` on the plain weight, the same bits, and each row's
-    result the same whatever the number of rows."""
+    inductor's freezing uses); None where this torch cannot pack it. Measured here for 1, 32
+    and 2310 rows: 22-32% less time than `F.linear` on the plain weight, the same bits, and
+    each row's result the same whatever the number of rows."""
     try:
         return torch.ops.mkldnn._reorder_linear_weight(weight.detach(), PACK_BATCH_HINT)
     except (AttributeError, RuntimeError):
@@ -218,9 +218,7 @@ class Runner(torch.nn.Module):
         one matrix at most). The plain weights are emptied, so that they are freed: the linear
         modules are then not callable, and a `Parameter` only names its packed weight. Nothing
         changes if this torch cannot pack."""
-        singles = [self.model.audio_lm_head] + [m for layer in self.layers for m in (
-            layer.self_attn.o_proj, layer.mlp.down_proj, layer.audio_mlp.down_proj)]
-        if packed_for_onednn(singles[0].weight) is None:
+        if not self._pack_one(self.model.audio_lm_head.weight):
             return
         for idx, layer in enumerate(self.layers):
             parts = ((self.qkv[idx], (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj)),
@@ -230,12 +228,17 @@ class Runner(torch.nn.Module):
                 for view in views:  # views into the fused matrix
                     view.weight.data = view.weight.data.new_empty(0)
                 self._pack_one(fused)
-        for module in singles:
-            self._pack_one(module.weight)
+            for module in (layer.self_attn.o_proj, layer.mlp.down_proj, layer.audio_mlp.down_proj):
+                self._pack_one(module.weight)
 
-    def _pack_one(self, weight: torch.nn.Parameter) -> None:
-        self.packed[id(weight)] = packed_for_onednn(weight)
+    def _pack_one(self, weight: torch.nn.Parameter) -> bool:
+        """Pack one weight and empty the plain one; False (nothing changed) if it cannot be packed."""
+        packed = packed_for_onednn(weight)
+        if packed is None:
+            return False
+        self.packed[id(weight)] = packed
         weight.data = weight.data.new_empty(0)
+        return True
 
     def _linear(self, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
         if self.packed:

@@ -78,8 +78,8 @@ def pick_dtype(device: torch.device, requested: str | None = None, *, compile: b
     requested = requested or os.environ.get("HIGGS_DTYPE") or None
     if requested:
         if requested.lower() not in DTYPES:
-            raise UsageError(f"unknown dtype '{requested}'", hint="use fp32 or bf16 (fp16 on a GPU); "
-                             "check --dtype and $HIGGS_DTYPE")
+            raise UsageError(f"unknown dtype '{requested}'", hint="set $HIGGS_DTYPE to fp32 or bf16 "
+                             "(fp16 on a GPU), or unset it")
         return DTYPES[requested.lower()]
     if device.type == "cuda" or (device.type == "cpu" and not compile and cpu_has_bf16()):
         return torch.bfloat16
