@@ -10,16 +10,17 @@ work as they do with a local model.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 
-import httpx
 import numpy as np
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
 from higgs_cli.server.discovery import KEY_ENV
+from higgs_cli.server.transport import Reply, Transport, TransportError, lines
 from higgs_cli.server.wire import WireError, pack, request_to_json, unpack
 
 CONNECT_SECONDS = 5.0
@@ -30,18 +31,18 @@ class ServerError(HiggsError):
     """The server refused or failed a request (its message is passed on)."""
 
 
-def _message(response: httpx.Response) -> str:
+def _message(reply: Reply) -> str:
     try:
-        return response.json()["error"]["message"]
+        return reply.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
-        return response.text[:300] or f"HTTP {response.status_code}"
+        return reply.text[:300] or f"HTTP {reply.status}"
 
 
 class RemoteSession:
     """A model session served by `higgs serve` at `url` (implements `engine.api.Session`)."""
 
     def __init__(self, url: str, info: dict, *, api_key: str | None = None,
-                 client: httpx.Client | None = None) -> None:
+                 client: Transport | None = None) -> None:
         self.url = url.rstrip("/")
         self.name: str = info["model"]
         self.model_id: str = info["model_id"]
@@ -55,28 +56,29 @@ class RemoteSession:
     def connect(cls, url: str, *, api_key: str | None = None) -> RemoteSession:
         """Ask the server what it serves; a clear ModelError when it cannot be reached."""
         key = api_key if api_key is not None else os.environ.get(KEY_ENV) or None
-        client = _client(url.rstrip("/"), key)
         try:
-            response = client.get("/higgs/v1/info", timeout=CONNECT_SECONDS)
-        except httpx.HTTPError as error:
-            client.close()
+            client = _client(url.rstrip("/"), key)
+            response = client.request("GET", "/higgs/v1/info", timeout=CONNECT_SECONDS)
+        except TransportError as error:
             raise ModelError(f"cannot reach the higgs server at {url}: {error}",
                              hint="start it with `higgs serve`, check --server / $HIGGS_SERVER, or pass "
                                   "--no-server to load the model here") from None
-        if response.status_code == 401:
-            client.close()
+        if response.status == 401:
             raise UsageError(f"the higgs server at {url} needs an API key", hint=f"set ${KEY_ENV}")
-        if response.status_code != 200:
-            client.close()
+        if response.status != 200:
             raise ModelError(f"{url} did not answer as a higgs server: {_message(response)}",
                              hint="check the URL, or pass --no-server")
-        return cls(url, response.json(), client=client)
+        try:
+            return cls(url, response.json(), client=client)
+        except (ValueError, KeyError, TypeError):
+            raise ModelError(f"{url} did not answer as a higgs server",
+                             hint="check the URL, or pass --no-server") from None
 
     def describe(self) -> dict:
         return {"kind": "server", "url": self.url, "model": self.name}
 
     def close(self) -> None:
-        self._client.close()
+        """Nothing to release: every request has its own connection."""
 
     # ------------------------------------------------------------------ Session
 
@@ -116,34 +118,34 @@ class RemoteSession:
 
     def _post(self, path: str, body: dict) -> dict:
         try:
-            response = self._client.post(path, json=body)
-        except httpx.HTTPError as error:
+            reply = self._client.request("POST", path, body)
+        except TransportError as error:
             raise self._lost(error) from None
-        if response.status_code != 200:
-            raise self._refused(response)
-        return response.json()
+        if reply.status != 200:
+            raise self._refused(reply)
+        try:
+            return reply.json()
+        except ValueError:
+            raise ServerError(f"the server at {self.url} sent a malformed answer") from None
 
     def _lines(self, path: str, body: dict) -> Iterator[dict]:
         """The NDJSON events of a streamed answer; an error event becomes a ServerError."""
         try:
-            with self._client.stream("POST", path, json=body) as response:
-                if response.status_code != 200:
-                    response.read()
-                    raise self._refused(response)
-                for line in response.iter_lines():
-                    if not line.strip():
-                        continue
+            with self._client.stream("POST", path, body) as (status, response):
+                if status != 200:
+                    raise self._refused(Reply(status, response.read()))
+                for line in lines(response):
                     event = json.loads(line)
                     if "error" in event:
                         raise ServerError(f"the server at {self.url} failed: {event['error'].get('message')}")
                     yield event
-        except httpx.HTTPError as error:
+        except (TransportError, OSError, http.client.HTTPException) as error:
             raise self._lost(error) from None
 
-    def _refused(self, response: httpx.Response) -> HiggsError:
-        kind = UsageError if 400 <= response.status_code < 500 and response.status_code != 429 else ServerError
-        hint = "the server is busy: try again shortly" if response.status_code in (429, 503) else None
-        return kind(f"the server at {self.url} refused the request ({response.status_code}): {_message(response)}",
+    def _refused(self, reply: Reply) -> HiggsError:
+        kind = UsageError if 400 <= reply.status < 500 and reply.status != 429 else ServerError
+        hint = "the server is busy: try again shortly" if reply.status in (429, 503) else None
+        return kind(f"the server at {self.url} refused the request ({reply.status}): {_message(reply)}",
                     hint=hint)
 
     def _lost(self, error: Exception) -> HiggsError:
@@ -151,10 +153,8 @@ class RemoteSession:
                            hint="check that `higgs serve` is still running, or pass --no-server")
 
 
-def _client(url: str, api_key: str | None) -> httpx.Client:
-    headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-    timeout = httpx.Timeout(READ_SECONDS, connect=CONNECT_SECONDS)
-    return httpx.Client(base_url=url, headers=headers, timeout=timeout, trust_env=False)
+def _client(url: str, api_key: str | None) -> Transport:
+    return Transport(url, api_key=api_key, connect_seconds=CONNECT_SECONDS, read_seconds=READ_SECONDS)
 
 
 def _array(value, field: str) -> np.ndarray:
