@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from higgs_cli.engine.request import NUM_CODEBOOKS, SAMPLE_RATE, GenerationRequest, GenerationResult
-from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.model import Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
+from higgs_cli.plugins.script import GuardSettings, Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
 
 HOP = SAMPLE_RATE // 25  # samples per frame
 

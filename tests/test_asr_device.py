@@ -16,8 +16,8 @@ from higgs_cli.engine import asr
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import generate_missing
-from higgs_cli.project.guards import LineChecker
+from higgs_cli.project.building.generate import generate_missing
+from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.project.lazy import LazySession
 from higgs_cli.server.client import RemoteSession
 

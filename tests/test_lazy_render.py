@@ -11,8 +11,8 @@ import pytest
 from fakes import FakeSession, make_project, section
 
 from higgs_cli.errors import UsageError
+from higgs_cli.project.building.render import render_project
 from higgs_cli.project.lazy import LazySession, ModelIdentity, model_identity
-from higgs_cli.project.render import render_project
 
 FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
 
