@@ -57,4 +57,4 @@ def test_the_walk_sees_the_modules_that_arrive_only_through_other_packages():
     """The check above is only as good as the walk: it must see the imports that once came in by luck."""
     modules = imported_top_levels()
     assert {"numpy", "soundfile", "typer", "rich", "pluggy", "yaml", "torch"} <= set(modules)
-    assert {"soxr", "scipy", "audioread"} <= set(modules)
+    assert {"soxr", "scipy", "av"} <= set(modules)
