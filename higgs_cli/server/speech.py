@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RATE, GenerationRequest, Sampling, Turn
-from higgs_cli.engine.text import normalize_text
+from higgs_cli.engine.text import normalize_text, nothing_to_speak
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
 from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
@@ -118,8 +118,8 @@ def parse(body: dict, state: ServerState) -> SpeechJob:
     limits = state.limits
     _model(body, state)
     text = _string(body, "input", limits.max_input_chars, required=True)
-    if not normalize_text(text):
-        raise bad("'input' has nothing to speak once control and invisible characters are removed", "input")
+    if problem := nothing_to_speak(text, "'input'"):
+        raise bad(problem, "input")
     scene = _string(body, "instructions", limits.max_input_chars)
     fmt = body.get("response_format", "mp3")
     if fmt not in audio_out.FORMATS:
