@@ -13,7 +13,7 @@ if sys.version_info >= (3, 11):
 else:  # pytest brings tomli on older Pythons
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OWN = {"higgs_cli", "higgs_plugins"}
 
 
