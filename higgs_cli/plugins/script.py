@@ -150,5 +150,5 @@ class Project:
     author: str | None = None
     narrator: str | None = None
     guards: GuardSettings = field(default_factory=GuardSettings)
-    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word or phrase -> respelling (project/reading/lexicon.py)
+    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word -> respelling (reading/lexicon.py)
     cache: str | None = None  # a shared render cache URL (e.g. s3://bucket/prefix); None: the project's own

@@ -44,8 +44,8 @@ from higgs_cli.project.folder.manifest import OUTPUT_KINDS, BuildManifest, Manif
 from higgs_cli.project.folder.names import section_numbers, slugify, stem_names
 from higgs_cli.project.folder.store import Store
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
-from higgs_cli.project.lazy import ModelIdentity
 from higgs_cli.project.planning.refs import source_lines
+from higgs_cli.sessions.identity import ModelIdentity
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project

@@ -33,7 +33,6 @@ from higgs_cli.project.folder.snapshots import record_snapshot
 from higgs_cli.project.folder.state import write_state
 from higgs_cli.project.folder.store import CacheEntry, codes_digest, line_keys
 from higgs_cli.project.layout import ProjectLayout
-from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.planning.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
 from higgs_cli.project.planning.plan import (
     ProjectPlanContext,
@@ -44,6 +43,8 @@ from higgs_cli.project.planning.plan import (
 )
 from higgs_cli.project.planning.refs import LineRefs
 from higgs_cli.project.reading.length import speech_seconds
+from higgs_cli.sessions.identity import ModelIdentity
+from higgs_cli.sessions.lazy import LazySession, as_session
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project

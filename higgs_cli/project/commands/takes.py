@@ -21,11 +21,12 @@ from higgs_cli.project.folder.cache import open_store
 from higgs_cli.project.folder.lockfile import LockEntry, LockFile, text_digest
 from higgs_cli.project.folder.store import codes_digest, line_key, line_keys
 from higgs_cli.project.layout import ProjectLayout
-from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.planning.current import current_lines
 from higgs_cli.project.planning.edits import apply_approvals, apply_picks
 from higgs_cli.project.planning.plan import global_context, plan_project
 from higgs_cli.project.planning.refs import LineRefs
+from higgs_cli.sessions.identity import ModelIdentity
+from higgs_cli.sessions.lazy import LazySession, as_session
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
