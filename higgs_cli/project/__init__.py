@@ -9,13 +9,12 @@ The rooms, each importing only the ones listed before it (tests/test_layers.py c
     building/   the render: generation, guards, mastering, assembly, delivery, review page
     commands/   one module per other command: new, status, clean, takes, approvals, check, import
 
-This module is the face the CLI imports. Names resolve on first use, so that a
-command imports only the rooms it needs (a warm-server `say` imports none).
+This module is the face the CLI imports. Names resolve on first use (plain imports
+in `_module`, no dynamic import), so that a command imports only the rooms it needs.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 _FACE = {
@@ -44,12 +43,53 @@ __all__ = ["LockFile", "NullProgress", "ProjectLayout", "RenderSummary", "TEMPLA
            "restore_snapshot", "unapprove", "unused_entry_warnings"]  # the names of _FACE
 
 
+def _module(where: str) -> Any:
+    """The module `where` (a path under this package), imported by a plain import statement."""
+    if where == "building.delivery":
+        from higgs_cli.project.building import delivery as module
+    elif where == "building.render":
+        from higgs_cli.project.building import render as module
+    elif where == "commands.approvals":
+        from higgs_cli.project.commands import approvals as module
+    elif where == "commands.check":
+        from higgs_cli.project.commands import check as module
+    elif where == "commands.clean":
+        from higgs_cli.project.commands import clean as module
+    elif where == "commands.importers":
+        from higgs_cli.project.commands import importers as module
+    elif where == "commands.new":
+        from higgs_cli.project.commands import new as module
+    elif where == "commands.status":
+        from higgs_cli.project.commands import status as module
+    elif where == "commands.takes":
+        from higgs_cli.project.commands import takes as module
+    elif where == "folder.lockfile":
+        from higgs_cli.project.folder import lockfile as module
+    elif where == "folder.place":
+        from higgs_cli.project.folder import place as module
+    elif where == "folder.publish":
+        from higgs_cli.project.folder import publish as module
+    elif where == "folder.snapshots":
+        from higgs_cli.project.folder import snapshots as module
+    elif where == "layout":
+        from higgs_cli.project import layout as module
+    elif where == "planning.plan":
+        from higgs_cli.project.planning import plan as module
+    elif where == "reading.lexicon":
+        from higgs_cli.project.reading import lexicon as module
+    elif where == "reading.load":
+        from higgs_cli.project.reading import load as module
+    else:
+        raise AssertionError(where)
+    return module
+
+
 def __getattr__(name: str) -> Any:
     """A face name, from its module (PEP 562); not cached here, so a name patched in its module is seen."""
     where = _FACE.get(name)
     if where is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{where}"), name)
+    return getattr(_module(where), name)
 
 
 def __dir__() -> list[str]:
