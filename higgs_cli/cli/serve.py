@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
 from higgs_cli.cli.output import dump_json, out
+from higgs_cli.errors import UsageError
 
 
 def serve(
@@ -27,7 +29,12 @@ def serve(
                                            "(batch slots; more is faster, uses more memory).")] = 32,
     api_key: Annotated[Optional[str], typer.Option(
         "--api-key", envvar="HIGGS_API_KEY", show_envvar=True, show_default=False,
-        help="Require this key ('Authorization: Bearer KEY') on every request but /health.")] = None,
+        help="Require this key ('Authorization: Bearer KEY') on every request but /health. On the command "
+             "line it is visible to every user of the machine (`ps`): prefer $HIGGS_API_KEY or "
+             "--api-key-file.")] = None,
+    api_key_file: Annotated[Optional[Path], typer.Option(
+        "--api-key-file", show_default=False, help="Read the key from this file (its first line; keep the "
+        "file private, e.g. chmod 600).")] = None,
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests that may wait for a slot; "
                                            "more are answered 429 with Retry-After.")] = 256,
     max_seconds: Annotated[float, typer.Option("--max-seconds", min=1, max=600, help="The longest audio one "
@@ -47,6 +54,7 @@ def serve(
     from higgs_cli.server.limits import Limits
     from higgs_cli.server.run import ServeOptions, check_bind, serve
 
+    api_key = _read_key(api_key, api_key_file)
     limits = replace(Limits(), max_queue=max_queue, max_seconds=max_seconds, request_timeout=request_timeout)
     options = ServeOptions(host=host, port=port, max_batch=max_batch, api_key=api_key or None,
                            cors_origins=tuple(cors_origin or ()), limits=limits)
@@ -71,6 +79,25 @@ def serve(
         sys.stdout.flush()
 
     serve(load, options, on_ready=ready)
+
+
+MAX_KEY_FILE = 4096  # a key is a line of text, not a file's worth
+
+
+def _read_key(api_key: str | None, key_file: Path | None) -> str | None:
+    """The key from --api-key/$HIGGS_API_KEY or from --api-key-file (its first line), checked to be text."""
+    from higgs_cli.fsutil import read_capped_text
+    from higgs_cli.untrusted import check_utf8
+
+    if key_file is not None:
+        if api_key:
+            raise UsageError("give the key once: --api-key-file, or --api-key / $HIGGS_API_KEY",
+                             hint="unset HIGGS_API_KEY or leave out one of the options")
+        lines = read_capped_text(key_file, MAX_KEY_FILE, what="API key file").strip().splitlines()
+        if not lines or not lines[0].strip():
+            raise UsageError(f"API key file {key_file} is empty", hint="write the key on its first line")
+        api_key = lines[0].strip()
+    return check_utf8(api_key, "the API key") if api_key else None
 
 
 def register(app: typer.Typer) -> None:
