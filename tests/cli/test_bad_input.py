@@ -1,0 +1,340 @@
+"""Bad input through the real CLI: each case ends with a clear message, exit code 1 or 2 and no
+traceback, and every file it could have touched (the project, the voice library, folders
+outside) is byte for byte as it was before.
+
+Covered elsewhere and not repeated here: each loader problem's exact position
+(test_project_load.py), `higgs say` flag and text errors and missing model folders
+(test_cli_say_model.py), unsafe voice archives (test_voice_library.py), reading
+odd audio at the library level (test_audio_io.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import struct
+
+import numpy as np
+import pytest
+import soundfile as sf
+from fakes import FakeSession, write_voice
+from procs import changes, snapshot
+
+SR = 24_000
+LOCKS = ("render.lock", ".lock")  # lock files may appear; nothing else may
+
+GOOD = """\
+title: Show
+speakers:
+  host: {description: calm voice}
+  guest: {audio: voices/guest.wav, transcript: Hello there.}
+script:
+  - id: talk
+    task: dialogue
+    lines:
+      - host: Welcome to the show.
+      - guest: Thanks for having me.
+"""
+
+
+@pytest.fixture
+def sessions(fake_sessions):
+    """The CLI gets a FakeSession instead of loading a model; the list shows whether one was asked for."""
+    return fake_sessions.each(lambda: FakeSession(is_random=True)).made
+
+
+@pytest.fixture
+def show(tmp_path, cli, sessions):
+    """A project rendered once (so it has a cache and a build), and a folder beside it."""
+    root = tmp_path / "show"
+    root.mkdir()
+    (root / "project.yaml").write_text(GOOD)
+    write_voice(root / "voices" / "guest.wav")
+    assert cli("project", "render", root).exit_code == 0
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "precious.txt").write_text("mine")
+    sessions.clear()
+    return root
+
+
+@pytest.fixture
+def refused(cli, tmp_path, _isolated_home):
+    """Run the CLI and check that it refused cleanly and changed nothing under tmp_path or HIGGS_HOME."""
+
+    def check(*args, code: int, message: str):
+        before = snapshot(tmp_path, _isolated_home)
+        result = cli(*args)
+        assert result.exit_code == code, result.output
+        assert message in result.output, result.output
+        assert "Traceback" not in result.output and "unexpected" not in result.output
+        assert changes(before, snapshot(tmp_path, _isolated_home), ignore=LOCKS) == []
+        return result
+
+    return check
+
+
+# --- project files ------------------------------------------------------------------
+
+def _replace(old: str, new: str) -> str:
+    assert old in GOOD
+    return GOOD.replace(old, new)
+
+
+PROJECTS = {
+    "malformed YAML": (GOOD + "  - [unclosed\n", "malformed YAML"),
+    "wrong type": (GOOD + "defaults: {temperature: hot}\n", "must be a number"),
+    "unknown top key": (_replace("title:", "titel:"), "did you mean 'title'?"),
+    "unknown section key": (_replace("    lines:", "    line:"), "did you mean 'lines'?"),
+    "unknown speaker": (_replace("- host: Welcome", "- hots: Welcome"), "unknown speaker 'hots'; did you mean 'host'?"),
+    "empty text": (_replace("Welcome to the show.", '""'), "is empty"),
+    "enormous text": (_replace("Welcome to the show.", "word " * 4000), "characters long"),
+    "control characters": (_replace("Welcome to the show.", '"Welcome\\a to the show."'),
+                           "control character U+0007"),
+    "only invisible characters": (_replace("Welcome to the show.", '"\\u200b\\u200b"'), "nothing to speak"),
+    "only format characters": (_replace("Welcome to the show.", '"\\u200d\\u2060\\u200e\\u00ad"'),
+                               "nothing to speak"),
+    "deep nesting": (GOOD + "scene: " + "[" * 2000 + "]" * 2000 + "\n", "nested too deeply"),
+    "python tag": (_replace("title: Show", "title: !!python/object/apply:os.system [touch pwned]"),
+                   "unsupported YAML tag"),
+    "audio outside (..)": (_replace("voices/guest.wav", "../outside/guest.wav"), "leaves the project folder"),
+    "audio outside (absolute)": (_replace("voices/guest.wav", "/etc/hostname"), "is an absolute path"),
+    "audio outside (link)": (_replace("voices/guest.wav", "voices/link.wav"), "outside the project folder"),
+    "project too long": (GOOD + "output: {max_hours: 0.0001}\n", "output.max_hours is 0.0001"),
+    # aliases and merge keys (issue 16.14): no unbounded expansion, no recursion
+    "a merge into itself": (GOOD + "defaults: &d {temperature: 0.5, <<: *d}\n", "contains itself through an alias"),
+    "a field that contains itself": (_replace("    task: dialogue\n",
+                                              "    task: dialogue\n    context_lines: &c [*c]\n"),
+                                     "a list contains itself through an alias"),
+    "merges of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
+                         + "".join(f", &m{i} {{<<: [{', '.join([f'*m{i - 1}'] * 10)}]}}" for i in range(1, 9)) + "]\n",
+                         "expand this file into more than 100000 values"),
+    "a chain of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
+                          + "".join(f", &m{i} {{<<: *m{i - 1}}}" for i in range(1, 2000)) + "]\n",
+                          "counting what aliases (*name) and merges (<<) bring in"),
+    # issue 16.13: YAML reads `[laugh] hello` as a list followed by text
+    "unquoted marker first": (_replace("- host: Welcome", "- host: [laugh] Welcome"),
+                              'text that starts with "[" in quotes, e.g. - host: "[laugh] hello"'),
+}
+
+
+@pytest.mark.parametrize("case", list(PROJECTS))
+@pytest.mark.parametrize("command", ["validate", "render"])
+def test_a_bad_project_file_is_refused_and_nothing_changes(show, refused, sessions, case, command):
+    text, message = PROJECTS[case]
+    (show / "project.yaml").write_text(text, encoding="utf-8")
+    (show.parent / "outside" / "guest.wav").write_bytes((show / "voices" / "guest.wav").read_bytes())
+    (show / "voices" / "link.wav").symlink_to(show.parent / "outside" / "guest.wav")
+    refused("project", command, show, code=2, message=message)
+    assert sessions == []  # refused before any model was loaded
+    assert not (show / "pwned").exists() and not os.path.exists("pwned")
+
+
+def test_not_utf8_and_oversized_project_files(show, refused):
+    (show / "project.yaml").write_bytes(GOOD.encode("utf-16"))
+    refused("project", "render", show, code=2, message="not valid UTF-8")
+    with open(show / "project.yaml", "wb") as handle:
+        handle.truncate(11 * 1024 * 1024)  # sparse: the loader must not read it all
+    refused("project", "validate", show, code=2, message="a project file is at most")
+
+
+def test_mixed_scripts_render(show, cli):
+    text = "Hello 你好, مرحبا! Привет, שלום 🎉 — naïve café."
+    (show / "project.yaml").write_text(_replace("Welcome to the show.", json.dumps(text, ensure_ascii=False)),
+                                       encoding="utf-8")
+    result = cli("--json", "project", "render", show)
+    assert result.exit_code == 0, result.output
+    srt = (show / "build" / "show.srt").read_text(encoding="utf-8")
+    assert text in srt.replace("\n", " ")  # wrapped to two lines at a space (issue 16.6)
+
+
+def test_an_unknown_library_voice_is_refused_before_the_model_loads(show, cli, refused, sessions, tmp_path):
+    write_voice(tmp_path / "n.wav")
+    assert cli("voice", "add", "narrator", tmp_path / "n.wav", "--transcript", "A test.").exit_code == 0
+    (show / "project.yaml").write_text(_replace("{description: calm voice}", "{voice: narator}"))
+    validated = cli("project", "validate", show)  # a warning at validate time, not an error (issue 16.13)
+    assert validated.exit_code == 0, validated.output
+    assert "warning:" in validated.stderr and "speaker 'host'" in validated.stderr
+    assert "no voice named 'narator'" in validated.stderr and "did you mean 'narrator'?" in validated.stderr
+    data = json.loads(cli("--json", "project", "validate", show).stdout)
+    assert data["valid"] is True and len(data["warnings"]) == 1 and "project.yaml:3:" in data["warnings"][0]
+    result = refused("project", "render", show, code=2, message="no voice named 'narator'")
+    assert "did you mean 'narrator'?" in result.output and "speaker 'host'" in result.output
+    assert sessions == []
+
+
+# --- audio --------------------------------------------------------------------------
+
+def _wav_header(rate: int, channels: int, frames: int) -> bytes:
+    data = frames * channels * 2
+    return (b"RIFF" + struct.pack("<I", 36 + data) + b"WAVE" + b"fmt "
+            + struct.pack("<IHHIIHH", 16, 1, channels, rate, rate * channels * 2, channels * 2, 16)
+            + b"data" + struct.pack("<I", data))
+
+
+def _sparse_wav(path, rate, channels, seconds):
+    """A WAV that declares `seconds` of audio without taking the disk space (a sparse file of zeros)."""
+    header = _wav_header(rate, channels, rate * seconds)
+    with open(path, "wb") as handle:
+        handle.write(header)
+        handle.truncate(len(header) + rate * seconds * channels * 2)
+    return path
+
+
+def _tone(seconds=2.0, rate=SR, channels=1, amp=0.3):
+    t = np.arange(int(seconds * rate)) / rate
+    mono = amp * np.sin(2 * np.pi * 220 * t)
+    return np.tile(mono[:, None], (1, channels)) if channels > 1 else mono
+
+
+BAD_AUDIO = {
+    "empty": (lambda p: p.write_bytes(b""), "empty file"),
+    "not audio": (lambda p: p.write_text("just some text, not audio\n" * 20), "not a readable audio file"),
+    "corrupt header": (lambda p: p.write_bytes(b"RIFF\x10\x00\x00\x00WAVEjunk" + os.urandom(64)),
+                       "not a readable audio file"),
+    "header only": (lambda p: p.write_bytes(_wav_header(SR, 1, 0)), "no audio samples"),
+    "silent": (lambda p: sf.write(p, np.zeros(2 * SR), SR), "is silent"),
+    "too short": (lambda p: sf.write(p, _tone(0.2), SR), "at least 0.5 s"),
+    "NaN samples": (lambda p: sf.write(p, np.full(SR, np.nan, np.float32), SR, subtype="FLOAT"), "NaN"),
+    "an hour long": (lambda p: _sparse_wav(p, 8000, 1, 3600), "3600.0 s long"),
+    "absurd sample rate": (lambda p: _sparse_wav(p, 4_000_000, 1, 2), "sample rate of 4000000 Hz"),
+    "a folder": (lambda p: p.mkdir(), "is a folder"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_AUDIO))
+def test_bad_reference_audio_is_refused_by_voice_add(refused, tmp_path, case):
+    make, message = BAD_AUDIO[case]
+    path = tmp_path / "ref.wav"
+    make(path)
+    refused("voice", "add", "ana", path, "--transcript", "Hello there.", code=1, message=message)
+
+
+@pytest.mark.parametrize("case", ["not audio", "an hour long", "silent"])
+def test_bad_project_recording_fails_the_render_and_changes_nothing(show, refused, case):
+    make, message = BAD_AUDIO[case]
+    (show / "voices" / "guest.wav").unlink()
+    make(show / "voices" / "guest.wav")
+    shutil.rmtree(show / ".higgs" / "codes")  # so the recording is read again
+    refused("project", "render", show, code=1, message=message)
+
+
+GOOD_AUDIO = {
+    "clipped": (lambda p: sf.write(p, np.clip(_tone(amp=3.0), -1, 1), SR)),
+    "8 kHz": (lambda p: sf.write(p, _tone(rate=8000), 8000)),
+    "96 kHz": (lambda p: sf.write(p, _tone(rate=96000), 96000)),
+    "6 channels": (lambda p: sf.write(p, _tone(channels=6), SR)),
+    "float, over full scale": (lambda p: sf.write(p, _tone(amp=1.5).astype(np.float32), SR, subtype="FLOAT")),
+}
+
+
+@pytest.mark.parametrize("case", list(GOOD_AUDIO))
+def test_odd_but_usable_audio_becomes_a_24k_mono_reference(cli, tmp_path, _isolated_home, case):
+    path = tmp_path / "ref.wav"
+    GOOD_AUDIO[case](path)
+    result = cli("--json", "voice", "add", "ana", path, "--transcript", "Hello there.")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["duration"] == pytest.approx(2.0, abs=0.01)
+    info = sf.info(str(_isolated_home / "voices" / "ana" / "audio.wav"))
+    assert (info.samplerate, info.channels) == (SR, 1)
+
+
+# --- where outputs go ----------------------------------------------------------------
+
+def test_output_dir_that_is_a_file_or_a_foreign_folder_is_refused(show, refused, tmp_path):
+    refused("project", "render", show, "--output-dir", tmp_path / "outside" / "precious.txt", code=2,
+            message="is a file")
+    result = refused("project", "render", show, "--output-dir", tmp_path / "outside", code=2,
+                     message="not a higgs render")
+    assert "choose an empty or a new folder" in result.output
+    refused("project", "render", show, "--output-dir", show, code=2, message="not a higgs render")
+
+
+def test_output_dir_outside_the_project_is_fine_when_new_or_a_previous_render(show, cli, tmp_path):
+    out = tmp_path / "exports" / "episode"
+    assert cli("project", "render", show, "--output-dir", out).exit_code == 0
+    assert (out / "manifest.json").is_file() and (out / "show.wav").is_file()
+    assert cli("project", "render", show, "--output-dir", out).exit_code == 0  # its own earlier output
+
+
+@pytest.mark.parametrize("folder", ["build", ".higgs", ".higgs/cache"])
+@pytest.mark.parametrize("command", ["render", "clean"])
+def test_links_planted_in_a_project_are_not_followed(show, refused, tmp_path, folder, command):
+    """A downloaded project whose build/ or .higgs/ points into your files cannot write or delete there."""
+    victim = tmp_path / "outside"
+    for name in ("cache", "codes", "stems"):
+        (victim / name).mkdir()
+        (victim / name / "keep.txt").write_text("mine")
+    target = show / folder
+    shutil.rmtree(target)
+    target.symlink_to(victim, target_is_directory=True)
+    refused("project", command, show, code=2, message="is a symbolic link")
+
+
+def test_clean_removes_only_what_a_manifest_lists_inside_its_folder(show, cli, tmp_path):
+    """A tampered manifest (or last_render.json) cannot make `clean` delete files elsewhere."""
+    out = tmp_path / "exports"
+    assert cli("project", "render", show, "--output-dir", out).exit_code == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    victim = tmp_path / "outside" / "precious.txt"
+    manifest["outputs"]["srt"] = "../outside/precious.txt"
+    manifest["outputs"]["vtt"] = str(victim)
+    manifest["outputs"]["stems"] = ["stems/../../outside/precious.txt", 7, None]
+    (out / "manifest.json").write_text(json.dumps(manifest))
+    assert cli("project", "clean", show).exit_code == 0
+    assert victim.read_text() == "mine"
+    assert not (out / "show.wav").exists() and not (out / "manifest.json").exists()
+
+
+def test_say_never_writes_through_a_link_or_into_a_folder(cli, sessions, tmp_path, refused):
+    victim = tmp_path / "outside.wav"
+    victim.write_bytes(b"not yours to overwrite")
+    link = tmp_path / "out.wav"
+    link.symlink_to(victim)
+    assert cli("say", "Hello.", "-o", link).exit_code == 0
+    assert victim.read_bytes() == b"not yours to overwrite"
+    assert not link.is_symlink() and sf.info(str(link)).samplerate == SR  # the link was replaced
+    (tmp_path / "folder.wav").mkdir()
+    refused("say", "Hello.", "-o", tmp_path / "folder.wav", code=2, message="is a folder")
+    refused("say", "\x07\u200b", "-o", tmp_path / "x.wav", code=2, message="nothing to speak")
+
+
+# --- models ---------------------------------------------------------------------------
+
+def _broken_model(tiny_model, tmp_path, how):
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    if how == "no config":
+        (model / "config.json").unlink()
+    elif how == "no weights":
+        (model / "model.safetensors").unlink()
+    elif how == "truncated weights":
+        data = (model / "model.safetensors").read_bytes()
+        (model / "model.safetensors").write_bytes(data[: len(data) // 2])
+    elif how == "garbage weights":
+        (model / "model.safetensors").write_bytes(os.urandom(4096))
+    elif how == "no audio tokenizer weights":
+        # init-random names its audio tokenizer by absolute path: point the copy at its own
+        config = json.loads((model / "processor_config.json").read_text())
+        config["audio_tokenizer"]["audio_tokenizer_name_or_path"] = str(model / "audio_tokenizer")
+        (model / "processor_config.json").write_text(json.dumps(config))
+        for file in (model / "audio_tokenizer").glob("*.safetensors"):
+            file.unlink()
+    return model
+
+
+@pytest.mark.parametrize(("how", "message"), [
+    ("no config", "missing config.json"),
+    ("no weights", "missing model.safetensors"),
+    ("truncated weights", "could not load the checkpoint"),
+    ("garbage weights", "could not load the checkpoint"),
+    ("no audio tokenizer weights", "has no model.safetensors"),
+])
+def test_missing_or_partial_model_files(tiny_model, tmp_path, refused, how, message):
+    model = _broken_model(tiny_model, tmp_path, how)
+    project = tmp_path / "show"
+    project.mkdir()
+    (project / "project.yaml").write_text(GOOD.replace("  guest: {audio: voices/guest.wav, transcript: Hello there.}\n",
+                                                       "").replace("      - guest: Thanks for having me.\n", ""))
+    refused("project", "render", project, "--model", model, code=1, message=message)
+    refused("say", "Hello.", "-o", tmp_path / "hello.wav", "--model", model, code=1, message=message)
