@@ -99,7 +99,7 @@ async def _results(state: ServerState, tickets: list, batch_size: int) -> AsyncI
 
 
 async def stream(request: Request, state: ServerState) -> Response:
-    from higgs_cli.engine.chunks import ChunkDecoder
+    from higgs_cli.engine.decode.chunks import ChunkDecoder
 
     authorize(request, state)
     body = await read_json(request, state.limits)

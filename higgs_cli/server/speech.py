@@ -207,7 +207,7 @@ async def _single(data: bytes) -> AsyncIterator[bytes]:
 
 async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> AsyncIterator[bytes]:
     """PCM or WAV bytes as the audio is generated; the ticket is cancelled if the client goes away."""
-    from higgs_cli.engine.chunks import ChunkDecoder
+    from higgs_cli.engine.decode.chunks import ChunkDecoder
 
     chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES, job.request.max_frames)
     try:
