@@ -23,6 +23,7 @@ from higgs_cli import __version__
 from higgs_cli.server import native, speech
 from higgs_cli.server.common import ServerState, authorize
 from higgs_cli.server.errors import ApiError
+from higgs_cli.server.hosts import HostCheck
 
 log = logging.getLogger("higgs.server")
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
@@ -108,6 +109,11 @@ def build_app(state: ServerState, *, cors_origins: Sequence[str] = ()) -> Starle
         return ApiError(error.status_code, message, code="not_found" if error.status_code == 404 else None).response()
 
     middleware = []
+    if state.allowed_hosts is not None:  # outermost: a page under a foreign name gets nothing else
+        def refused() -> None:
+            state.responses[("other", 403)] += 1
+
+        middleware.append(Middleware(HostCheck, allowed=state.allowed_hosts, on_refused=refused))
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

@@ -25,7 +25,8 @@ from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RA
 from higgs_cli.engine.text import normalize_text
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
-from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
+from higgs_cli.server.body import read_json
+from higgs_cli.server.common import ServerState, Waiter, authorize, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
 from higgs_cli.server.wire import WireError, number
 
