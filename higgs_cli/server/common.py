@@ -1,4 +1,5 @@
-"""What every endpoint shares: the server's state, the API key check, submitting to the scheduler and waiting for a ticket without blocking the event loop."""
+"""What every endpoint shares: the server's state, the API key check, submitting to the scheduler
+and waiting for a ticket without blocking the event loop. (Reading a body: body.py.)"""
 
 from __future__ import annotations
 
@@ -27,6 +28,7 @@ class ServerState:
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
     allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES  # Host names answered; None: any (hosts.py)
+    voice_aliases: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> library voice
     library: Any = None  # a voices.library.VoiceLibrary (the server's own voices)
     started: float = field(default_factory=time.time)
     responses: collections.Counter = field(default_factory=collections.Counter)  # (endpoint, status) -> n
@@ -63,14 +65,16 @@ async def submit(state: ServerState, requests: list) -> list:
     from higgs_cli.engine.scheduler import Cancelled, QueueFull
 
     if state.draining:
-        raise ApiError(503, "the server is shutting down", code="shutting_down")
+        raise ApiError(503, "the server is shutting down", code="shutting_down",
+                       headers={"Retry-After": str(state.limits.retry_after)})
     try:
         return await asyncio.to_thread(state.scheduler.submit_many, requests)
     except QueueFull as error:
         raise ApiError(429, f"the server is busy: {error}; try again shortly", code="queue_full",
                        headers={"Retry-After": str(state.limits.retry_after)}) from None
     except Cancelled:
-        raise ApiError(503, "the server is shutting down", code="shutting_down") from None
+        raise ApiError(503, "the server is shutting down", code="shutting_down",
+                       headers={"Retry-After": str(state.limits.retry_after)}) from None
     except HiggsError as error:
         raise ApiError(400, error.message) from None
 
