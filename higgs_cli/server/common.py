@@ -60,6 +60,28 @@ def authorize(request: Request, state: ServerState) -> None:
                        code="invalid_api_key")
 
 
+def check_prompt(request, limits: Limits, where: str = "") -> None:
+    """413 when one request's prompt (reference and history audio, and all its text) is past the
+    server's bound: a prompt's cost (memory, prefill) grows with it, whatever each part's own limit."""
+    from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
+
+    per_frame = SAMPLE_RATE // FRAME_RATE
+    frames = sum(turn.codes.shape[-1] if turn.codes is not None else -(-len(turn.audio) // per_frame)
+                 for turn in request.history)
+    chars = len(request.text) + len(request.scene or "") + len(request.system or "") + \
+        sum(len(turn.text) for turn in request.history)
+    prefix = f"{where}: " if where else ""
+    if frames > limits.max_prompt_frames:
+        raise ApiError(413, f"{prefix}the prompt holds {frames} frames of reference and history audio "
+                            f"({frames / FRAME_RATE:.0f} s); this server takes at most {limits.max_prompt_frames} "
+                            f"({limits.max_prompt_frames / FRAME_RATE:.0f} s) in one request",
+                       param=where or None, code="prompt_too_large")
+    if chars > limits.max_prompt_chars:
+        raise ApiError(413, f"{prefix}the prompt holds {chars} characters of text, history and scene; this "
+                            f"server takes at most {limits.max_prompt_chars} in one request",
+                       param=where or None, code="prompt_too_large")
+
+
 async def submit(state: ServerState, requests: list) -> list:
     """Queue requests on the scheduler (prompts are built in a worker thread)."""
     from higgs_cli.engine.scheduler import Cancelled, QueueFull
