@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 import math
 import os
-import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -33,7 +32,7 @@ __all__ = ["DEFAULT_MP3_KBPS", "M4B", "Chapter", "Cover", "file_rate", "MP3_BITR
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
 _BLOCK_FRAMES = 1 << 16
-_READ_HINT = "use a WAV, FLAC, OGG or MP3 file; convert other formats first (for example with ffmpeg)"
+_READ_HINT = "use a WAV, FLAC, OGG, MP3 or M4A/M4B file; convert other formats first (for example with ffmpeg)"
 
 # extension -> (libsndfile format, subtype)
 _OUTPUT_FORMATS = {
@@ -58,10 +57,7 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> 
     try:
         decoder = _read_soundfile(path, max_seconds)
     except _UnknownFormat as unknown:
-        data, rate = _read_audioread(path, max_seconds, why=str(unknown))
-        decoder = _Decoder(path, rate, max_seconds)
-        if data.shape[0]:
-            decoder.add(data)
+        decoder = _read_pyav(path, max_seconds, why=str(unknown))
     audio = decoder.finish()
     return np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32)
 
@@ -136,31 +132,22 @@ def _read_soundfile(path: Path, max_seconds: float | None) -> _Decoder:
     return decoder
 
 
-def _read_audioread(path: Path, max_seconds: float | None, *, why: str) -> tuple[np.ndarray, int]:
-    """Decode through audioread (ffmpeg or GStreamer when installed) as 16-bit PCM."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import audioread
+def _read_pyav(path: Path, max_seconds: float | None, *, why: str) -> _Decoder:
+    """Decode through PyAV (its own FFmpeg libraries: M4B, AAC and most media; no ffmpeg program)."""
+    from higgs_cli.audio.av_read import NotDecodable, av_blocks
 
-        try:
-            with audioread.audio_open(str(path)) as source:
-                rate, channels = int(source.samplerate), int(source.channels)
-                limit = None if max_seconds is None else int(max_seconds * rate * channels * 2) + 1
-                chunks, size = [], 0
-                for chunk in source:
-                    chunks.append(chunk)
-                    size += len(chunk)
-                    if limit is not None and size > limit:
-                        _check_length(path, size / (rate * channels * 2), max_seconds)
-        except AudioError:
-            raise
-        except Exception:  # audioread raises many unrelated types for undecodable input; libsndfile's reason is clearer
-            raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT) from None
-    if rate <= 0 or channels <= 0:
-        raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT)
-    pcm = np.frombuffer(b"".join(chunks), dtype="<i2")
-    pcm = pcm[: pcm.size - pcm.size % channels]
-    return (pcm.astype(np.float32) / 32768.0).reshape(-1, channels), rate
+    decoder = None
+    try:
+        for rate, block in av_blocks(path, max_seconds=max_seconds, check_length=_check_length):
+            if decoder is None:
+                decoder = _Decoder(path, rate, max_seconds)
+            if block.shape[0]:
+                decoder.add(block)
+    except NotDecodable:
+        raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT) from None
+    if decoder is None:
+        raise AudioError(f"{path} contains no audio samples", hint="export or record the audio again")
+    return decoder
 
 
 @functools.cache

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import functools
 import io
-import shutil
 import struct
-import subprocess
 
 import numpy as np
 import soundfile as sf
@@ -86,37 +84,66 @@ def encodable() -> tuple[str, ...]:
         try:
             encode(tone, fmt)
             ok.append(fmt)
-        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
             pass
     return tuple(ok)
 
 
 def can_stretch() -> bool:
-    """Time-stretching uses ffmpeg's atempo filter: only where ffmpeg is installed."""
-    return shutil.which("ffmpeg") is not None
+    """Time-stretching uses FFmpeg's atempo filter through PyAV (its own FFmpeg libraries, no program)."""
+    try:
+        import av.filter
+    except ImportError:
+        return False
+    return {"abuffer", "atempo", "abuffersink"} <= set(av.filter.filters_available)
 
 
 def stretch(audio: np.ndarray, speed: float) -> np.ndarray:
-    """`audio` played `speed` times faster at the same pitch (ffmpeg atempo, through pipes)."""
+    """`audio` played `speed` times faster at the same pitch (FFmpeg's atempo in a PyAV filter graph)."""
     if speed == 1.0 or not len(audio):
         return audio
+    from fractions import Fraction
+
+    import av
+    import av.filter
+
     factors, left = [], speed
-    while left > 2.0:  # one atempo stage takes 0.5 to 2.0 (newer ffmpeg more): chain them
+    while left > 2.0:  # one atempo stage takes 0.5 to 2.0 (newer FFmpeg more): chain them
         factors.append(2.0)
         left /= 2.0
     while left < 0.5:
         factors.append(0.5)
         left /= 0.5
     factors.append(left)
-    chain = ",".join(f"atempo={f:.6f}" for f in factors)
-    command = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-f", "f32le", "-ar", str(SAMPLE_RATE),
-               "-ac", "1", "-i", "pipe:0", "-filter:a", chain, "-f", "f32le", "-ar", str(SAMPLE_RATE), "-ac", "1",
-               "pipe:1"]
-    done = subprocess.run(command, input=np.asarray(audio, dtype="<f4").tobytes(), capture_output=True, timeout=120,
-                          check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"ffmpeg could not time-stretch: {done.stderr.decode(errors='replace')[-300:]}")
-    return np.frombuffer(done.stdout, dtype="<f4").copy()
+    graph = av.filter.Graph()
+    source = node = graph.add_abuffer(format="flt", sample_rate=SAMPLE_RATE, layout="mono",
+                                      time_base=Fraction(1, SAMPLE_RATE))
+    for factor in factors:
+        stage = graph.add("atempo", f"{factor:.6f}")
+        node.link_to(stage)
+        node = stage
+    sink = graph.add("abuffersink")
+    node.link_to(sink)
+    graph.configure()
+    samples = np.ascontiguousarray(np.asarray(audio, dtype=np.float32).reshape(1, -1))
+    out: list[np.ndarray] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out.append(sink.pull().to_ndarray().reshape(-1))
+            except (av.error.BlockingIOError, av.error.EOFError):  # wants more input, or finished
+                return
+
+    step = 1 << 14
+    for start in range(0, samples.shape[1], step):
+        frame = av.AudioFrame.from_ndarray(samples[:, start:start + step].copy(), format="flt", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = SAMPLE_RATE, start, Fraction(1, SAMPLE_RATE)
+        source.push(frame)
+        drain()
+    source.push(None)
+    drain()
+    return np.concatenate(out) if out else np.zeros(0, np.float32)
 
 
 class UploadError(ValueError):

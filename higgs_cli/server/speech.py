@@ -125,6 +125,7 @@ def _uploads(body: dict, state: ServerState) -> list[tuple[str, bytes, str]]:
 def _references(uploads: list[tuple[str, bytes, str]], limits) -> list[Turn]:
     """Uploaded clips as reference turns (decoded here: a worker thread, never the event loop)."""
     from higgs_cli.voices.reference import MIN_SECONDS, REFERENCE_PEAK_DB, peak_normalize
+    from higgs_cli.voices.reference_turn import ResolvedVoice, reference_turn
 
     turns = []
     for where, data, transcript in uploads:
@@ -135,7 +136,7 @@ def _references(uploads: list[tuple[str, bytes, str]], limits) -> list[Turn]:
             raise bad(f"{where}.audio is not usable audio: {error}", f"{where}.audio", "invalid_audio") from None
         if len(clip) < MIN_SECONDS * 24_000 or not np.abs(clip).max() > 1e-3:
             raise bad(f"{where}.audio is silent or shorter than {MIN_SECONDS} s", f"{where}.audio", "invalid_audio")
-        turns.append(Turn(normalize_text(transcript), audio=peak_normalize(clip, REFERENCE_PEAK_DB)))
+        turns.append(reference_turn(ResolvedVoice(transcript, audio=peak_normalize(clip, REFERENCE_PEAK_DB))))
     return turns
 
 
@@ -190,9 +191,11 @@ def _with_voice(job: SpeechJob, state: ServerState) -> GenerationRequest:
     if job.uploads:
         request.history = tuple(_references(job.uploads, state.limits))
     elif job.voice_name is not None:
-        voice = state.library.get(job.voice_name)
-        codes = state.library.codes(voice.name, state.session.codec_id, state.scheduler.encode)
-        request.history = (Turn(normalize_text(voice.transcript), codes=codes),)
+        from higgs_cli.voices.reference_turn import library_voice, reference_turn
+
+        voice = library_voice(job.voice_name, state.library)
+        request.history = (reference_turn(voice, codec_id=state.session.codec_id, encode=state.scheduler.encode,
+                                          library=state.library),)
     return request
 
 

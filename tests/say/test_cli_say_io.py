@@ -13,7 +13,7 @@ import pytest
 from say_fixtures import feed_stdin, session
 
 __all__ = ["session"]  # a fixture, used by name
-FAKE_CLI = Path(__file__).parent / "fake_cli.py"
+FAKE_CLI = Path(__file__).parents[1] / "fake_cli.py"
 
 
 def test_dash_reads_the_text_from_stdin(cli, session, tmp_path, monkeypatch):
@@ -84,8 +84,8 @@ def test_the_summary_never_prints_none():
 def test_cli_greedy_flags_give_transformers_greedy_codes(cli, tiny_model, tmp_path, monkeypatch):
     """`higgs say --temperature 0 --ras-window 0` decodes exactly what transformers' greedy generate() makes."""
     import torch
-    from test_engine_parity import hf_generated, hf_inputs
     from transformers import AutoProcessor, HiggsAudioV2ForConditionalGeneration
+    from transformers_refs import hf_generated, hf_inputs
 
     from higgs_cli.engine.session import ModelSession
 

@@ -7,9 +7,10 @@ import copy
 import numpy as np
 import pytest
 import torch
+from transformers_refs import hf_generated, hf_inputs
 
 from higgs_cli.engine.placement import cpu_has_bf16
-from higgs_cli.engine.prompt import build_prompt, messages_for
+from higgs_cli.engine.prompt import build_prompt
 from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling, Turn
 from higgs_cli.engine.session import ModelSession
 
@@ -28,22 +29,6 @@ def hf(tiny_model):
     processor = AutoProcessor.from_pretrained(tiny_model)
     model = HiggsAudioV2ForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32).eval()
     return processor, model
-
-
-def hf_inputs(processor, request: GenerationRequest, audios: list[np.ndarray]):
-    messages = messages_for(request)
-    audio_iter = iter(audios)
-    for message in messages:
-        if message["role"] == "assistant":
-            message["content"] = [{"type": "audio", "audio": next(audio_iter)}]
-    return processor.apply_chat_template(messages, tokenize=True, return_dict=True, add_generation_prompt=True,
-                                         sampling_rate=24000, return_tensors="pt")
-
-
-def hf_generated(model, inputs, steps: int) -> np.ndarray:
-    out = model.generate(**inputs, do_sample=False, max_new_tokens=steps, return_dict_in_generate=True)
-    reference_frames = inputs["audio_input_ids"].shape[1] if "audio_input_ids" in inputs else 0
-    return out.audio_sequences[0, reference_frames:].numpy()
 
 
 def test_prompt_matches_the_processor(tiny_fp32_session, hf, reference_audio):

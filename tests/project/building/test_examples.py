@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-PROJECTS = Path(__file__).resolve().parents[1] / "projects"
+PROJECTS = Path(__file__).resolve().parents[3] / "projects"
 # example -> (lines as written in project.yaml, lines after planning: clone chunks long paragraphs)
 EXAMPLES = {"podcast": (12, 12), "audiobook": (6, 8), "jingle": (3, 3)}
 SAMPLE_RATE = 24_000

@@ -30,7 +30,7 @@ from higgs_cli.project.render import NullProgress, render_project  # noqa: E402
 from higgs_cli.project.store import Store  # noqa: E402
 
 pytestmark = pytest.mark.slow
-EXAMPLE = Path(__file__).resolve().parents[1] / "projects" / "jingle"  # two scenes: both actors get lines
+EXAMPLE = Path(__file__).resolve().parents[2] / "projects" / "jingle"  # two scenes: both actors get lines
 
 
 def _copy(folder: Path) -> Path:

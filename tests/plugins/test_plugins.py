@@ -23,7 +23,7 @@ else:  # pytest brings tomli on older Pythons
     import tomli as tomllib
 
 BUILT_INS = {"clone", "dialogue", "bgm", "hum"}
-DOCS = Path(__file__).resolve().parent.parent / "docs" / "plugins.md"
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"
 
 
 
@@ -157,7 +157,7 @@ def test_the_plugin_contract_sits_below_the_project_layer():
     plugins see the project through higgs_cli.plugins alone."""
     import ast
 
-    repo = Path(__file__).resolve().parent.parent
+    repo = Path(__file__).resolve().parents[2]
     sources = [*repo.joinpath("higgs_cli", "plugins").glob("*.py"), *repo.joinpath("plugins").glob("*.py")]
     assert len(sources) >= 8
     found = []

@@ -15,7 +15,7 @@ import pickle
 import shutil
 from pathlib import Path
 
-REPO = Path(__file__).parent.parent
+REPO = Path(__file__).parents[2]
 SOURCES = sorted([*REPO.joinpath("higgs_cli").rglob("*.py"), *REPO.joinpath("plugins").rglob("*.py")])
 
 FORBIDDEN_MODULES = {"pickle", "cPickle", "_pickle", "dill", "cloudpickle", "joblib", "shelve", "marshal"}

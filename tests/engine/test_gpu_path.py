@@ -79,7 +79,7 @@ def test_gpu_check_smoke_form_runs_on_cpu(tmp_path):
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     out = tmp_path / "gpu_check.json"
     done = subprocess.run([sys.executable, str(root / "benchmarks" / "gpu_check.py"), "--cpu", "--out", str(out)],
                           capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TORCH = {"torch", "torchaudio", "transformers"}
 TORCH_FREE_ENGINE = {"higgs_cli.engine", "higgs_cli.engine.request", "higgs_cli.engine.text",
                      "higgs_cli.engine.api", "higgs_cli.engine.vocab", "higgs_cli.engine.checkpoint"}
