@@ -102,7 +102,8 @@ class Scheduler:
         with self._cond:  # check and reserve in one step, so a burst cannot all pass the check
             if self._stopping:
                 raise Cancelled("the server is shutting down")
-            held = len(self._waiting) + self._reserved + sum(t is not None for t in self._owner)
+            waiting = sum(not t.cancelled for t in self._waiting)  # a timed-out one leaves at the next admission
+            held = waiting + self._reserved + sum(t is not None for t in self._owner)
             if held + len(requests) > self.max_queue + self.slots:
                 raise QueueFull(f"{max(0, held - self.slots)} requests are waiting (at most {self.max_queue})")
             self._reserved += len(requests)

@@ -12,8 +12,9 @@ included, once idle sockets fill it. Here instead:
   connection (or of the previous response), else the connection is closed;
 - its body within `body_timeout` seconds of its headers, else the same;
 - a client (an IP address) may hold `max_idle_per_client` connections that
-  are waiting for a request; one more closes its oldest idle one (if that
-  has waited a second: a burst of new connections is not its own victim).
+  are waiting for a request; one more closes its oldest idle one (the
+  newest is kept: on loopback or behind a NAT, a real client shares its
+  address with the pile).
 
 Nothing else is refused before the endpoint sees the request, so an idle
 pile cannot starve `/health` or a key holder; what a request may cost is
@@ -36,7 +37,6 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from higgs_cli.server.limits import Limits
 
 log = logging.getLogger("higgs.server")
-EVICT_AFTER = 1.0  # seconds an idle connection has waited before a newer one may push it out
 ABORT_KEY = "higgs.abort"
 
 
@@ -103,18 +103,14 @@ class ConnectionGuard:
 
     def waiting(self, conn) -> None:
         """`conn` waits for a request: start its header deadline, count it against its client."""
-        now = time.monotonic()
         peers = self.idle.setdefault(conn._host(), collections.OrderedDict())
-        peers[conn] = now
+        peers[conn] = time.monotonic()
         self.deadline(conn, self.limits.header_timeout, "a request's headers")
         while len(peers) > self.limits.max_idle_per_client:
-            oldest, since = next(iter(peers.items()))
-            victim = oldest if now - since >= EVICT_AFTER else conn
+            oldest = next(iter(peers))  # the newest is kept: it may be a real client behind the pile
             log.info("closing an idle connection from %s: it has %d waiting", conn._host(), len(peers))
-            self.forget(victim)
-            victim.transport.close()
-            if victim is conn:
-                return
+            self.forget(oldest)
+            oldest.transport.close()
 
     def forget(self, conn) -> None:
         """`conn` is busy or gone: no longer idle, no deadline."""
