@@ -64,7 +64,7 @@ def test_health_models_and_metrics(server):
     with server.client() as http:
         assert http.get("/health").json()["status"] == "ok"
         models = http.get("/v1/models").json()
-        assert models["data"][0]["id"] == server.state.session.name
+        assert {"higgs", "tts-1", server.state.session.name} <= {model["id"] for model in models["data"]}
         text = http.get("/metrics").text
     for name in ("higgs_requests_total", "higgs_queue_length", "higgs_busy_slots", "higgs_frames_per_second"):
         assert f"# TYPE {name}" in text
@@ -143,7 +143,7 @@ def test_a_library_voice_and_uploaded_references(client, library):
 BAD = [
     ({"input": ""}, 400, "input"),
     ({"input": "x" * 301}, 400, "input"),
-    ({"voice": "alloy"}, 400, "voice"),
+    ({"voice": "nobody-here"}, 400, "voice"),
     ({"voice": "../../etc/passwd"}, 400, "voice"),
     ({"response_format": "aiff"}, 400, "response_format"),
     ({"speed": 9}, 400, "speed"),
