@@ -33,7 +33,7 @@ from higgs_cli.engine.request import (
     Sampling,
     Turn,
 )
-from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text, nothing_to_speak
 from higgs_cli.errors import UsageError
 from higgs_cli.voices.reference_turn import ResolvedVoice, VoiceChoice, reference_turn, resolve_choice
 
@@ -59,9 +59,8 @@ def read_text(text: str, stdin: BinaryIO | None = None) -> str:
 
 def check_speakable(text: str) -> None:
     """UsageError for text with nothing to say once control and invisible characters are dropped."""
-    if text.strip() and not normalize_text(text):
-        raise UsageError("the text has nothing to speak once control and invisible characters are removed",
-                         hint="give words to speak")
+    if text.strip() and (problem := nothing_to_speak(text)):
+        raise UsageError(problem, hint="give words to speak")
 
 
 def check_sampling(sampling: Sampling, *, seed: int | None = None, max_seconds: float | None = None) -> None:

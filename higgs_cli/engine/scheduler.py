@@ -4,7 +4,7 @@
     ticket = scheduler.submit(request)      # from any thread; QueueFull past slots + max_queue
     ticket.wait(); ticket.result()          # or read ticket.take() as frames arrive
 
-One thread owns the model and runs the decode loop of `batching.run_jobs`,
+One thread owns the model and runs the decode loop of `decode.loop.run_jobs`,
 but its job list is open: requests are admitted into free slots while other
 requests decode, so concurrent requests share every decode step. A request's
 codes depend only on the request and its seed (the counter-based sampler and
@@ -34,11 +34,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from higgs_cli.engine.batching import CAPACITY_BUCKET, SPAN_STEP, power_of_two, size_bucket
-from higgs_cli.engine.decode_loop import device_step, make_step, sync_interval
+from higgs_cli.engine.decode.loop import CAPACITY_BUCKET, SPAN_STEP, power_of_two, size_bucket
+from higgs_cli.engine.decode.sampling import Mode
+from higgs_cli.engine.decode.step import device_step, make_step, sync_interval
+from higgs_cli.engine.decode.tickets import Cancelled, ModelCall, Ticket
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
-from higgs_cli.engine.sampling import Mode
-from higgs_cli.engine.tickets import Cancelled, ModelCall, Ticket
 
 __all__ = ["Cancelled", "QueueFull", "Scheduler", "Ticket"]
 

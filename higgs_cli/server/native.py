@@ -25,7 +25,7 @@ from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
 from higgs_cli.server.body import read_json
 from higgs_cli.server.common import ServerState, Waiter, authorize, check_prompt, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
-from higgs_cli.server.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
+from higgs_cli.sessions.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
 
 NDJSON = "application/x-ndjson"
 
@@ -102,7 +102,7 @@ async def _results(state: ServerState, tickets: list, batch_size: int) -> AsyncI
 
 
 async def stream(request: Request, state: ServerState) -> Response:
-    from higgs_cli.engine.chunks import ChunkDecoder
+    from higgs_cli.engine.decode.chunks import ChunkDecoder
 
     authorize(request, state)
     body = await read_json(request, state.limits)

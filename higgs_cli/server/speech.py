@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RATE, GenerationRequest, Sampling, Turn
-from higgs_cli.engine.text import normalize_text
+from higgs_cli.engine.text import normalize_text, nothing_to_speak
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
 from higgs_cli.server.body import read_json
@@ -36,7 +36,7 @@ from higgs_cli.server.common import ServerState, Waiter, authorize, check_prompt
 from higgs_cli.server.connections import abort_from
 from higgs_cli.server.errors import ApiError, bad
 from higgs_cli.server.names import STOCK_VOICES, served_models
-from higgs_cli.server.wire import WireError, number
+from higgs_cli.sessions.wire import WireError, number
 
 log = logging.getLogger("higgs.server")
 CHUNK_FRAMES = 25  # streamed audio: about one second per chunk
@@ -145,8 +145,8 @@ def parse(body: dict, state: ServerState) -> SpeechJob:
     limits = state.limits
     _model(body, state)
     text = _string(body, "input", limits.max_input_chars, required=True)
-    if not normalize_text(text):
-        raise bad("'input' has nothing to speak once control and invisible characters are removed", "input")
+    if problem := nothing_to_speak(text, "'input'"):
+        raise bad(problem, "input")
     scene = _string(body, "instructions", limits.max_input_chars)
     fmt = body.get("response_format", "mp3")
     if fmt not in audio_out.FORMATS:
@@ -239,7 +239,7 @@ async def _single(data: bytes) -> AsyncIterator[bytes]:
 
 async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> AsyncIterator[bytes]:
     """PCM or WAV bytes as the audio is generated; the ticket is cancelled if the client goes away."""
-    from higgs_cli.engine.chunks import ChunkDecoder
+    from higgs_cli.engine.decode.chunks import ChunkDecoder
 
     chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES, job.request.max_frames)
     try:
