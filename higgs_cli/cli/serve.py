@@ -51,6 +51,14 @@ def serve(
     cors_origin: Annotated[Optional[list[str]], typer.Option(
         "--cors-origin", show_default=False, help="Allow browser pages from this origin (repeatable); "
                                                   "no CORS by default.")] = None,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-host", show_default=False, help="Answer requests addressed to this name too (repeatable; "
+        "'*' for any). By default a keyless server answers only loopback names, a keyed one any name.")] = None,
+    voice_alias: Annotated[Optional[list[str]], typer.Option(
+        "--voice-alias", show_default=False, help="Map an OpenAI voice name to a library voice, e.g. "
+        "alloy=belinda (repeatable). Unmapped stock names are built-in described voices.")] = None,
+    voices_file: Annotated[Optional[Path], typer.Option(
+        "--voices-file", show_default=False, help="A file of NAME=VOICE lines, as --voice-alias.")] = None,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -58,6 +66,7 @@ def serve(
     from dataclasses import replace
 
     from higgs_cli.cli.progress import SESSION_NOTES
+    from higgs_cli.server.names import check_aliases, parse_aliases
     from higgs_cli.server.run import ServeOptions, check_bind, serve
     from higgs_cli.sessions import SessionSpec, open_session
     from higgs_cli.sessions.env import api_key as env_api_key
@@ -65,8 +74,10 @@ def serve(
     api_key = _read_key(api_key or (None if api_key_file else env_api_key()), api_key_file)
     limits = replace(LIMITS, max_queue=max_queue, max_seconds=max_seconds, request_timeout=request_timeout)
     options = ServeOptions(host=host, port=port, max_batch=max_batch, api_key=api_key or None,
-                           cors_origins=tuple(cors_origin or ()), limits=limits)
+                           cors_origins=tuple(cors_origin or ()), allowed_hosts=tuple(allowed_host or ()),
+                           voice_aliases=parse_aliases(list(voice_alias or ()), voices_file), limits=limits)
     check_bind(options)  # before the model loads: a refused address should not cost that wait
+    check_aliases(options.voice_aliases)
 
     def load():
         spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, no_server=True)
