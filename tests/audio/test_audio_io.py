@@ -235,7 +235,7 @@ def test_mp3_is_constant_bitrate_as_asked(tmp_path, kbps):
 
 
 def test_bad_mp3_bitrate_is_refused(tmp_path):
-    with pytest.raises(UsageError, match="150 kbps is not an MP3 bitrate") as caught:
+    with pytest.raises(UsageError, match="150 kbps is not a bitrate an MP3 at 44100 Hz") as caught:
         write_audio(tmp_path / "a.mp3", sine(0.2, SAMPLE_RATE), bitrate_kbps=150)
     assert "192" in caught.value.hint
     assert list(tmp_path.iterdir()) == []

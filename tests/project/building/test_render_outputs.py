@@ -242,7 +242,7 @@ def test_a_wav_master_records_its_own_rate(cli, fake_model, tmp_path):
 def test_a_bitrate_mp3_does_not_have_is_refused(cli, tmp_path):
     result = cli("project", "validate", two_speakers(tmp_path / "show", output="format: mp3, bitrate: 150"))
     assert result.exit_code == 2 and "output.bitrate 150 is out of range" in result.output
-    assert "one of 32, 40" in result.output and "320" in result.output
+    assert "one of 8, 16, 24, 32, 40" in result.output and "320" in result.output
 
 
 # -- warnings count lines from 1 (issue 16.13) ----------------------------------------------------
