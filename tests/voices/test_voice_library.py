@@ -567,7 +567,7 @@ def test_library_files_take_the_umask(lib, wav, tmp_path):
 
 def test_one_module_owns_the_home_folder(_isolated_home, monkeypatch):
     from higgs_cli import home
-    from higgs_cli.engine.aot import cache_root
+    from higgs_cli.engine.decode.aot import cache_root
 
     assert (home.voices_dir(), home.compiled_dir()) == (_isolated_home / "voices", _isolated_home / "compiled")
     assert cache_root() == home.compiled_dir() and default_root() == home.voices_dir()
