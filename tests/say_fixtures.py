@@ -1,5 +1,5 @@
-"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): a FakeSession in place of
-the model, and stdin fed from bytes."""
+"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): putting a FakeSession in place
+of the model, and stdin fed from bytes (the `session` fixture is in tests/say/conftest.py)."""
 
 from __future__ import annotations
 
@@ -14,12 +14,6 @@ def use_session(monkeypatch: pytest.MonkeyPatch, made: FakeSession) -> FakeSessi
     """Make `say` load `made` instead of a model; returns it."""
     monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: made)
     return made
-
-
-@pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
-    """A FakeSession in place of the model (no --model: its identity comes from the session)."""
-    return use_session(monkeypatch, FakeSession(is_random=True))
 
 
 def feed_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

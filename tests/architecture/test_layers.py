@@ -93,6 +93,7 @@ def test_torch_backed_engine_modules_load_only_inside_functions_elsewhere():
     assert _violations(rule) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(TORCH_FREE_ENGINE | {
     "higgs_cli.cli.app", "higgs_cli.project.render", "higgs_cli.project.status", "higgs_cli.speech",
     "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.server.client", "higgs_cli.server.connect",
@@ -119,6 +120,7 @@ def test_the_task_contracts_output_defaults_are_the_audio_layers():
     assert (OutputSettings().subtitle_labels, OutputSettings().bitrate) == (LABELS[0], DEFAULT_MP3_KBPS)
 
 
+@pytest.mark.slow
 def test_the_task_contract_loads_no_audio_io():
     code = "import sys, higgs_cli.plugins; sys.exit(any(m.startswith('higgs_cli.audio') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
