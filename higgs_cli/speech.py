@@ -33,19 +33,12 @@ from higgs_cli.engine.request import (
     Sampling,
     Turn,
 )
-from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text, nothing_to_speak
 from higgs_cli.errors import UsageError
+from higgs_cli.voices.reference_turn import ResolvedVoice, VoiceChoice, reference_turn, resolve_choice
 
 STDIN = STDOUT = "-"
 STREAMABLE = ("wav", "flac", "ogg")  # formats written while the audio is generated
-
-
-@dataclass(frozen=True)
-class VoiceChoice:
-    """A reference voice: a library voice name, or an audio file with its transcript."""
-
-    name_or_path: str
-    transcript: str | None = None
 
 
 def read_text(text: str, stdin: BinaryIO | None = None) -> str:
@@ -66,9 +59,8 @@ def read_text(text: str, stdin: BinaryIO | None = None) -> str:
 
 def check_speakable(text: str) -> None:
     """UsageError for text with nothing to say once control and invisible characters are dropped."""
-    if text.strip() and not normalize_text(text):
-        raise UsageError("the text has nothing to speak once control and invisible characters are removed",
-                         hint="give words to speak")
+    if text.strip() and (problem := nothing_to_speak(text)):
+        raise UsageError(problem, hint="give words to speak")
 
 
 def check_sampling(sampling: Sampling, *, seed: int | None = None, max_seconds: float | None = None) -> None:
@@ -80,42 +72,9 @@ def check_sampling(sampling: Sampling, *, seed: int | None = None, max_seconds: 
             raise UsageError(f"--{key.replace('_', '-')} must be {rule.describe()}, got {value}")
 
 
-@dataclass(frozen=True)
-class ResolvedVoice:
-    """A checked voice choice: a reference file (prepared audio) or a library voice."""
-
-    transcript: str
-    audio: object = None  # np.ndarray for a file reference
-    library_name: str | None = None
-
-
-def resolve_voice(choice: VoiceChoice, library=None) -> ResolvedVoice:
-    """Check a --voice choice before any model is loaded."""
-    path = Path(choice.name_or_path).expanduser()
-    if path.exists():
-        if not choice.transcript or not choice.transcript.strip():
-            raise UsageError(f"--voice {path} needs --transcript: the words spoken in that recording",
-                             hint="zero-shot cloning pairs the reference audio with its transcript")
-        from higgs_cli.voices.library import prepare_reference
-
-        return ResolvedVoice(normalize_text(choice.transcript), audio=prepare_reference(path))
-    if any(sep in choice.name_or_path for sep in "/\\") or "." in choice.name_or_path:
-        raise UsageError(f"--voice {choice.name_or_path}: no such file",
-                         hint="give an audio file that exists, or the name of a voice in `higgs voice list`")
-    from higgs_cli.voices.library import VoiceLibrary
-
-    voice = (library or VoiceLibrary()).get(choice.name_or_path)
-    return ResolvedVoice(normalize_text(choice.transcript or voice.transcript), library_name=voice.name)
-
-
 def voice_turn(voice: ResolvedVoice, session: Session, library=None) -> Turn:
-    """The reference Turn for a resolved voice; library voices use their cached codes."""
-    if voice.library_name is None:
-        return Turn(voice.transcript, audio=voice.audio)
-    from higgs_cli.voices.library import VoiceLibrary
-
-    codes = (library or VoiceLibrary()).codes(voice.library_name, session.codec_id, session.encode_audio)
-    return Turn(voice.transcript, codes=codes)
+    """The reference Turn of a resolved voice on `session` (library voices use their cached codes)."""
+    return reference_turn(voice, codec_id=session.codec_id, encode=session.encode_audio, library=library)
 
 
 def build_request(text: str, *, voice: Turn | None = None, scene: str | None = None,
@@ -192,7 +151,7 @@ def prepare(job: SayJob, library=None) -> PreparedSay:
     check_sampling(job.sampling, seed=job.seed, max_seconds=job.max_seconds)
     check_text(job.text, max_chars=MAX_TEXT_CHARS)
     check_speakable(job.text)
-    return PreparedSay(job, resolve_voice(job.voice, library) if job.voice else None)
+    return PreparedSay(job, resolve_choice(job.voice, library) if job.voice else None)
 
 
 @dataclass(frozen=True)

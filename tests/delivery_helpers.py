@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeSession, write_voice
 
-from higgs_cli.project.lazy import ModelIdentity
+from higgs_cli.sessions.identity import ModelIdentity
 
 FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
 FFPROBE = shutil.which("ffprobe")

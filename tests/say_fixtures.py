@@ -1,5 +1,5 @@
-"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): putting a FakeSession in place
-of the model, and stdin fed from bytes (the `session` fixture is in tests/say/conftest.py)."""
+"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): stdin fed from bytes (the
+`session` fixture, a FakeSession in place of the model, is in tests/say/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ import io
 import sys
 
 import pytest
-from fakes import FakeSession
-
-
-def use_session(monkeypatch: pytest.MonkeyPatch, made: FakeSession) -> FakeSession:
-    """Make `say` load `made` instead of a model; returns it."""
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: made)
-    return made
 
 
 def feed_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

@@ -26,7 +26,8 @@ from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, RANDOM_W
 from higgs_cli.engine.text import normalize_text
 from higgs_cli.errors import AudioError, HiggsError, UsageError, ValidationError
 from higgs_cli.fsutil import atomic_write_text, exclusive_lock, file_sha256, sweep_temporaries
-from higgs_cli.speech import ResolvedVoice, VoiceChoice, build_request, check_sampling, resolve_voice, voice_turn
+from higgs_cli.speech import build_request, check_sampling, voice_turn
+from higgs_cli.voices.reference_turn import ResolvedVoice, VoiceChoice, reference_text, resolve_choice
 
 MANIFEST = "manifest.json"
 LOCK = ".higgs-batch.lock"
@@ -67,15 +68,17 @@ def _check_output_dir(folder: Path) -> None:
 
 
 def _voice_id(voice: ResolvedVoice, library) -> str:
+    """What of a voice shapes a row's prompt: its recording and its transcript as the prompt carries it."""
+    transcript = reference_text(voice.transcript)
     if voice.library_name is not None:
         from higgs_cli.voices.library import VoiceLibrary
 
         entry = (library or VoiceLibrary()).get(voice.library_name)
-        return f"library:{entry.name}:{entry.audio_sha256}:{voice.transcript}"
+        return f"library:{entry.name}:{entry.audio_sha256}:{transcript}"
     import numpy as np
 
     audio = np.ascontiguousarray(voice.audio, dtype=np.float32)
-    return f"file:{hashlib.sha256(audio.tobytes()).hexdigest()}:{voice.transcript}"
+    return f"file:{hashlib.sha256(audio.tobytes()).hexdigest()}:{transcript}"
 
 
 def prepare_batch(batch_input: BatchInput, output_dir: Path | str, settings: BatchSettings, library=None) -> Batch:
@@ -83,7 +86,7 @@ def prepare_batch(batch_input: BatchInput, output_dir: Path | str, settings: Bat
     output_dir = Path(output_dir)
     check_sampling(settings.sampling, seed=settings.seed, max_seconds=settings.max_seconds)
     _check_output_dir(output_dir)
-    voices: dict[str | None, ResolvedVoice | None] = {None: resolve_voice(settings.voice, library)
+    voices: dict[str | None, ResolvedVoice | None] = {None: resolve_choice(settings.voice, library)
                                                       if settings.voice else None}
     problems = []
     for row in batch_input.rows:
@@ -94,7 +97,7 @@ def prepare_batch(batch_input: BatchInput, output_dir: Path | str, settings: Bat
                             "voice (`higgs voice add NAME FILE --transcript ...` adds one)")
             continue
         try:
-            voices[row.voice] = resolve_voice(VoiceChoice(row.voice), library)
+            voices[row.voice] = resolve_choice(VoiceChoice(row.voice), library)
         except HiggsError as error:
             problems.append(f"{batch_input.where}:{row.line}: {error.message}")
     if problems:

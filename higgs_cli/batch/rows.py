@@ -15,7 +15,7 @@ from pathlib import Path
 
 from higgs_cli.batch.table import Record, Sheet, as_text, pick_column, read_bytes, read_csv, read_jsonl
 from higgs_cli.engine.request import SAMPLING_RANGES
-from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, nothing_to_speak
 from higgs_cli.errors import HiggsError, UsageError
 
 COLUMNS = ("id", "text", "voice", "scene", "direction", "seed", "format")
@@ -71,9 +71,7 @@ def text_problem(text: str) -> str | None:
         check_text(text, max_chars=MAX_TEXT_CHARS)
     except HiggsError as error:
         return error.message
-    if not normalize_text(text):
-        return "text has nothing to speak once control and invisible characters are removed"
-    return None
+    return nothing_to_speak(text, "text")
 
 
 def check_id(value: str) -> str | None:

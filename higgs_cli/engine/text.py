@@ -247,6 +247,14 @@ def chunk_text(text: str, max_chars: int = 300) -> list[str]:
 
 # --- limits -----------------------------------------------------------------
 
+def nothing_to_speak(text: str, what: str = "the text") -> str | None:
+    """The one message for a text with no words once normalized (control and invisible characters
+    dropped), naming the text `what`; None when there is something to speak."""
+    if normalize_text(text):
+        return None
+    return f"{what} has nothing to speak once control and invisible characters are removed"
+
+
 def check_text(text: str, *, max_chars: int, what: str = "text") -> None:
     """Raise UsageError when `text` is empty, whitespace only, or longer than `max_chars`.
 

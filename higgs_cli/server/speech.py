@@ -22,12 +22,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RATE, GenerationRequest, Sampling, Turn
-from higgs_cli.engine.text import normalize_text
+from higgs_cli.engine.text import normalize_text, nothing_to_speak
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
 from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
-from higgs_cli.server.wire import WireError, number
+from higgs_cli.sessions.wire import WireError, number
 
 log = logging.getLogger("higgs.server")
 ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "higgs-audio-v2")  # model names OpenAI clients send
@@ -84,6 +84,7 @@ def _voice(body: dict, state: ServerState) -> str | None:
 
 def _references(body: dict, state: ServerState) -> list[Turn]:
     from higgs_cli.voices.reference import MIN_SECONDS, REFERENCE_PEAK_DB, peak_normalize
+    from higgs_cli.voices.reference_turn import ResolvedVoice, reference_turn
 
     limits = state.limits
     refs = body.get("references") or []
@@ -108,7 +109,7 @@ def _references(body: dict, state: ServerState) -> list[Turn]:
             raise bad(f"{where}.audio is not usable audio: {error}", f"{where}.audio", "invalid_audio") from None
         if len(clip) < MIN_SECONDS * 24_000 or not np.abs(clip).max() > 1e-3:
             raise bad(f"{where}.audio is silent or shorter than {MIN_SECONDS} s", f"{where}.audio", "invalid_audio")
-        turns.append(Turn(normalize_text(transcript), audio=peak_normalize(clip, REFERENCE_PEAK_DB)))
+        turns.append(reference_turn(ResolvedVoice(transcript, audio=peak_normalize(clip, REFERENCE_PEAK_DB))))
     return turns
 
 
@@ -117,8 +118,8 @@ def parse(body: dict, state: ServerState) -> SpeechJob:
     limits = state.limits
     _model(body, state)
     text = _string(body, "input", limits.max_input_chars, required=True)
-    if not normalize_text(text):
-        raise bad("'input' has nothing to speak once control and invisible characters are removed", "input")
+    if problem := nothing_to_speak(text, "'input'"):
+        raise bad(problem, "input")
     scene = _string(body, "instructions", limits.max_input_chars)
     fmt = body.get("response_format", "mp3")
     if fmt not in audio_out.FORMATS:
@@ -161,9 +162,11 @@ def _with_voice(job: SpeechJob, state: ServerState) -> GenerationRequest:
     if job.references:
         request.history = tuple(job.references)
     elif job.voice_name is not None:
-        voice = state.library.get(job.voice_name)
-        codes = state.library.codes(voice.name, state.session.codec_id, state.scheduler.encode)
-        request.history = (Turn(normalize_text(voice.transcript), codes=codes),)
+        from higgs_cli.voices.reference_turn import library_voice, reference_turn
+
+        voice = library_voice(job.voice_name, state.library)
+        request.history = (reference_turn(voice, codec_id=state.session.codec_id, encode=state.scheduler.encode,
+                                          library=state.library),)
     return request
 
 

@@ -1,8 +1,20 @@
-"""The voice library: named reference recordings that tasks clone."""
+"""The voice library: named reference recordings that tasks clone; and the one voice resolver
+(reference_turn.py), which makes any voice a prompt's reference turn.
 
-from higgs_cli.voices.codes import CodesCache
-from higgs_cli.voices.library import SkippedFolder, Voice, VoiceLibrary, check_name, default_root
-from higgs_cli.voices.reference import prepare_reference
+The names below load on first use, so importing `higgs_cli.voices.reference_turn` (as `higgs say`
+does at start-up) does not load the library and its audio stack.
+"""
 
-__all__ = ["CodesCache", "SkippedFolder", "Voice", "VoiceLibrary", "check_name", "default_root",
-           "prepare_reference"]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {"CodesCache": "codes", "SkippedFolder": "library", "Voice": "library", "VoiceLibrary": "library",
+          "check_name": "library", "default_root": "library", "prepare_reference": "reference"}
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)

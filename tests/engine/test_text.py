@@ -251,3 +251,8 @@ def test_text_of_only_format_characters_has_nothing_to_speak(text):
     with pytest.raises(UsageError, match="nothing to speak"):
         check_speakable(text)
     check_speakable("\u200dhi")  # with a letter, there is something to speak
+    from higgs_cli.engine.text import nothing_to_speak
+
+    assert nothing_to_speak(text, "line 3") == ("line 3 has nothing to speak once control and invisible characters "
+                                                "are removed")  # the one wording, for every caller
+    assert nothing_to_speak("\u200dhi") is None

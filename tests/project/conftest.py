@@ -8,15 +8,6 @@ from fakes import FakeSession
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
+def fake_model(fake_sessions) -> list[FakeSession]:
     """`project render` gets a FakeSession (no torch, no checkpoint); the sessions it made."""
-    made: list[FakeSession] = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: FAKE)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: FAKE)
-    return made
+    return fake_sessions.known(FAKE).made

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 from fakes import FakeSession
-from say_fixtures import use_session
 
 
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
+def session(fake_sessions) -> FakeSession:
     """A FakeSession in place of the model (no --model: its identity comes from the session)."""
-    return use_session(monkeypatch, FakeSession(is_random=True))
+    return fake_sessions.always(FakeSession(is_random=True))

@@ -1,5 +1,6 @@
 """The storage tests' bucket: moto's threaded S3 server on a free loopback port (real HTTP, the real S3
-protocol), one per test module, and a fresh bucket per test with the environment boto3 reads."""
+protocol), one per test module, and a fresh bucket per test with the environment boto3 reads; the CLI's
+sessions as FakeSessions."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import socket
 import uuid
 
 import pytest
+from fakes import FakeSession
 
 
 @pytest.fixture(scope="module")
@@ -38,3 +40,9 @@ def s3(s3_endpoint, monkeypatch, tmp_path):
     bucket = f"higgs-{uuid.uuid4().hex[:12]}"
     client.create_bucket(Bucket=bucket)
     return client, bucket
+
+
+@pytest.fixture
+def loads(fake_sessions) -> list[FakeSession]:
+    """The CLI's sessions are FakeSessions (the storage is under test, not the model)."""
+    return fake_sessions.known(None).made

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from fakes import FakeSession, write_voice
+from fakes import write_voice
 
 pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
@@ -53,21 +53,6 @@ def _upload_project(client, bucket, prefix, tmp_path, cache=""):
     voice = write_voice(tmp_path / "upload" / "alice.wav")
     client.put_object(Bucket=bucket, Key=f"{prefix}/project.yaml", Body=PROJECT.format(cache=cache).encode())
     client.put_object(Bucket=bucket, Key=f"{prefix}/voices/alice.wav", Body=voice.read_bytes())
-
-
-@pytest.fixture
-def loads(monkeypatch):
-    """The CLI's model loader gives FakeSessions (the storage is under test, not the model)."""
-    made: list[FakeSession] = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: None)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: None)
-    return made
 
 
 # -- URLs -------------------------------------------------------------------------------------------

@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 
-import test_storage
 from fakes import write_voice
 from test_storage import PROJECT, _keys, _result, _upload_project
 
 from higgs_cli.project.store import Store
 from higgs_cli.storage.cache import RemoteStore
 from higgs_cli.storage.objects import Prefix
-
-loads = test_storage.loads  # its fixture, shared (the bucket fixtures are in conftest.py)
 
 
 def _json(result):
