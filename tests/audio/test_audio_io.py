@@ -195,7 +195,7 @@ def test_tags_are_written_and_read_back_by_mutagen(tmp_path, ext):
     assert [p.name for p in tmp_path.iterdir()] == [f"t.{ext}"]
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed (apt-get install ffmpeg)")
+@pytest.mark.needs_ffmpeg
 @pytest.mark.parametrize("ext", ["wav", "flac", "mp3"])
 def test_tags_are_read_by_ffprobe(tmp_path, ext):
     if ext not in supported_output_formats():
@@ -219,7 +219,7 @@ def ffprobe(path) -> dict:
     return json.loads(out)
 
 
-@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="ffprobe is not installed (apt-get install ffmpeg)")
+@pytest.mark.needs_ffmpeg
 @pytest.mark.parametrize("kbps", [None, 128, 320])
 def test_mp3_is_constant_bitrate_as_asked(tmp_path, kbps):
     if "mp3" not in supported_output_formats():

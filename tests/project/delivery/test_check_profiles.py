@@ -10,9 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from delivery_helpers import FFMPEG, book, fake_model, ffprobe, needs_ffmpeg, render
-
-__all__ = ["fake_model"]  # a fixture, used by name
+from delivery_helpers import FFMPEG, book, ffprobe, needs_ffmpeg, render
 
 pytestmark = needs_ffmpeg
 
