@@ -22,6 +22,7 @@ import soundfile as sf
 
 from higgs_cli.audio import bitrates
 from higgs_cli.audio.mp4 import Chapter, aac_available, encode_m4b
+from higgs_cli.audio.ogg import fix_serial
 from higgs_cli.audio.tags import Cover, clean_tags, write_chapters, write_cover, write_tags
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, UsageError
@@ -256,6 +257,8 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
                     raise AudioError(f"nothing to write to {path}: the audio is empty")
                 sink.write(np.clip(resample.flush(), -1.0, 1.0))
             write_tags(tmp, ext, tags)
+            if ext == "ogg":  # libsndfile picks a random stream serial: the same audio would differ
+                fix_serial(tmp)
             if ext == "mp3":
                 write_chapters(tmp, chapters)
                 write_cover(tmp, ext, cover)

@@ -239,3 +239,19 @@ def test_bad_mp3_bitrate_is_refused(tmp_path):
         write_audio(tmp_path / "a.mp3", sine(0.2, SAMPLE_RATE), bitrate_kbps=150)
     assert "192" in caught.value.hint
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_ogg_is_the_same_bytes_each_time(tmp_path):
+    """Issue 35.7: libsndfile picks a random stream serial; write_audio fixes it (and the page CRCs)."""
+    if "ogg" not in supported_output_formats():
+        pytest.skip("this libsndfile cannot write ogg")
+    audio = sine(2.0, SAMPLE_RATE)
+    first = write_audio(tmp_path / "a.ogg", audio, tags={"title": "Same"}).read_bytes()
+    second = write_audio(tmp_path / "b.ogg", audio, tags={"title": "Same"}).read_bytes()
+    assert first == second
+    assert load_audio(tmp_path / "a.ogg").size == pytest.approx(audio.size, abs=2)
+    if shutil.which("ffmpeg"):  # an independent reader finds no bad CRC
+        done = subprocess.run([shutil.which("ffmpeg"), "-v", "error", "-i", str(tmp_path / "a.ogg"), "-f", "null",
+                               "-"], capture_output=True, text=True, check=True)
+        assert done.stderr == ""
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ogg", "b.ogg"]  # nothing left beside
