@@ -52,6 +52,16 @@ def test_plain_json_passes_unchanged():
     assert untrusted.loads(text) == json.loads(text)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_setting_allows_a_number_that_is_not_finite(value):
+    """Range.allows is the one range check of the CLI, projects, sheets and the server: NaN compared
+    false with both bounds and passed; int(inf) raised OverflowError."""
+    from higgs_cli.engine.request import SAMPLING_RANGES
+
+    for name, rule in SAMPLING_RANGES.items():
+        assert not rule.allows(value), name
+
+
 def test_text_that_is_not_text():
     assert untrusted.text_problem("plain, naïve, 你好 🎉") is None
     assert "byte 0xFF at character 4" in untrusted.text_problem("hi \udcff")  # how argv carries a bad byte
