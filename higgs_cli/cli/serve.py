@@ -15,6 +15,7 @@ import typer
 from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
 from higgs_cli.cli.output import dump_json, out
 from higgs_cli.engine.request import SAMPLING_RANGES
+from higgs_cli.errors import UsageError
 from higgs_cli.server.limits import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SLOTS, Limits
 from higgs_cli.sessions.env import KEY_ENV
 
@@ -33,8 +34,13 @@ def serve(
                                            "(batch slots; more is faster, uses more memory).")] = DEFAULT_SLOTS,
     api_key: Annotated[Optional[str], typer.Option(
         "--api-key", show_default=False,
-        help=f"Require this key ('Authorization: Bearer KEY') on every request but /health [default: ${KEY_ENV}].")]
+        help=f"Require this key ('Authorization: Bearer KEY') on every request but /health [default: ${KEY_ENV}]. "
+             "On the command line it is visible to every user of the machine (`ps`): prefer the "
+             f"environment (${KEY_ENV}) or --api-key-file.")]
     = None,
+    api_key_file: Annotated[Optional[Path], typer.Option(
+        "--api-key-file", show_default=False, help="Read the key from this file (its first line; keep the "
+        "file private, e.g. chmod 600).")] = None,
     max_queue: Annotated[int, typer.Option("--max-queue", min=1, help="Requests that may wait for a slot; "
                                            "more are answered 429 with Retry-After.")] = LIMITS.max_queue,
     max_seconds: Annotated[float, typer.Option("--max-seconds", min=1, max=SAMPLING_RANGES["max_seconds"].high,
@@ -65,7 +71,7 @@ def serve(
     from higgs_cli.sessions import SessionSpec, open_session
     from higgs_cli.sessions.env import api_key as env_api_key
 
-    api_key = api_key or env_api_key()
+    api_key = _read_key(api_key or (None if api_key_file else env_api_key()), api_key_file)
     limits = replace(LIMITS, max_queue=max_queue, max_seconds=max_seconds, request_timeout=request_timeout)
     options = ServeOptions(host=host, port=port, max_batch=max_batch, api_key=api_key or None,
                            cors_origins=tuple(cors_origin or ()), allowed_hosts=tuple(allowed_host or ()),
@@ -93,6 +99,25 @@ def serve(
         sys.stdout.flush()
 
     serve(load, options, on_ready=ready)
+
+
+MAX_KEY_FILE = 4096  # a key is a line of text, not a file's worth
+
+
+def _read_key(api_key: str | None, key_file: Path | None) -> str | None:
+    """The key from --api-key/$HIGGS_API_KEY or from --api-key-file (its first line), checked to be text."""
+    from higgs_cli.fsutil import read_capped_text
+    from higgs_cli.untrusted import check_utf8
+
+    if key_file is not None:
+        if api_key:
+            raise UsageError("give the key once: --api-key or --api-key-file",
+                             hint="leave out one of the options")
+        lines = read_capped_text(key_file, MAX_KEY_FILE, what="API key file").strip().splitlines()
+        if not lines or not lines[0].strip():
+            raise UsageError(f"API key file {key_file} is empty", hint="write the key on its first line")
+        api_key = lines[0].strip()
+    return check_utf8(api_key, "the API key") if api_key else None
 
 
 def register(app: typer.Typer) -> None:
