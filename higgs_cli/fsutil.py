@@ -4,10 +4,13 @@ leaves a half-written file, and two processes never write the same thing."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
+import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,6 +18,7 @@ from higgs_cli.errors import LockedError, UsageError
 
 TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made here (see sweep_temporaries)
 OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
+ABANDONED_AFTER = 10.0  # seconds: a half-built folder younger than this is never taken for a leftover
 _UMASK_LOCK = threading.Lock()
 
 
@@ -72,12 +76,92 @@ def check_writable(target: str | os.PathLike) -> Path:
     refuse_dangling_link(target)
     if target.is_dir():
         raise UsageError(f"cannot write {target}: it is a folder", hint="give a file name")
+    if not target.is_symlink() and target.exists() and not target.is_file():  # a FIFO, a device, a socket
+        raise UsageError(f"cannot write {target}: it is {_kind(target)}, not a regular file",
+                         hint="give the name of a new or a regular file")
     if not parent.is_dir():
         raise UsageError(f"cannot write {target}: folder {parent} does not exist",
                          hint="create the folder first or choose another output path")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise UsageError(f"cannot write {target}: permission denied")
     return target
+
+
+def _kind(path: Path) -> str:
+    mode = path.lstat().st_mode
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "a special file")
+
+
+def resolve_inside(folder: str | os.PathLike, target: str | os.PathLike, *, what: str = "output") -> Path:
+    """`target` (relative to `folder`, or absolute) as a path inside `folder`; UsageError when it is not.
+
+    The one check of every write whose place comes from a file higgs did not
+    write itself (a snapshot, a manifest, a sheet's ids): refused are absolute
+    paths elsewhere, `..` that leaves `folder`, and any symbolic link between
+    `folder` and the target, the target included, since a link could redirect
+    the write. `folder` itself is the one the user named and may be a link.
+    """
+    folder = Path(os.path.abspath(folder))
+    raw = Path(target)
+    where = Path(os.path.normpath(folder / raw))  # lexical: `..` counts against folder, not a link's target
+    if where == folder or not where.is_relative_to(folder):
+        raise UsageError(f"{what} {str(raw)!r} is not inside {folder}",
+                         hint=f"a {what} must be a path inside {folder.name}/ (no absolute path, no '..')")
+    current = folder
+    for part in where.relative_to(folder).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UsageError(f"{what} {str(raw)!r} goes through the symbolic link {current}, which could "
+                             f"lead outside {folder}", hint=f"remove the link {current} (higgs never follows "
+                             "links when it writes into a folder)")
+    return where
+
+
+def read_capped(path: str | os.PathLike, limit: int, *, what: str = "file") -> bytes:
+    """The bytes of the regular file `path`, at most `limit`; UsageError for anything else.
+
+    A FIFO, a device (/dev/zero) or a socket is refused at once without being
+    read (opened non-blocking, then checked), and a file longer than `limit`
+    is refused after reading `limit` + 1 bytes.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UsageError(f"cannot read {what} {path}: it does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {what} {path}: it is a folder, not a file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else (
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+        raise UsageError(f"cannot read {what} {path}: it is {kind}, not a regular file",
+                         hint="give a regular file (higgs reads no pipes or devices)")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"cannot read {what} {path}: it is larger than {_size(limit)}",
+                         hint=f"a {what} is at most {_size(limit)}")
+    return data
+
+
+def read_capped_text(path: str | os.PathLike, limit: int, *, what: str = "file") -> str:
+    """`read_capped` decoded as UTF-8; UsageError naming the first byte that is not."""
+    data = read_capped(path, limit, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {what} {path}: it is not UTF-8 text (byte {error.start} cannot be read)",
+                         hint="convert it first, e.g. with `iconv -t UTF-8`") from None
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit} bytes"
 
 
 @contextlib.contextmanager
@@ -126,7 +210,9 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     refuse_dangling_link(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_abandoned(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}.", dir=target.parent))
+    held = _hold(tmp)  # while this process lives, no sweep_abandoned takes the folder for a leftover
     try:
         _public_mode(tmp, folder=True)
         yield tmp
@@ -140,6 +226,51 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
+
+
+def _hold(folder: Path) -> int:
+    """An open descriptor of `folder` holding an exclusive flock on it, released when closed or at death."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def sweep_abandoned(target: str | os.PathLike) -> list[Path]:
+    """Remove the folders `atomic_dir(target)` left half-built when its process was killed (kill -9).
+
+    Safe without a lock on the parent folder (the user's, e.g. where `project
+    import` writes): a folder still being built is flock-ed by its builder, and
+    only folders whose flock can be taken, so whose builder is gone, are removed
+    (and none younger than ABANDONED_AFTER, which its builder may not hold yet).
+    """
+    import fcntl
+
+    target = Path(target)
+    removed = []
+    for entry in target.parent.glob(f".{glob.escape(target.name)}{TMP_MARK}.*"):
+        try:
+            if entry.is_symlink() or not entry.is_dir() or time.time() - entry.stat().st_mtime < ABANDONED_AFTER:
+                continue  # a folder made this instant may not be flock-ed yet by its builder
+        except OSError:
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its builder is alive
+            continue
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
