@@ -76,8 +76,8 @@ def main() -> int:
 
     import ray
 
-    from higgs_cli.distributed.ray_session import RaySession
     from higgs_cli.engine.checkpoint import init_random
+    from higgs_cli.sessions.ray_session import RaySession
 
     scratch = Path(tempfile.mkdtemp(prefix="higgs-bench-scale-"))
     model = args.model

@@ -82,3 +82,61 @@ def tiny_fp32_session(tiny_model, tiny_session):
     if tiny_session.dtype == torch.float32:
         return tiny_session
     return ModelSession.load(str(tiny_model), device="cpu", dtype="fp32")
+
+
+class FakeOpener:
+    """What `sessions.open_session` opens while the `fake_sessions` fixture is on (its one seam,
+    `sessions.use_opener`): every command that generates gets `make(spec)`, a FakeSession by default.
+
+    `made` and `specs` list what was loaded and what the command asked for (a lazy render
+    that loads nothing leaves both empty). The identity that keys lines is the real one
+    (the local checkpoint's, or a server's) unless `known(identity)` fixes it (None: unknown
+    until a session loads)."""
+
+    _REAL = object()
+
+    def __init__(self) -> None:
+        from fakes import FakeSession
+
+        self.made: list = []
+        self.specs: list = []
+        self.make = lambda spec: FakeSession()
+        self._identity = self._REAL
+
+    def always(self, session):
+        """Every load gives `session` (one object); returns it."""
+        self.make = lambda spec: session
+        return session
+
+    def each(self, factory) -> FakeOpener:
+        """Every load gives a new `factory()` (e.g. `lambda: FakeSession(is_random=True)`)."""
+        self.make = lambda spec: factory()
+        return self
+
+    def known(self, identity) -> FakeOpener:
+        """Key lines with `identity` (a ModelIdentity, or None) instead of reading a checkpoint."""
+        self._identity = identity
+        return self
+
+    def identity(self, spec):
+        if self._identity is self._REAL:
+            from higgs_cli.sessions.open import session_identity
+
+            return session_identity(spec)
+        return self._identity
+
+    def load(self, spec, notes):
+        self.specs.append(spec)
+        self.made.append(self.make(spec))
+        return self.made[-1]
+
+
+@pytest.fixture
+def fake_sessions():
+    """Commands get FakeSessions instead of loading a model (see FakeOpener); restored afterwards."""
+    from higgs_cli.sessions import use_opener
+
+    opener = FakeOpener()
+    previous = use_opener(opener)
+    yield opener
+    use_opener(previous)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from fakes import FakeSession, write_voice
 
-from higgs_cli.project.lazy import ModelIdentity
+from higgs_cli.sessions.identity import ModelIdentity
 
 FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
 FFPROBE = shutil.which("ffprobe")
@@ -24,18 +24,9 @@ needs_ffmpeg = pytest.mark.skipif(FFPROBE is None or FFMPEG is None,
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
+def fake_model(fake_sessions) -> list[FakeSession]:
     """`project render` gets a FakeSession (no torch, no checkpoint); the sessions it made."""
-    made: list[FakeSession] = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: FAKE)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: FAKE)
-    return made
+    return fake_sessions.known(FAKE).made
 
 
 def png_bytes(width: int = 2, height: int = 2) -> bytes:

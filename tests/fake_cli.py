@@ -86,8 +86,16 @@ def _pausing_atomic_path(target, **kwargs):
             _pause(PAUSE_AT)
 
 
-def _load_session(model=None, *, revision=None, device=None, project_model=None, compile=False, **options):
-    return ScriptedSession(is_random=True)
+class ScriptedOpener:
+    """`sessions.open_session` opens a ScriptedSession (the seam tests/conftest.py's fixture uses too)."""
+
+    def identity(self, spec):
+        from higgs_cli.sessions.open import session_identity
+
+        return session_identity(spec)  # the real one: a checkpoint's, or None (known once loaded)
+
+    def load(self, spec, notes):
+        return ScriptedSession(is_random=True)
 
 
 def _report_rss() -> None:
@@ -97,9 +105,9 @@ def _report_rss() -> None:
 def main() -> None:
     # Patch before the CLI modules import these names.
     fsutil.atomic_path = _pausing_atomic_path
-    from higgs_cli.cli import progress
+    from higgs_cli.sessions import use_opener
 
-    progress.load_session = _load_session
+    use_opener(ScriptedOpener())
     if os.environ.get("FAKE_RSS_FILE"):
         atexit.register(_report_rss)
     from higgs_cli.cli.app import main as higgs

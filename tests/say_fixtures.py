@@ -10,16 +10,10 @@ import pytest
 from fakes import FakeSession
 
 
-def use_session(monkeypatch: pytest.MonkeyPatch, made: FakeSession) -> FakeSession:
-    """Make `say` load `made` instead of a model; returns it."""
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: made)
-    return made
-
-
 @pytest.fixture
-def session(monkeypatch: pytest.MonkeyPatch) -> FakeSession:
+def session(fake_sessions) -> FakeSession:
     """A FakeSession in place of the model (no --model: its identity comes from the session)."""
-    return use_session(monkeypatch, FakeSession(is_random=True))
+    return fake_sessions.always(FakeSession(is_random=True))
 
 
 def feed_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

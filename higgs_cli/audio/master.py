@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from higgs_cli.audio.cleanup import DEFAULT_HIGHPASS_HZ, clean
 from higgs_cli.audio.loudness import (
     TP_REACH,
     LoudnessMeter,
@@ -142,16 +143,20 @@ def _faded(clip: np.ndarray, fade: int) -> np.ndarray:
 
 
 def master(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float = -1.0,
-           sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Normalize to `loudness` LUFS, then limit so that no true peak exceeds `peak_db` dBTP.
+           highpass_hz: float | None = DEFAULT_HIGHPASS_HZ, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Remove DC and rumble under `highpass_hz` (cleanup.py: 0 removes only the DC; None takes the
+    audio as it is, cleaned already), normalize to `loudness` LUFS, then limit so that no true
+    peak exceeds `peak_db` dBTP.
 
     Audio too short or too quiet to measure keeps its level and is only limited.
     `master_track` also says what came out.
     """
-    return master_track(audio, loudness=loudness, peak_db=peak_db, sample_rate=sample_rate)[0]
+    return master_track(audio, loudness=loudness, peak_db=peak_db, highpass_hz=highpass_hz,
+                        sample_rate=sample_rate)[0]
 
 
 def master_track(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float = -1.0,
+                 highpass_hz: float | None = DEFAULT_HIGHPASS_HZ,
                  sample_rate: int = SAMPLE_RATE) -> tuple[np.ndarray, MasterReport]:
     """`master`, with the measured loudness, true peak and loudness range of the result."""
     x = _mono(audio)
@@ -159,6 +164,8 @@ def master_track(audio: np.ndarray, *, loudness: float = -16.0, peak_db: float =
         raise AudioError("cannot master audio that contains NaN or infinite samples")
     if x.size == 0:
         return x.astype(np.float32), master_report(measure(x, sample_rate), loudness, peak_db)
+    if highpass_hz is not None:  # DC and rumble out before loudness is measured
+        x = clean(x, highpass_hz, sample_rate)
     meter = LoudnessMeter(sample_rate)
     meter.add(x)
     stream = MasteredStream(lambda lo, hi: x[lo:hi], x.size, gain=meter.gain_to(loudness), loudness=loudness,

@@ -15,6 +15,7 @@ import typer
 from higgs_cli.cli.output import set_json, set_quiet
 from higgs_cli.engine.checkpoint import DEFAULT_MODEL
 from higgs_cli.engine.request import Sampling
+from higgs_cli.sessions.env import SERVER_ENV
 
 SAMPLING = Sampling()
 
@@ -58,9 +59,16 @@ MaxSecondsOption = Annotated[float, typer.Option("--max-seconds", help="The long
 OutputFileOption = Annotated[Path, typer.Option(
     "--output", "-o", help="Output file: .wav, .flac (or .mp3, .ogg); - writes a WAV to stdout.")]
 
+# Where a command generates: sessions.open_session reads these (and $HIGGS_SERVER: sessions/env.py).
 ServerOption = Annotated[Optional[str], typer.Option(
-    "--server", envvar="HIGGS_SERVER", show_envvar=True, show_default=False,
-    help="Generate on a running `higgs serve` at this URL [default: $HIGGS_SERVER, then a local server "
-         "serving the model asked for, else load the model here].")]
+    "--server", show_default=False,
+    help=f"Generate on a running `higgs serve` at this URL [default: ${SERVER_ENV}, then a local server "
+         f"serving the model asked for, else load the model here].")]
 NoServerFlag = Annotated[bool, typer.Option(
     "--no-server", help="Load the model in this process even when a server is running.")]
+RayOption = Annotated[Optional[str], typer.Option(
+    "--ray", metavar="ADDRESS", show_default=False,
+    help="Generate on a Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local (the `ray` extra; "
+         "`say` with --input-file).")]
+WorkersOption = Annotated[Optional[int], typer.Option(
+    "--workers", show_default=False, help="With --ray: Ray workers, each holding one model [default: one per GPU].")]

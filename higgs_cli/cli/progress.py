@@ -1,9 +1,9 @@
-"""Progress display for generation: audio seconds made, frames per second, and a render's bars."""
+"""Progress display for generation: audio seconds made, frames per second, a render's bars, and the
+notes a session reports while it opens."""
 
 from __future__ import annotations
 
 import contextlib
-import sys
 import time
 from collections.abc import Iterator
 
@@ -21,6 +21,7 @@ from rich.text import Text
 
 from higgs_cli.cli.output import out
 from higgs_cli.engine.request import FRAME_RATE
+from higgs_cli.sessions.open import Notes
 
 
 class AudioRateColumn(ProgressColumn):
@@ -132,67 +133,6 @@ def status(message: str) -> Iterator[None]:
         yield
 
 
-def load_session(model: str | None, *, revision: str | None = None, device: str | None = None,
-                 project_model: str | None = None, compile: bool = False, server: str | None = None,
-                 no_server: bool = False):
-    """A session to generate with: a running server's (`--server`, $HIGGS_SERVER, or a live local
-    one serving the model asked for; not with `--no-server`), else a ModelSession loaded here with a
-    spinner. Says on stderr which it is. Commands say that weights are random (`out.random_weights`)
-    where their output is made: a render may not load the model at all."""
-    from higgs_cli.server.connect import choose_server
-
-    remote = choose_server(server=server, no_server=no_server, model=model, revision=revision,
-                           project_model=project_model)
-    if remote is not None:
-        if device or compile:
-            out.warn("--device and --compile are the server's to choose (--device still places a project's "
-                     "speech recognition, which runs here); ignored for " + remote.url)
-        out.note(f"using the higgs server at {remote.url} (model {remote.name} on {remote.device}); "
-                 "--no-server loads the model here")
-        return remote
-    started = time.perf_counter()
-    with status("loading the model..."):
-        from higgs_cli.engine.session import ModelSession, resolve_model
-
-        session = ModelSession.load(resolve_model(model, project_model), revision=revision, device=device,
-                                    compile=compile)
-    info = session.info()
-    out.note(f"model {info.name} on {info.device} ({info.dtype}), loaded in {time.perf_counter() - started:.1f} s")
-    if compile:
-        out.note("--compile: each new decode step compiles on first use (on CPU about a minute the first time; "
-                 "kept on disk for later runs)")
-    return session
-
-
-def session_identity(model: str | None, *, revision: str | None = None, project_model: str | None = None,
-                     server: str | None = None, no_server: bool = False):
-    """What keys the lines a lazy session will generate: the model of the server `load_session` will
-    use (none asked: whatever it serves), else the local checkpoint's fingerprints (None when they
-    cannot be read cheaply)."""
-    from higgs_cli.project.lazy import ModelIdentity, model_identity
-    from higgs_cli.server.connect import choose_server
-
-    remote = choose_server(server=server, no_server=no_server, model=model, revision=revision,
-                           project_model=project_model)
-    if remote is None:
-        return model_identity(model, revision=revision, project_model=project_model)
-    remote.close()
-    return ModelIdentity(remote.name, remote.model_id, remote.codec_id, remote.is_random)
-
-
-def describe_session(session) -> dict:
-    """Which session a command used, for its --json output: a server (its URL), this process, or
-    none (a render whose lines were all cached loads no model)."""
-    from higgs_cli.project.lazy import LazySession
-    from higgs_cli.server.client import RemoteSession
-
-    if isinstance(session, LazySession):
-        if not session.loaded:
-            return {"kind": "none"}
-        session = session.session
-    if isinstance(session, RemoteSession):
-        return session.describe()
-    ray_sessions = sys.modules.get("higgs_cli.distributed.ray_session")  # loaded only if Ray was used (an extra)
-    if ray_sessions is not None and isinstance(session, ray_sessions.RaySession):
-        return session.describe()
-    return {"kind": "in-process", "model": session.name}
+# Where opening a session reports (sessions.open.Notes): notes and warnings on stderr, a spinner while
+# the model loads. Read through `out` at call time, so --json and -q apply.
+SESSION_NOTES = Notes(note=lambda text: out.note(text), warn=lambda text: out.warn(text), busy=lambda m: status(m))

@@ -23,21 +23,22 @@ from higgs_cli.cli.options import (
     ModelOption,
     NoServerFlag,
     QuietFlag,
+    RayOption,
     RevisionOption,
     ServerOption,
+    WorkersOption,
 )
 from higgs_cli.cli.output import out
-from higgs_cli.cli.progress import RenderBars, describe_session, load_session, session_identity
-from higgs_cli.distributed.open import check_ray_options, open_ray_session
+from higgs_cli.cli.progress import SESSION_NOTES, RenderBars
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.delivery import check_delivery
-from higgs_cli.project.lazy import LazySession, model_identity
 from higgs_cli.project.lexicon import unused_entry_warnings
 from higgs_cli.project.load import load_project, new_project
 from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.plan import check_library_voices, library_voice_warnings
 from higgs_cli.project.render import clean_project, project_status, render_project
+from higgs_cli.sessions import SessionSpec, describe_session, open_session
 from higgs_cli.storage.place import prepare_project, prepare_render
 
 app = make_app("project", help="Create, validate and render projects.")
@@ -104,10 +105,8 @@ def render(
     rerender_approved: Annotated[bool, typer.Option(
         "--rerender-approved", help="Let approved lines follow project-wide changes (defaults, scene, model).")]
     = False,
-    ray: Annotated[str | None, typer.Option("--ray", metavar="ADDRESS", show_default=False, help="Generate on a "
-                                            "Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local.")] = None,
-    workers: Annotated[int | None, typer.Option("--workers", show_default=False, help="Ray workers, each "
-                                                "holding one model (default: one per GPU).")] = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     server: ServerOption = None,
     no_server: NoServerFlag = False,
     json_output: JsonFlag = False,
@@ -115,20 +114,15 @@ def render(
 ) -> None:
     """Render a project: generate the lines the cache lacks, then write the master, stems and subtitles."""
     tasks = get_tasks()
-    check_ray_options(ray, workers)
+    spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
+                       no_server=no_server, ray=ray, workers=workers)  # bad options refused before anything loads
     place = prepare_render(path, output_dir)  # a URL: the project mirrored here, outputs staged to publish
     output_dir = place.out_dir
     project = load_project(place.path, tasks=tasks)
     check_library_voices(project)  # before the model loads: a misspelt voice should not cost that wait
     # The model loads only if a line must be generated: a re-assembly (title, pause, loudness) needs
     # only its fingerprints, read from its files. Unlocatable, it is left to the loader to explain.
-    load = (lambda: load_session(model, revision=revision, device=device, project_model=project.model,
-                                 compile=compile_, server=server, no_server=no_server)) if ray is None else (
-        lambda: open_ray_session(ray, workers=workers, model=model, revision=revision, device=device,
-                                 project_model=project.model, compile=compile_, note=out.note))
-    identity = model_identity(model, revision=revision, project_model=project.model) if ray is not None else \
-        session_identity(model, revision=revision, project_model=project.model, server=server, no_server=no_server)
-    session = LazySession(load, identity)
+    session = open_session(spec, project_model=project.model, lazy=True, notes=SESSION_NOTES)
     edit = {"sections": section or [], "lines": line or [], "refresh_context": refresh_context,
             "rerender_approved": rerender_approved, "device": device}  # device: where speech recognition runs
     if out.show_progress:

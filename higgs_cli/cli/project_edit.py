@@ -14,11 +14,23 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from higgs_cli.cli.options import CompileOption, DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
+from higgs_cli.cli.options import (
+    CompileOption,
+    DeviceOption,
+    JsonFlag,
+    ModelOption,
+    NoServerFlag,
+    QuietFlag,
+    RayOption,
+    RevisionOption,
+    ServerOption,
+    WorkersOption,
+)
 from higgs_cli.cli.output import out
 from higgs_cli.cli.project import ProjectPath, app
 from higgs_cli.plugins.manager import get_tasks
 from higgs_cli.project.load import load_project
+from higgs_cli.sessions import SessionSpec
 
 Ref = Annotated[str, typer.Argument(metavar="REF", show_default=False,
                                     help="A line: SECTION:N (as `project status` numbers it), its id:, or ID:N.")]
@@ -44,6 +56,10 @@ def takes(
     revision: RevisionOption = None,
     device: DeviceOption = None,
     compile_: CompileOption = False,
+    server: ServerOption = None,
+    no_server: NoServerFlag = False,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
@@ -51,19 +67,20 @@ def takes(
     from higgs_cli.project.takes import list_takes, make_takes
 
     tasks = get_tasks()
+    spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
+                       no_server=no_server, ray=ray, workers=workers)  # bad options refused before anything loads
     project = load_project(path, tasks=tasks)
     if count is None:
         data = list_takes(project, ref, tasks=tasks)
     else:
-        from higgs_cli.cli import project as project_cli  # its load_session: one place to load (and to fake)
-        from higgs_cli.project.lazy import LazySession, model_identity
+        from higgs_cli.cli.progress import SESSION_NOTES
         from higgs_cli.project.plan import check_library_voices
+        from higgs_cli.sessions import describe_session, open_session
 
         check_library_voices(project)
-        session = LazySession(lambda: project_cli.load_session(model, revision=revision, device=device,
-                                                   project_model=project.model, compile=compile_),
-                              model_identity(model, revision=revision, project_model=project.model))
-        data = make_takes(project, session, ref, count=count, tasks=tasks)
+        # lazy: takes already in the cache are listed again without loading the model
+        session = open_session(spec, project_model=project.model, lazy=True, notes=SESSION_NOTES)
+        data = {**make_takes(project, session, ref, count=count, tasks=tasks), "session": describe_session(session)}
         if data.get("is_random"):
             out.random_weights()
 

@@ -20,12 +20,14 @@ from higgs_cli.cli.options import (
     QuietFlag,
     RasMaxRepeatOption,
     RasWindowOption,
+    RayOption,
     RevisionOption,
     SeedOption,
     ServerOption,
     TemperatureOption,
     TopKOption,
     TopPOption,
+    WorkersOption,
 )
 from higgs_cli.cli.output import out
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
@@ -70,10 +72,8 @@ def say(
     compile_: CompileOption = False,
     server: ServerOption = None,
     no_server: NoServerFlag = False,
-    ray: Annotated[Optional[str], typer.Option("--ray", metavar="ADDRESS", show_default=False, help=(
-        "With --input-file: generate on a Ray cluster: auto, HOST:PORT, ray://HOST:10001, or local."))] = None,
-    workers: Annotated[Optional[int], typer.Option("--workers", show_default=False, help=(
-        "With --ray: Ray workers, each holding one model (default: one per GPU)."))] = None,
+    ray: RayOption = None,
+    workers: WorkersOption = None,
     stream: Annotated[bool, typer.Option("--stream", help="Write audio while it is generated; with -o - as WAV "
                                          "on stdout, e.g. `higgs say ... --stream -o - | aplay`.")] = False,
     json_output: JsonFlag = False,
@@ -82,11 +82,12 @@ def say(
     """Speak TEXT (optionally in a cloned voice) and write it to an audio file; or, with --input-file,
     every row of a file, one file per row in --output-dir (rows already rendered are skipped)."""
     from higgs_cli import speech
-    from higgs_cli.cli.progress import describe_session, generation_progress, load_session
-    from higgs_cli.distributed.open import check_ray_options
+    from higgs_cli.cli.progress import SESSION_NOTES, generation_progress
     from higgs_cli.engine.request import Sampling
+    from higgs_cli.sessions import SessionSpec, describe_session, open_session
 
-    check_ray_options(ray, workers)
+    spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
+                       no_server=no_server, ray=ray, workers=workers)  # bad options refused before anything loads
     if ray is not None and input_file is None:
         raise UsageError("--ray goes with --input-file", hint="a single line is spoken here or by `higgs serve`")
     sampling = Sampling(temperature=temperature, top_k=top_k, top_p=top_p, ras_window=ras_window,
@@ -99,9 +100,8 @@ def say(
             voice=speech.VoiceChoice(voice or "", transcript) if voice or transcript else None, scene=scene,
             sampling=sampling, seed=seed, max_seconds=max_seconds, format=audio_format.lower().lstrip("."),
             force=force, batch_size=batch_size)
-        _say_batch(text, input_file, output_dir, settings, paragraphs=paragraphs, stream=stream,
-                   given_output=given_output, model=model, revision=revision, device=device, compile_=compile_,
-                   server=server, no_server=no_server, ray=ray, workers=workers)
+        _say_batch(text, input_file, output_dir, settings, spec, paragraphs=paragraphs, stream=stream,
+                   given_output=given_output)
         return
     if text is None:
         raise UsageError("give TEXT to speak, - to read it from stdin, or --input-file FILE --output-dir DIR",
@@ -111,8 +111,7 @@ def say(
         voice=speech.VoiceChoice(voice or "", transcript) if voice or transcript else None,
         sampling=sampling)
     prepared = speech.prepare(job)
-    session = load_session(model, revision=revision, device=device, compile=compile_, server=server,
-                           no_server=no_server)
+    session = open_session(spec, notes=SESSION_NOTES)
     if stream:
         result = speech.run(prepared, session)
     else:
@@ -125,14 +124,13 @@ def say(
                lambda console: console.print(result.summary(max_seconds)), to_stderr=job.to_stdout)
 
 
-def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, given_output, model, revision,
-               device, compile_, server=None, no_server=False, ray=None, workers=None) -> None:
+def _say_batch(text, input_file, output_dir, settings, spec, *, paragraphs, stream, given_output) -> None:
     """`say --input-file FILE --output-dir DIR`: check the whole file, then render it on one session."""
     from higgs_cli.audio.io import supported_output_formats
     from higgs_cli.batch.render import prepare_batch, render_batch
     from higgs_cli.batch.rows import read_rows
-    from higgs_cli.cli.progress import generation_progress, load_session, session_identity
-    from higgs_cli.project.lazy import LazySession
+    from higgs_cli.cli.progress import SESSION_NOTES, generation_progress
+    from higgs_cli.sessions import open_session
 
     if input_file is None or output_dir is None:
         raise UsageError("--input-file and --output-dir go together", hint="give both, e.g. "
@@ -152,18 +150,9 @@ def _say_batch(text, input_file, output_dir, settings, *, paragraphs, stream, gi
     if batch_input.ignored_columns:
         out.warn(f"{batch_input.where}: columns not read: {', '.join(batch_input.ignored_columns)}")
     batch = prepare_batch(batch_input, output_dir, settings)
-    # The model loads only if a row must be generated: a finished batch run again loads nothing.
-    if ray is not None:  # Ray workers each hold a model; this process plans, caches and writes
-        from higgs_cli.distributed.open import open_ray_session
-        from higgs_cli.project.lazy import model_identity
-
-        session = LazySession(lambda: open_ray_session(ray, workers=workers, model=model, revision=revision,
-                                                       device=device, compile=compile_, note=out.note),
-                              model_identity(model, revision=revision))
-    else:
-        session = LazySession(lambda: load_session(model, revision=revision, device=device, compile=compile_,
-                                                   server=server, no_server=no_server),
-                              session_identity(model, revision=revision, server=server, no_server=no_server))
+    # The model loads only if a row must be generated: a finished batch run again loads nothing. With
+    # --ray, workers each hold a model; this process plans, caches and writes.
+    session = open_session(spec, lazy=True, notes=SESSION_NOTES)
     with generation_progress(f"speaking {len(batch_input.rows)} rows", None) as advance:
         summary = render_batch(batch, session, progress=advance)
     if summary.random_weights and summary.count("generated"):

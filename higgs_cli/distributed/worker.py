@@ -1,6 +1,6 @@
 """What one Ray actor runs: a `ModelSession`, loaded once, that generates codes and decodes them.
 
-A plain class: `ray_session` makes it an actor with `ray.remote`. It imports the
+A plain class: `sessions/ray_session` makes it an actor with `ray.remote`. It imports the
 engine inside its methods, so the client (which only plans and assembles) never
 loads torch for it. Generation returns codes only; decoding is a separate call,
 so that the client can decode each clip with the same companions as a local

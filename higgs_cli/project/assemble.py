@@ -39,13 +39,13 @@ from higgs_cli.fsutil import atomic_dir, atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.delivery import check_delivery, section_spans
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
-from higgs_cli.project.lazy import ModelIdentity
 from higgs_cli.project.manifest import OUTPUT_KINDS, BuildManifest, ManifestLine, assembly_digest, read_manifest
 from higgs_cli.project.mastering import SECTIONS_DIR, write_master
 from higgs_cli.project.names import section_numbers, slugify, stem_names
 from higgs_cli.project.refs import source_lines
 from higgs_cli.project.review import REVIEW, render_review
 from higgs_cli.project.store import Store
+from higgs_cli.sessions.identity import ModelIdentity
 
 if TYPE_CHECKING:
     from higgs_cli.project.model import Project

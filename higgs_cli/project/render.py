@@ -33,7 +33,6 @@ from higgs_cli.project.edits import LineEdit, apply_approvals, apply_picks, cont
 from higgs_cli.project.generate import CALL_BATCHES, LineReport, PendingLine, generate_missing
 from higgs_cli.project.guards import LineChecker
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
-from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.length import speech_seconds
 from higgs_cli.project.lockfile import LockFile
 from higgs_cli.project.names import safe_name, slugify
@@ -43,6 +42,8 @@ from higgs_cli.project.snapshots import record_snapshot
 from higgs_cli.project.state import write_state
 from higgs_cli.project.status import MISSING, RENDERED, STALE, UNKNOWN, LineState, ProjectStatus, project_status
 from higgs_cli.project.store import CacheEntry, codes_digest, line_keys
+from higgs_cli.sessions.identity import ModelIdentity
+from higgs_cli.sessions.lazy import LazySession, as_session
 from higgs_cli.storage.cache import open_store
 
 if TYPE_CHECKING:

@@ -20,12 +20,13 @@ from higgs_cli.project.approvals import current_lines
 from higgs_cli.project.edits import apply_approvals, apply_picks
 from higgs_cli.project.guards import LineChecker
 from higgs_cli.project.layout import ProjectLayout
-from higgs_cli.project.lazy import LazySession, ModelIdentity, as_session
 from higgs_cli.project.lockfile import LockEntry, LockFile, text_digest
 from higgs_cli.project.plan import global_context, plan_project
 from higgs_cli.project.refs import LineRefs
 from higgs_cli.project.state import read_json
 from higgs_cli.project.store import codes_digest, line_key, line_keys
+from higgs_cli.sessions.identity import ModelIdentity
+from higgs_cli.sessions.lazy import LazySession, as_session
 from higgs_cli.storage.cache import open_store
 
 if TYPE_CHECKING:

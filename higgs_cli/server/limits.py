@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.text import MAX_TEXT_CHARS
+
+# Where `higgs serve` listens and how many requests it generates together, unless told otherwise
+# (ServeOptions' defaults and `higgs serve`'s; this module is cheap to import, run.py is not).
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_SLOTS = DEFAULT_BATCH_SIZE
 
 
 @dataclass(frozen=True)

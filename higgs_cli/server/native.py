@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
 from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
-from higgs_cli.server.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
+from higgs_cli.sessions.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
 
 NDJSON = "application/x-ndjson"
 

@@ -24,14 +24,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from higgs_cli.errors import UsageError
-from higgs_cli.server.limits import Limits
+from higgs_cli.server.limits import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SLOTS, Limits
 
 
 @dataclass(frozen=True)
 class ServeOptions:
-    host: str = "127.0.0.1"
-    port: int = 8000
-    max_batch: int = 32
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    max_batch: int = DEFAULT_SLOTS
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
     limits: Limits = field(default_factory=Limits)
@@ -76,9 +76,9 @@ def serve(load: Callable[[], object], options: ServeOptions, *,
     import uvicorn
 
     from higgs_cli.engine.scheduler import Scheduler
-    from higgs_cli.server import discovery
     from higgs_cli.server.app import build_app
     from higgs_cli.server.common import ServerState
+    from higgs_cli.sessions import discovery
     from higgs_cli.voices.library import VoiceLibrary
 
     check_bind(options)

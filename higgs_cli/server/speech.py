@@ -27,7 +27,7 @@ from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
 from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
-from higgs_cli.server.wire import WireError, number
+from higgs_cli.sessions.wire import WireError, number
 
 log = logging.getLogger("higgs.server")
 ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "higgs-audio-v2")  # model names OpenAI clients send

@@ -93,11 +93,15 @@ def test_torch_backed_engine_modules_load_only_inside_functions_elsewhere():
     assert _violations(rule) == []
 
 
+# every module of the session front door: a command through a server or Ray loads no torch here
+SESSIONS = {f"higgs_cli.sessions.{p.stem}" for p in (ROOT / "higgs_cli" / "sessions").glob("[!_]*.py")} | {
+    "higgs_cli.sessions"}
+
+
 @pytest.mark.parametrize("module", sorted(TORCH_FREE_ENGINE | {
     "higgs_cli.cli.app", "higgs_cli.project.render", "higgs_cli.project.status", "higgs_cli.speech",
-    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.server.client", "higgs_cli.server.connect",
-    "higgs_cli.storage.cache", "higgs_cli.distributed.open", "higgs_cli.batch.render",
-    "higgs_cli.project.importers"}))
+    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.storage.cache", "higgs_cli.batch.render",
+    "higgs_cli.project.importers"} | SESSIONS))
 def test_importing_leaves_torch_unloaded(module):
     code = f"import sys, {module}; sys.exit(any(m in sys.modules for m in {sorted(TORCH)!r}))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, f"{module} loads torch"
@@ -105,7 +109,7 @@ def test_importing_leaves_torch_unloaded(module):
 
 def test_a_checkpoints_identity_is_read_without_torch(tiny_model):
     """A render whose lines are cached keys them from the checkpoint's files: no torch, no weights."""
-    code = ("import sys; from higgs_cli.project.lazy import model_identity; "
+    code = ("import sys; from higgs_cli.sessions.identity import model_identity; "
             f"identity = model_identity({str(tiny_model)!r}); "
             f"sys.exit(2 if identity is None else any(m in sys.modules for m in {sorted(TORCH)!r}))")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

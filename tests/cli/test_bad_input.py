@@ -39,18 +39,9 @@ script:
 
 
 @pytest.fixture
-def sessions(monkeypatch):
+def sessions(fake_sessions):
     """The CLI gets a FakeSession instead of loading a model; the list shows whether one was asked for."""
-    made = []
-
-    def load(model=None, *, revision=None, device=None, project_model=None, **kwargs):
-        made.append(FakeSession(is_random=True))
-        return made[-1]
-
-    # cli.project first: importing it binds progress.load_session, which must still be the real one
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", load)
-    return made
+    return fake_sessions.each(lambda: FakeSession(is_random=True)).made
 
 
 @pytest.fixture

@@ -49,8 +49,8 @@ def test_json_after_a_text_that_reads_json_is_not_json(cli):
     assert result.exit_code == 2 and "No such option" in result.stderr and result.stdout == ""
 
 
-def test_no_notes_in_json_mode(cli, tmp_path, monkeypatch):
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: FakeSession(is_random=True))
+def test_no_notes_in_json_mode(cli, tmp_path, fake_sessions):
+    fake_sessions.always(FakeSession(is_random=True))
     result = cli("say", "Hello.", "-o", tmp_path / "x.wav", "--json")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

@@ -47,8 +47,8 @@ def test_the_shared_options_have_one_wording(cli):
 
 
 @pytest.fixture
-def fake_render(cli, monkeypatch, tmp_path):
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", lambda *a, **k: FakeSession(is_random=True))
+def fake_render(cli, fake_sessions, tmp_path):
+    fake_sessions.each(lambda: FakeSession(is_random=True))
 
     def render(title: str, *args):
         show = tmp_path / "show"
@@ -82,11 +82,10 @@ def test_errors_print_brackets_as_written(cli):
     assert result.exit_code == 2 and "[nobody]" in result.stderr
 
 
-def test_the_default_batch_size_is_one_constant(fake_render, monkeypatch):
+def test_the_default_batch_size_is_one_constant(fake_render, fake_sessions):
     from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 
-    made = []
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", lambda *a, **k: made.append(FakeSession()) or made[-1])
+    made = fake_sessions.each(FakeSession).made
     _, result = fake_render("Show")
     assert result.exit_code == 0, result.output
     assert made and set(made[0].batch_sizes) == {DEFAULT_BATCH_SIZE}
@@ -107,10 +106,9 @@ def test_batch_size_below_one_is_refused(cli, tmp_path):
         "hint"]
 
 
-def test_a_text_that_reads_debug_is_spoken_not_a_flag(cli, tmp_path, monkeypatch):
+def test_a_text_that_reads_debug_is_spoken_not_a_flag(cli, tmp_path, fake_sessions):
     """`higgs say -- --debug`: the word is TEXT; a later error is still one clean message."""
-    session = FakeSession()
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", lambda *a, **k: session)
+    session = fake_sessions.always(FakeSession())
     result = cli("say", "-o", tmp_path / "x.wav", "--", "--debug")
     assert result.exit_code == 0, result.output
     assert session.requests[0].text.startswith("--debug")  # normalized text ends in a stop

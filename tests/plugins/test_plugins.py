@@ -107,7 +107,7 @@ def test_plugins_list_command(cli, fresh_manager):
     assert bgm["plugin"] == "bgm" and "music" in bgm["fields"]
 
 
-def test_an_outside_plugin_adds_a_task_that_projects_can_render(cli, whisper_plugin, tmp_path, monkeypatch):
+def test_an_outside_plugin_adds_a_task_that_projects_can_render(cli, whisper_plugin, tmp_path, fake_sessions):
     assert "whisper" in get_tasks()
     listing = json.loads(cli("--json", "plugins", "list").stdout)
     row = next(row for row in listing["plugins"] if row["name"] == "whisper")
@@ -118,8 +118,7 @@ def test_an_outside_plugin_adds_a_task_that_projects_can_render(cli, whisper_plu
     (project / "project.yaml").write_text(PROJECT)
     assert cli("project", "validate", project).exit_code == 0
 
-    session = FakeSession()
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", lambda *a, **k: session)
+    session = fake_sessions.always(FakeSession())
     result = cli("--json", "project", "render", project)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["lines"] == 4

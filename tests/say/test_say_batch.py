@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fakes import FakeSession
-from say_fixtures import feed_stdin, session, use_session
+from say_fixtures import feed_stdin, session
 
 __all__ = ["session"]  # a fixture, used by name
 
@@ -86,17 +86,17 @@ def test_rows_from_stdin_and_say_dash(cli, session, tmp_path, monkeypatch):
     assert empty.exit_code == 2 and "stdin holds no text" in empty.stderr
 
 
-def test_an_interrupted_batch_resumes_and_force_renders_everything_again(cli, monkeypatch, tmp_path):
+def test_an_interrupted_batch_resumes_and_force_renders_everything_again(cli, fake_sessions, tmp_path):
     sheet = tmp_path / "lines.csv"
     sheet.write_text("id,text\n" + "".join(f"l{n},Line number {n}.\n" for n in range(5)), encoding="utf-8")
     out = tmp_path / "out"
-    use_session(monkeypatch, FakeSession(fail_after=2))
+    fake_sessions.always(FakeSession(fail_after=2))
     broken = cli("say", "-i", sheet, "-d", out, "--batch-size", "2")
     assert broken.exit_code != 0
     assert [r["id"] for r in _manifest(out)["rows"]] == ["l0", "l1"]  # the chunk that finished
     assert not (out / "l2.wav").exists()
     (out / "l1.wav").write_bytes(b"not what was rendered")  # a damaged file is not "done"
-    fresh = use_session(monkeypatch, FakeSession())
+    fresh = fake_sessions.always(FakeSession())
     resumed = json.loads(cli("--json", "say", "-i", sheet, "-d", out, "--batch-size", "2").stdout)
     assert (resumed["generated"], resumed["skipped"]) == (4, 1)
     assert [r.text for r in fresh.requests][0] == "Line number 1."

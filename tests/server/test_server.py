@@ -223,7 +223,7 @@ def test_a_client_killed_mid_stream_frees_its_slot(server, client):
 
 
 def test_native_endpoints_equal_in_process_generation(server, tiny_session):
-    from higgs_cli.server.client import RemoteSession
+    from higgs_cli.sessions.client import RemoteSession
 
     voice = Turn("A reference.", codes=np.random.default_rng(1).integers(0, 1024, size=(8, 30)))
     heard = Turn("Heard before.", audio=(0.2 * np.sin(np.arange(12_000) / 7)).astype(np.float32))
@@ -250,7 +250,7 @@ def test_native_endpoints_equal_in_process_generation(server, tiny_session):
 
 def test_native_job_errors_name_the_field(server):
     from higgs_cli.errors import UsageError
-    from higgs_cli.server.client import RemoteSession
+    from higgs_cli.sessions.client import RemoteSession
 
     remote = RemoteSession.connect(server.url, api_key=API_KEY)
     with pytest.raises(UsageError, match="max_frames"):
@@ -296,14 +296,14 @@ def test_a_request_past_the_time_limit_is_cancelled_with_504(tiny_session, serve
 def test_the_client_side_of_the_server_loads_no_torch():
     import sys
 
-    code = ("import sys, higgs_cli.server.client, higgs_cli.server.connect, higgs_cli.server.app, "
+    code = ("import sys, higgs_cli.sessions.client, higgs_cli.sessions.connect, higgs_cli.server.app, "
             "higgs_cli.cli.serve; sys.exit(any(m in sys.modules for m in ('torch', 'transformers')))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 
 def test_a_remote_session_is_a_session(server):
     from higgs_cli.engine.api import Session
-    from higgs_cli.server.client import RemoteSession
+    from higgs_cli.sessions.client import RemoteSession
 
     assert isinstance(RemoteSession.connect(server.url, api_key=API_KEY), Session)
 

@@ -135,6 +135,19 @@ def test_render_through_the_server_equals_in_process(cli, home, tiny_model, tmp_
     assert json.loads(again.stdout)["generated"] == 0  # the cache stays client-side
 
 
+def test_takes_through_the_server_are_keyed_with_its_model(home, served, tmp_path):
+    """`project takes --count` opens its session as render does: through the server, with no torch
+    here, its takes keyed with the model the server serves."""
+    folder = tmp_path / "show"
+    _small_project(folder)
+    remote = _client_run(home, "--json", "project", "takes", folder, "talk:1", "--count", "2", "--server", served[1])
+    made = json.loads(remote.stdout)
+    assert made["session"]["kind"] == "server" and [t["cached"] for t in made["takes"]] == [True, True]
+    [entry] = [json.loads(p.read_text()) for p in (home / "servers").glob("*.json")]
+    takes = json.loads((folder / ".higgs" / "takes.json").read_text())
+    assert {t["model_id"] for record in takes.values() for t in record["takes"]} == {entry["model_id"]}
+
+
 def test_a_server_for_another_model_is_refused_clearly(cli, served, tmp_path):
     result = cli("say", "Hi.", "-o", tmp_path / "x.wav", "--server", served[1], "--model", tmp_path / "other")
     assert result.exit_code == 2 and "serves" in result.stderr and "--no-server" in result.stderr

@@ -19,7 +19,6 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from higgs_cli.distributed.cluster import check_address, import_ray, plan_workers  # noqa: E402
-from higgs_cli.distributed.ray_session import RaySession  # noqa: E402
 from higgs_cli.distributed.split import assign, decode_groups  # noqa: E402
 from higgs_cli.engine.api import Session  # noqa: E402
 from higgs_cli.engine.request import GenerationRequest  # noqa: E402
@@ -28,6 +27,7 @@ from higgs_cli.plugins.manager import get_tasks  # noqa: E402
 from higgs_cli.project.load import load_project  # noqa: E402
 from higgs_cli.project.render import NullProgress, render_project  # noqa: E402
 from higgs_cli.project.store import Store  # noqa: E402
+from higgs_cli.sessions.ray_session import RaySession  # noqa: E402
 
 pytestmark = pytest.mark.slow
 EXAMPLE = Path(__file__).resolve().parents[2] / "projects" / "jingle"  # two scenes: both actors get lines
@@ -119,45 +119,35 @@ def test_an_actor_killed_mid_render_is_replaced_and_every_line_comes_back(ray_se
         assert np.array_equal(ours.get(line["key"]).codes, theirs.get(line["key"]).codes)
 
 
-def test_the_cli_renders_with_ray(cli, ray_session, local_build, tiny_model, tmp_path, monkeypatch):
-    made = []
-
-    def open_ray_session(address, **kwargs):
-        made.append((address, kwargs["workers"]))
-        return ray_session  # the module's actors: starting two more would double the test's time
-
-    monkeypatch.setattr("higgs_cli.cli.project.open_ray_session", open_ray_session)
+def test_the_cli_renders_with_ray(cli, ray_session, local_build, tiny_model, tmp_path, fake_sessions):
+    fake_sessions.always(ray_session)  # the module's actors: starting two more would double the test's time
     folder = _copy(tmp_path / "jingle")
     result = cli("--json", "project", "render", folder, "--model", tiny_model, "--ray", "auto", "--workers", "2")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert made == [("auto", 2)] and summary["generated"] == 3
+    assert [(s.ray, s.workers) for s in fake_sessions.specs] == [("auto", 2)] and summary["generated"] == 3
     assert summary["session"]["kind"] == "ray" and summary["session"]["workers"] == 2
     local, _ = local_build
     assert _files(folder / "build") == _files(local / "build")
 
     again = cli("--json", "project", "render", folder, "--model", tiny_model, "--ray", "auto")
     assert again.exit_code == 0 and json.loads(again.stdout)["model_loaded"] is False  # all cached: no cluster
-    assert len(made) == 1
+    assert len(fake_sessions.specs) == 1
 
 
-def test_say_input_file_with_ray_matches_an_in_process_batch(cli, ray_session, tiny_model, tmp_path, monkeypatch):
+def test_say_input_file_with_ray_matches_an_in_process_batch(cli, ray_session, tiny_model, tmp_path, fake_sessions):
     sheet = tmp_path / "lines.csv"
     sheet.write_text("id,text,seed\nhello,Hello there.,1\nbye,Goodbye for now.,2\n", encoding="utf-8")
+    from higgs_cli.sessions.open import Notes, RealOpener
+
+    fake_sessions.make = lambda spec: ray_session if spec.ray else RealOpener().load(spec, Notes())
     local = cli("--json", "say", "--input-file", sheet, "--output-dir", tmp_path / "local", "--model", tiny_model,
                 "--no-server")
     assert local.exit_code == 0, local.output
-    made = []
-
-    def open_ray_session(address, **kwargs):
-        made.append(address)
-        return ray_session
-
-    monkeypatch.setattr("higgs_cli.distributed.open.open_ray_session", open_ray_session)
     result = cli("--json", "say", "--input-file", sheet, "--output-dir", tmp_path / "ray", "--model", tiny_model,
                  "--ray", "auto")
     assert result.exit_code == 0, result.output
-    assert made == ["auto"] and json.loads(result.stdout)["generated"] == 2
+    assert [s.ray for s in fake_sessions.specs] == [None, "auto"] and json.loads(result.stdout)["generated"] == 2
     for name in ("hello.wav", "bye.wav"):
         assert (tmp_path / "ray" / name).read_bytes() == (tmp_path / "local" / name).read_bytes()
     alone = cli("say", "Hi.", "--ray", "auto")

@@ -24,8 +24,8 @@ def _implementations():
     from fake_cli import ScriptedSession
 
     from higgs_cli.engine.session import ModelSession
-    from higgs_cli.project.lazy import LazySession
-    from higgs_cli.server.client import RemoteSession
+    from higgs_cli.sessions.client import RemoteSession
+    from higgs_cli.sessions.lazy import LazySession
 
     return [ModelSession, FakeSession, ScriptedSession, LazySession, RemoteSession]
 

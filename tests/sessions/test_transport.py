@@ -11,8 +11,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from higgs_cli.errors import ModelError, UsageError
-from higgs_cli.server.client import RemoteSession, ServerError
-from higgs_cli.server.transport import Transport, TransportError, lines
+from higgs_cli.sessions.client import RemoteSession, ServerError
+from higgs_cli.sessions.transport import Transport, TransportError, lines
 
 INFO = {"model": "m", "model_id": "a", "codec_id": "b", "is_random": True, "device": "cpu", "slots": 2}
 
@@ -168,7 +168,7 @@ def _codes():
 
 def test_a_cut_off_audio_stream_is_never_taken_as_whole(server):
     """`say --stream` through a server must not write a short file as if it were complete."""
-    from higgs_cli.server.wire import pack
+    from higgs_cli.sessions.wire import pack
 
     chunk = json.dumps({"audio": pack(_codes().astype("float32")[0], "float32")}).encode() + b"\n"
     server.routes["/higgs/v1/stream"] = streamed([chunk, chunk], end=False)
@@ -185,6 +185,6 @@ def test_the_client_imports_no_http_library_beyond_the_standard_one():
     import subprocess
     import sys
 
-    code = ("import sys, higgs_cli.server.client, higgs_cli.server.connect; "
+    code = ("import sys, higgs_cli.sessions.client, higgs_cli.sessions.connect; "
             "sys.exit(any(m in sys.modules for m in ('httpx', 'httpcore', 'pygments')))")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0

@@ -97,15 +97,11 @@ def test_a_link_to_an_existing_file_is_replaced_not_followed(tmp_path):
     assert target.read_text() == "keep" and not link.is_symlink() and link.read_text() == "new"
 
 
-def test_what_the_cli_writes_takes_the_umask(cli, monkeypatch, tmp_path, umask):
+def test_what_the_cli_writes_takes_the_umask(cli, fake_sessions, tmp_path, umask):
     """project new, say and a render: every file 0644 and folder 0755 under umask 022, as other tools make them."""
     from fakes import FakeSession
 
-    def load(*args, **kwargs):
-        return FakeSession(is_random=True)
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.progress.load_session", load)
+    fake_sessions.each(lambda: FakeSession(is_random=True))
     umask(0o022)
     work = tmp_path / "work"
     work.mkdir()

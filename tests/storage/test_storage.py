@@ -88,18 +88,9 @@ def _upload_project(client, bucket, prefix, tmp_path, cache=""):
 
 
 @pytest.fixture
-def loads(monkeypatch):
-    """The CLI's model loader gives FakeSessions (the storage is under test, not the model)."""
-    made: list[FakeSession] = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *a, **k: None)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *a, **k: None)
-    return made
+def loads(fake_sessions) -> list[FakeSession]:
+    """The CLI's sessions are FakeSessions (the storage is under test, not the model)."""
+    return fake_sessions.known(None).made
 
 
 # -- URLs -------------------------------------------------------------------------------------------

@@ -222,23 +222,14 @@ def test_voice_files_take_the_umask(cli, ref, voices, tmp_path):
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
+def fake_model(fake_sessions):
     """`project render` in the CLI gets FakeSessions instead of loading a model."""
     from fakes import FakeSession
 
-    from higgs_cli.project.lazy import ModelIdentity
-
-    made: list = []
-
-    def load(*args, **kwargs):
-        made.append(FakeSession())
-        return made[-1]
+    from higgs_cli.sessions.identity import ModelIdentity
 
     identity = ModelIdentity(name=FakeSession.name, model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    monkeypatch.setattr("higgs_cli.cli.project.model_identity", lambda *args, **kwargs: identity)
-    monkeypatch.setattr("higgs_cli.cli.project.session_identity", lambda *args, **kwargs: identity)
-    return made
+    return fake_sessions.known(identity).made
 
 
 SHOW = """\

@@ -19,8 +19,8 @@ from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
 from higgs_cli.project.generate import PendingLine, generate_missing
 from higgs_cli.project.guards import LineChecker
-from higgs_cli.project.lazy import LazySession
-from higgs_cli.server.client import RemoteSession
+from higgs_cli.sessions.client import RemoteSession
+from higgs_cli.sessions.lazy import LazySession
 
 TEXT = "Hello there, how are you today?"
 

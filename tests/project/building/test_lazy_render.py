@@ -11,8 +11,9 @@ import pytest
 from fakes import FakeSession, make_project, section
 
 from higgs_cli.errors import UsageError
-from higgs_cli.project.lazy import LazySession, ModelIdentity, model_identity
 from higgs_cli.project.render import render_project
+from higgs_cli.sessions.identity import ModelIdentity, model_identity
+from higgs_cli.sessions.lazy import LazySession
 
 FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
 
@@ -88,19 +89,16 @@ def test_checks_that_need_no_model_come_first(tmp_path, monkeypatch, bad):
 
 
 @pytest.fixture
-def loads(monkeypatch, tiny_model):
-    """The CLI's loader gives FakeSessions that carry the tiny checkpoint's fingerprints."""
+def loads(fake_sessions, tiny_model):
+    """The CLI's sessions are FakeSessions that carry the tiny checkpoint's fingerprints."""
     identity = model_identity(str(tiny_model))
-    made = []
 
-    def load(*args, **kwargs):
+    def make():
         session = FakeSession(is_random=True)
         session.model_id, session.codec_id = identity.model_id, identity.codec_id
-        made.append(session)
         return session
 
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    return made
+    return fake_sessions.each(make).made
 
 
 def test_cli_rerender_after_a_title_change_does_not_load_the_model(cli, loads, tiny_model, tmp_path):
@@ -174,7 +172,7 @@ def test_isinstance_session_does_not_load_a_lazy_session_without_an_identity():
 
 
 def test_as_session_probes_no_attribute_of_a_real_session():
-    from higgs_cli.project.lazy import as_session
+    from higgs_cli.sessions.lazy import as_session
 
     class Probed(FakeSession):
         def __getattribute__(self, name):

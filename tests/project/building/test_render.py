@@ -321,17 +321,9 @@ def test_clean_removes_cache_and_build(tmp_path):
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
-    """`higgs project render` gets a FakeSession instead of loading a model."""
-    sessions = []
-
-    def load(model=None, *, revision=None, device=None, project_model=None, compile=False, **options):
-        sessions.append(FakeSession(is_random=True))
-        sessions[-1].asked = (model, revision, device, project_model)
-        return sessions[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    return sessions
+def fake_model(fake_sessions):
+    """`higgs project render` gets a FakeSession instead of loading a model; `.specs`: what it asked for."""
+    return fake_sessions.each(lambda: FakeSession(is_random=True))
 
 
 def test_cli_new_validate_render_status_clean(cli, fake_model, tmp_path):
@@ -347,8 +339,9 @@ def test_cli_new_validate_render_status_clean(cli, fake_model, tmp_path):
     result = cli("project", "render", show, "--model", "some/model", "--device", "cpu", "--batch-size", "2")
     assert result.exit_code == 0, result.output
     assert "rendered My Book" in result.stdout and "noise" in result.output
-    assert fake_model[0].asked == ("some/model", None, "cpu", None)
-    assert set(fake_model[0].batch_sizes) == {2}
+    spec = fake_model.specs[0]
+    assert (spec.model, spec.revision, spec.device, spec.project_model) == ("some/model", None, "cpu", None)
+    assert set(fake_model.made[0].batch_sizes) == {2}
     assert (show / "build" / "my-book.flac").is_file()
 
     result = cli("--json", "project", "render", show)

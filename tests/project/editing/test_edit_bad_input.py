@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_edit_loop import fake_loader, run_json, write
+from test_edit_loop import run_json, write
 
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import LexiconEntry
@@ -15,8 +15,8 @@ from higgs_cli.project.refs import LineRefs
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
-    return fake_loader(monkeypatch)
+def fake_model(fake_sessions):
+    return fake_sessions.made
 
 
 def refused(cli, *args):

@@ -47,21 +47,9 @@ def write(folder: Path, *, first="One fine morning, Nguyen woke early.", tempera
 
 
 @pytest.fixture
-def fake_model(monkeypatch):
-    """`higgs project render` and `takes` get a FakeSession instead of loading a model."""
-    return fake_loader(monkeypatch)
-
-
-def fake_loader(monkeypatch) -> list[FakeSession]:
-    """Make the CLI's model loader give FakeSessions; return the list of those it gave."""
-    sessions = []
-
-    def load(model=None, **options):  # revision, device, project_model, compile, server...
-        sessions.append(FakeSession())
-        return sessions[-1]
-
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", load)
-    return sessions
+def fake_model(fake_sessions) -> list[FakeSession]:
+    """`higgs project render` and `takes` get a FakeSession instead of loading a model; those it gave."""
+    return fake_sessions.made
 
 
 def run_json(cli, *args):

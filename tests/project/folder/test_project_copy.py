@@ -10,9 +10,9 @@ from fakes import FakeSession
 
 
 @pytest.fixture
-def rendered(cli, monkeypatch, tmp_path):
+def rendered(cli, fake_sessions, tmp_path):
     """`higgs project render` with a FakeSession; returns a function that renders a new project."""
-    monkeypatch.setattr("higgs_cli.cli.project.load_session", lambda *a, **k: FakeSession(is_random=True))
+    fake_sessions.each(lambda: FakeSession(is_random=True))
 
     def make(name: str, *args) -> object:
         show = tmp_path / name

@@ -317,6 +317,6 @@ def test_streamed_loudness_and_limiting_equal_the_whole_track(seed, seconds, amp
                                                block=4096)))
     expected = _limit(x.astype(np.float64) * gain, 10 ** (-1 / 20), SR)
     assert np.allclose(blocks, expected, atol=1e-6)
-    assert np.allclose(master(x), expected, atol=1e-6)
+    assert np.allclose(master(x, highpass_hz=None), expected, atol=1e-6)
     assume(x.size > 0)
     assert np.max(np.abs(blocks)) <= 10 ** (-1 / 20)

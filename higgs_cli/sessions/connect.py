@@ -3,10 +3,9 @@ model asked for (none asked: whatever it serves); --no-server uses none. Torch-f
 
 from __future__ import annotations
 
-import os
-
 from higgs_cli.errors import HiggsError, UsageError
-from higgs_cli.server.discovery import SERVER_ENV, Advert, live_servers
+from higgs_cli.sessions.discovery import Advert, live_servers
+from higgs_cli.sessions.env import server_url
 
 
 def _serves(name: str, model_id: str, asked: str, revision: str | None) -> bool:
@@ -28,10 +27,10 @@ def choose_server(*, server: str | None = None, no_server: bool = False, model: 
     """A connected `client.RemoteSession`, or None to load the model in this process."""
     if no_server:
         return None
-    from higgs_cli.server.client import RemoteSession
+    from higgs_cli.sessions.client import RemoteSession
 
     asked = model or project_model
-    url = server or os.environ.get(SERVER_ENV) or None
+    url = server or server_url()
     if url:
         remote = RemoteSession.connect(url)
         if asked and not _serves(remote.name, remote.model_id, asked, revision):

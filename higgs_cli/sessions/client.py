@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
-from higgs_cli.server.discovery import KEY_ENV
-from higgs_cli.server.transport import Reply, Transport, TransportError, lines
-from higgs_cli.server.wire import WireError, pack, request_to_json, unpack
+from higgs_cli.sessions import env
+from higgs_cli.sessions.transport import Reply, Transport, TransportError, lines
+from higgs_cli.sessions.wire import WireError, pack, request_to_json, unpack
 
 CONNECT_SECONDS = 5.0
 READ_SECONDS = 900.0  # a long render batch sends progress lines; this bounds the silence between them
@@ -55,16 +54,16 @@ class RemoteSession:
     @classmethod
     def connect(cls, url: str, *, api_key: str | None = None) -> RemoteSession:
         """Ask the server what it serves; a clear ModelError when it cannot be reached."""
-        key = api_key if api_key is not None else os.environ.get(KEY_ENV) or None
+        key = api_key if api_key is not None else env.api_key()
         try:
             client = _client(url.rstrip("/"), key)
             response = client.request("GET", "/higgs/v1/info", timeout=CONNECT_SECONDS)
         except TransportError as error:
             raise ModelError(f"cannot reach the higgs server at {url}: {error}",
-                             hint="start it with `higgs serve`, check --server / $HIGGS_SERVER, or pass "
+                             hint=f"start it with `higgs serve`, check --server / ${env.SERVER_ENV}, or pass "
                                   "--no-server to load the model here") from None
         if response.status == 401:
-            raise UsageError(f"the higgs server at {url} needs an API key", hint=f"set ${KEY_ENV}")
+            raise UsageError(f"the higgs server at {url} needs an API key", hint=f"set ${env.KEY_ENV}")
         if response.status != 200:
             raise ModelError(f"{url} did not answer as a higgs server: {_message(response)}",
                              hint="check the URL, or pass --no-server")

@@ -1,8 +1,8 @@
 """A model session that loads only when a line must be generated or a voice encoded.
 
 Cache keys need only the model's and the audio tokenizer's fingerprints, which
-are read from the checkpoint's files (`model_identity`) without loading any
-weights. So a render whose lines are all cached (a title, pause or loudness
+are read from the checkpoint's files (`identity.model_identity`) without loading
+any weights. So a render whose lines are all cached (a title, pause or loudness
 change) re-assembles the build without waiting for the model.
 
     session = LazySession(lambda: ModelSession.load(name), model_identity(name))
@@ -12,50 +12,13 @@ change) re-assembles the build without waiting for the model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from higgs_cli.engine.api import Session
-from higgs_cli.engine.request import RANDOM_WEIGHTS_NOTE, GenerationRequest, GenerationResult
-from higgs_cli.errors import HiggsError, ModelError, UsageError
-
-
-@dataclass(frozen=True)
-class ModelIdentity:
-    """What a render records of its model, and what keys its lines."""
-
-    name: str
-    model_id: str
-    codec_id: str
-    is_random: bool = False
-
-    @property
-    def note(self) -> str | None:
-        return RANDOM_WEIGHTS_NOTE if self.is_random else None
-
-    @classmethod
-    def of(cls, session: Session, name: str | None = None) -> ModelIdentity:
-        """The identity of a session object (a ModelSession, a LazySession or a test double)."""
-        return cls(name=name or session.name or session.model_id, model_id=session.model_id,
-                   codec_id=session.codec_id, is_random=bool(session.is_random))
-
-
-def model_identity(model: str | None = None, *, revision: str | None = None,
-                   project_model: str | None = None) -> ModelIdentity | None:
-    """The fingerprints of a checkpoint, read from its files; None when it cannot be found cheaply
-    (not downloaded, offline, a bad path): then the loader itself says what is wrong."""
-    from higgs_cli.engine import checkpoint  # torch-free: finding files and hashing them reads no weights
-
-    name = checkpoint.resolve_model(model, project_model)
-    try:
-        files = checkpoint.locate(name, revision=revision)
-        return ModelIdentity(name=name, model_id=checkpoint.fingerprint_folder(files.model_dir),
-                             codec_id=checkpoint.fingerprint_folder(files.audio_tokenizer_dir),
-                             is_random=files.is_random)
-    except (ModelError, UsageError, OSError):
-        return None
+from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.errors import HiggsError
+from higgs_cli.sessions.identity import ModelIdentity
 
 
 class LazySession:

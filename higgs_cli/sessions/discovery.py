@@ -2,7 +2,9 @@
 
 `higgs serve` writes its entry once it listens and removes it on exit; an
 entry whose process is gone (a crash, `kill -9`) is ignored and swept. The API
-key is never written here: a client takes it from $HIGGS_API_KEY.
+key is never written here: a client takes it from $HIGGS_API_KEY (env.py).
+The server writes its entry (`advertise`, `withdraw`); commands read them
+(`live_servers`, through connect.py).
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from higgs_cli.home import cache_dir
-
-SERVER_ENV = "HIGGS_SERVER"
-KEY_ENV = "HIGGS_API_KEY"
 
 
 def servers_dir() -> Path:
