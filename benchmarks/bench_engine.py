@@ -65,7 +65,7 @@ class BandwidthProbe:
     """
 
     def __init__(self, megabytes: int = 1024, huge_pages: bool = True) -> None:
-        from higgs_cli.engine.forward import linear
+        from higgs_cli.engine.model.forward import linear
 
         count = megabytes * (1 << 20) // 4
         # torch's buffer lies in transparent huge pages (as the engine's weights do);

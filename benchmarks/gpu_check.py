@@ -65,8 +65,8 @@ def tiny_checks(device: torch.device) -> dict:
     """Greedy parity with transformers, graphed = eager, sampled determinism, on a tiny checkpoint."""
     from transformers import AutoProcessor, HiggsAudioV2ForConditionalGeneration
 
-    from higgs_cli.engine.batching import run_jobs
     from higgs_cli.engine.checkpoint import init_random
+    from higgs_cli.engine.decode.loop import run_jobs
     from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling
     from higgs_cli.engine.session import ModelSession
 
@@ -132,7 +132,7 @@ def tiny_checks(device: torch.device) -> dict:
 def without_eos(model):
     """Zero the audio head's EOS rows: a random model then never ends a stream early, so every
     speed run decodes all its steps at its full batch."""
-    from higgs_cli.engine.delay import STREAM_EOS
+    from higgs_cli.engine.model.delay import STREAM_EOS
 
     head = model.audio_lm_head.weight
     with torch.no_grad():
@@ -159,8 +159,8 @@ def build_full(device: torch.device):
 def speed_run(runner, *, batch: int, steps: int, device: torch.device, compiled, graphs: bool,
               workspaces) -> dict:
     """Steady decode rate of `batch` synthetic greedy jobs of `steps` frames each."""
-    from higgs_cli.engine.batching import Job, run_jobs
-    from higgs_cli.engine.prompt import Prompt
+    from higgs_cli.engine.decode.loop import Job, run_jobs
+    from higgs_cli.engine.model.prompt import Prompt
     from higgs_cli.engine.request import GREEDY
 
     rng = np.random.default_rng(batch)
@@ -192,8 +192,8 @@ def kv_bytes_per_step(config, batch: int, positions: int, itemsize: int) -> int:
 
 
 def full_speed(device: torch.device, batches: list[int], steps: int) -> dict:
-    from higgs_cli.engine.decode_loop import Workspaces
-    from higgs_cli.engine.forward import Runner
+    from higgs_cli.engine.decode.step import Workspaces
+    from higgs_cli.engine.model.forward import Runner
 
     torch.cuda.reset_peak_memory_stats(device)
     start = time.perf_counter()
@@ -233,8 +233,8 @@ def cpu_speed(batches: list[int], steps: int) -> dict:
     from transformers import HiggsAudioV2ForConditionalGeneration
 
     from higgs_cli.engine.checkpoint import SIZES, lm_config
-    from higgs_cli.engine.decode_loop import Workspaces
-    from higgs_cli.engine.forward import Runner
+    from higgs_cli.engine.decode.step import Workspaces
+    from higgs_cli.engine.model.forward import Runner
 
     torch.manual_seed(0)
     runner = Runner(without_eos(HiggsAudioV2ForConditionalGeneration(lm_config(SIZES["tiny"])).eval()))

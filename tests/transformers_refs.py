@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from higgs_cli.engine.prompt import messages_for
+from higgs_cli.engine.model.prompt import messages_for
 from higgs_cli.engine.request import GenerationRequest
 
 

@@ -41,7 +41,7 @@ class ModelWorker:
               ) -> tuple[list[tuple[np.ndarray, bool]], float]:
         """Each request's audio codes (codebooks, frames) and whether the model ended it (the first
         half of `ModelSession.generate`), with the seconds this took here."""
-        from higgs_cli.engine.delay import generated_codes
+        from higgs_cli.engine.model.delay import generated_codes
 
         started = time.perf_counter()
         made = self.session.generate_frames(requests, batch_size=batch_size)

@@ -172,7 +172,7 @@ def _text_tokenizer():
     backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     backend.decoder = decoders.ByteLevel()
     backend.add_special_tokens(list(vocab.special_tokens().values()))
-    template = (Path(__file__).parent / "chat_template.jinja").read_text()
+    template = (Path(__file__).parent / "model" / "chat_template.jinja").read_text()
     return PreTrainedTokenizerFast(
         tokenizer_object=backend, bos_token="<|begin_of_text|>", eos_token="<|eot_id|>",
         pad_token="<|end_of_text|>", chat_template=template, model_max_length=131072,

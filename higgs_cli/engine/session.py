@@ -18,15 +18,15 @@ import numpy as np
 import torch
 
 from higgs_cli.engine import checkpoint
-from higgs_cli.engine.aot import AotDecodeStep, compiler_warnings_hidden
-from higgs_cli.engine.batching import Job, PrefixStore, run_jobs
 from higgs_cli.engine.checkpoint import fingerprint_folder, resolve_model
-from higgs_cli.engine.chunks import ChunkDecoder
-from higgs_cli.engine.codec import AudioCodec
-from higgs_cli.engine.decode_loop import Workspaces
-from higgs_cli.engine.delay import generated_codes
-from higgs_cli.engine.forward import Runner, StaticCache
-from higgs_cli.engine.placement import (
+from higgs_cli.engine.decode.aot import AotDecodeStep, compiler_warnings_hidden
+from higgs_cli.engine.decode.chunks import ChunkDecoder
+from higgs_cli.engine.decode.loop import Job, PrefixStore, run_jobs
+from higgs_cli.engine.decode.step import Workspaces
+from higgs_cli.engine.model.codec import AudioCodec
+from higgs_cli.engine.model.delay import generated_codes
+from higgs_cli.engine.model.forward import Runner, StaticCache
+from higgs_cli.engine.model.placement import (
     check_fits,
     configure_threads,
     cpu_has_bf16,
@@ -34,7 +34,7 @@ from higgs_cli.engine.placement import (
     pick_dtype,
     weight_bytes,
 )
-from higgs_cli.engine.prompt import build_prompt
+from higgs_cli.engine.model.prompt import build_prompt
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import ModelError, OutOfMemory, UsageError
 

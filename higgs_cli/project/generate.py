@@ -170,7 +170,7 @@ def generate_missing(session, lines: Sequence[PendingLine], sink: LineSink, *, b
 def _smaller_batch(error: OutOfMemory, batch_size: int, *, done: int) -> int:
     """Half the batch size after running out of memory; at batch size 1, stop with what is cached said.
 
-    A request's codes do not depend on its batch (engine/rng.py), so a smaller batch changes no audio."""
+    A request's codes do not depend on its batch (engine/decode/rng.py), so a smaller batch changes no audio."""
     if batch_size > 1:
         return max(1, batch_size // 2)
     raise HiggsError(f"{error.message}, even one line at a time; {done} line(s) generated in this render are "

@@ -2,8 +2,8 @@
 
 import numpy as np
 
-from higgs_cli.engine.chunks import CONTEXT_FRAMES, LOOKAHEAD, ChunkDecoder
-from higgs_cli.engine.delay import generated_codes
+from higgs_cli.engine.decode.chunks import CONTEXT_FRAMES, LOOKAHEAD, ChunkDecoder
+from higgs_cli.engine.model.delay import generated_codes
 
 K, PER_FRAME = 8, 960
 

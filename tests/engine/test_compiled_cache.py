@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from higgs_cli.engine.aot import cache_root, cached_build, package_key
+from higgs_cli.engine.decode.aot import cache_root, cached_build, package_key
 
 
 def _build(calls: list[Path]):

@@ -9,8 +9,8 @@ import pytest
 import torch
 from transformers_refs import hf_generated, hf_inputs
 
-from higgs_cli.engine.placement import cpu_has_bf16
-from higgs_cli.engine.prompt import build_prompt
+from higgs_cli.engine.model.placement import cpu_has_bf16
+from higgs_cli.engine.model.prompt import build_prompt
 from higgs_cli.engine.request import GREEDY, GenerationRequest, Sampling, Turn
 from higgs_cli.engine.session import ModelSession
 
@@ -243,7 +243,7 @@ def test_one_row_attention_equals_sdpa():
     """The compiled batch-1 step's attention (multiply-and-sum) gives what sdpa gives, masked keys included."""
     import torch.nn.functional as F
 
-    from higgs_cli.engine.forward import additive_mask, attend_one_row
+    from higgs_cli.engine.model.forward import additive_mask, attend_one_row
 
     gen = torch.Generator().manual_seed(0)
     q = torch.randn(1, 16, 1, 64, generator=gen)
@@ -260,7 +260,7 @@ def test_streamed_products_only_for_one_compiled_cpu_row():
     single CPU row, and gives what F.linear gives."""
     import torch.nn.functional as F
 
-    from higgs_cli.engine.forward import linear, streams_one_row
+    from higgs_cli.engine.model.forward import linear, streams_one_row
 
     graphs: list[set[str]] = []
 
@@ -287,7 +287,7 @@ def test_streamed_weights_are_read_in_equal_row_blocks():
     whatever its row count, and the blocks join to what F.linear gives."""
     import torch.nn.functional as F
 
-    from higgs_cli.engine.forward import STREAMS, linear, stream_count
+    from higgs_cli.engine.model.forward import STREAMS, linear, stream_count
 
     for rows in (1, 7, 13, 48, 50, 1024, 8208):
         blocks = stream_count(rows)
@@ -323,7 +323,7 @@ def test_prefill_of_a_stored_prefix_beside_a_long_prompt(tiny_session, reference
 
 def test_compiled_cache_sizes_are_few_and_tight():
     """Capacities for compiled steps: every need fits, at most half of one is unused, few distinct sizes."""
-    from higgs_cli.engine.batching import size_bucket
+    from higgs_cli.engine.decode.loop import size_bucket
 
     sizes = {size_bucket(n) for n in range(256, 4097)}
     assert len(sizes) <= 9

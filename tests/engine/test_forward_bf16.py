@@ -6,8 +6,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from higgs_cli.engine.forward import Runner, StaticCache, additive_mask, attend_grouped
-from higgs_cli.engine.placement import cpu_has_bf16
+from higgs_cli.engine.model.forward import Runner, StaticCache, additive_mask, attend_grouped
+from higgs_cli.engine.model.placement import cpu_has_bf16
 
 # bit-for-bit claims hold for the kernels of CPUs with bf16 units, where bf16 is the default;
 # elsewhere torch emulates bf16 with other kernels

@@ -22,7 +22,7 @@ def test_cuda_without_a_gpu_is_a_clear_usage_error(monkeypatch):
 def test_the_number_type_follows_the_device_and_the_cpu(monkeypatch):
     """bf16 on CUDA and on CPUs with bf16 units, fp32 on other CPUs and for a compiled CPU
     session; a name asked for, then $HIGGS_DTYPE, override; a bad name is a usage error."""
-    from higgs_cli.engine import placement
+    from higgs_cli.engine.model import placement
     from higgs_cli.errors import UsageError
 
     cpu, cuda = torch.device("cpu"), torch.device("cuda")
@@ -57,7 +57,7 @@ def test_a_model_too_large_for_the_gpu_says_how_much_it_needs(tiny_model):
 
 def test_host_sync_interval_changes_no_code(tiny_session):
     """The GPU loop reads the done mask every 8 steps: slots refill later, codes stay the same."""
-    from higgs_cli.engine.batching import run_jobs
+    from higgs_cli.engine.decode.loop import run_jobs
 
     requests = [GenerationRequest(text="Greedy line.", sampling=GREEDY, max_frames=9),
                 GenerationRequest(text="A sampled line with RAS.", sampling=Sampling(temperature=0.9), seed=3,

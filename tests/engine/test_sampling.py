@@ -5,10 +5,8 @@ import math
 import pytest
 import torch
 
-from higgs_cli.engine import rng
-from higgs_cli.engine.delay import STREAM_BOS, STREAM_EOS
-from higgs_cli.engine.request import GREEDY, Sampling
-from higgs_cli.engine.sampling import (
+from higgs_cli.engine.decode import rng
+from higgs_cli.engine.decode.sampling import (
     NO_EOS,
     Mode,
     RowSettings,
@@ -21,7 +19,9 @@ from higgs_cli.engine.sampling import (
     recent_frames,
     sample,
 )
-from higgs_cli.engine.slots import SlotTable, mode_for
+from higgs_cli.engine.decode.slots import SlotTable, mode_for
+from higgs_cli.engine.model.delay import STREAM_BOS, STREAM_EOS
+from higgs_cli.engine.request import GREEDY, Sampling
 
 VOCAB = 1026
 

@@ -1,4 +1,4 @@
-"""The in-place Snake activation (engine/snake.py) against transformers' own module: the same bits."""
+"""The in-place Snake activation (engine/model/snake.py) against transformers' own module: the same bits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 import torch
 from transformers.models.dac.modeling_dac import Snake1d
 
-from higgs_cli.engine.snake import InPlaceSnake, use_in_place_snakes
+from higgs_cli.engine.model.snake import InPlaceSnake, use_in_place_snakes
 
 
 @pytest.mark.parametrize("shape", [(1, 8, 4000), (3, 16, 250), (2, 4, 10, 7)])

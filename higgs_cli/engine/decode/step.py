@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 import torch
 
-from higgs_cli.engine.forward import Runner, StaticCache
-from higgs_cli.engine.sampling import Mode
-from higgs_cli.engine.slots import SlotTable
+from higgs_cli.engine.decode.sampling import Mode
+from higgs_cli.engine.decode.slots import SlotTable
+from higgs_cli.engine.model.forward import Runner, StaticCache
 
 Forward = Callable[[StaticCache, torch.Tensor, torch.Tensor, int], torch.Tensor]
 SYNC_EVERY_CUDA = 8  # steps between host reads of the done mask on a GPU

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import torch
 
-from higgs_cli.engine.delay import STREAM_BOS, STREAM_EOS
+from higgs_cli.engine.decode.sampling import NO_EOS, Mode, RowSettings, choose, recent_frames
+from higgs_cli.engine.model.delay import STREAM_BOS, STREAM_EOS
 from higgs_cli.engine.request import Sampling
-from higgs_cli.engine.sampling import NO_EOS, Mode, RowSettings, choose, recent_frames
 
 
 def mode_for(settings: Sequence[Sampling]) -> Mode:

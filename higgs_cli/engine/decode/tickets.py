@@ -9,8 +9,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from higgs_cli.engine.batching import Job
-from higgs_cli.engine.delay import generated_codes
+from higgs_cli.engine.decode.loop import Job
+from higgs_cli.engine.model.delay import generated_codes
 from higgs_cli.engine.request import GenerationRequest
 
 

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from higgs_cli.engine.delay import generated_codes
+from higgs_cli.engine.model.delay import generated_codes
 
 # The codec's decoder sees about 10 frames either way: 12 earlier frames as context give the
 # same samples as 25 or 100 (5.7e-5 from a whole decode of 200 frames, the lookahead's part;

@@ -8,8 +8,8 @@ import numpy as np
 import torch
 
 from higgs_cli.engine.checkpoint import fingerprint_folder
+from higgs_cli.engine.model.snake import use_in_place_snakes
 from higgs_cli.engine.request import SAMPLE_RATE
-from higgs_cli.engine.snake import use_in_place_snakes
 
 
 class AudioCodec:
@@ -17,7 +17,7 @@ class AudioCodec:
 
     def __init__(self, model, feature_extractor, device: torch.device, fingerprint: str) -> None:
         self.model = model.eval()
-        use_in_place_snakes(self.model)  # the same samples, 18% faster decodes (engine/snake.py)
+        use_in_place_snakes(self.model)  # the same samples, 18% faster decodes (engine/model/snake.py)
         self.feature_extractor = feature_extractor
         self.device = device
         self.fingerprint = fingerprint

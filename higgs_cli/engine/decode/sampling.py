@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
-from higgs_cli.engine import rng
-from higgs_cli.engine.delay import STREAM_BOS, STREAM_EOS
+from higgs_cli.engine.decode import rng
+from higgs_cli.engine.model.delay import STREAM_BOS, STREAM_EOS
 
 NO_EOS = 1 << 40  # eos_step of a row that has not emitted EOS yet
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from higgs_cli.engine.delay import build_delay_pattern
+from higgs_cli.engine.model.delay import build_delay_pattern
 from higgs_cli.engine.request import GenerationRequest
 
 AUDIO_OUT = "<|AUDIO_OUT|>"

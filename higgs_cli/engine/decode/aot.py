@@ -28,8 +28,8 @@ from typing import NamedTuple, TypeVar
 
 import torch
 
-from higgs_cli.engine import forward
-from higgs_cli.engine.forward import Runner, StaticCache
+from higgs_cli.engine.model import forward
+from higgs_cli.engine.model.forward import Runner, StaticCache
 from higgs_cli.fsutil import atomic_path, exclusive_lock, sweep_temporaries
 from higgs_cli.home import compiled_dir
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from higgs_cli.engine.decode_loop import Workspaces, make_step, sync_interval
-from higgs_cli.engine.forward import Runner
-from higgs_cli.engine.prompt import Prompt
+from higgs_cli.engine.decode.slots import mode_for
+from higgs_cli.engine.decode.step import Workspaces, make_step, sync_interval
+from higgs_cli.engine.model.forward import Runner
+from higgs_cli.engine.model.prompt import Prompt
 from higgs_cli.engine.request import Sampling
-from higgs_cli.engine.slots import mode_for
 
 CAPACITY_BUCKET = 256
 SPAN_STEP = 32
