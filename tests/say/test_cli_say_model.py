@@ -161,6 +161,7 @@ def test_model_pull_offline_explains(cli):
     assert "offline" in result.output
 
 
+@pytest.mark.slow
 def test_help_is_fast_and_imports_no_torch():
     import subprocess
     import sys
@@ -172,6 +173,7 @@ def test_help_is_fast_and_imports_no_torch():
     assert "say" in done.stdout and "project" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
 def test_the_engine_asks_for_huge_pages_before_torch_loads(preset, expected):
     """torch reads THP_MEM_ALLOC_ENABLE once, at start: the engine package sets it first, unless set."""
@@ -257,3 +259,15 @@ def test_say_compile_says_the_first_steps_compile(cli, tiny_model, tmp_path, mon
                  "--compile")
     assert result.exit_code == 0, result.output
     assert "compiles on first use" in result.stderr
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("/nonexistent", "model folder /nonexistent does not exist"),
+    ("not-a-model-id", "'not-a-model-id' is neither a folder nor a Hub repo id"),
+])
+def test_a_model_that_is_not_there_is_an_error_with_a_hint(cli, tmp_path, model, message):
+    """Issue 35.7: `--model /nonexistent` gets the usual error:/hint: shape."""
+    result = cli("say", "hi", "-o", tmp_path / "o.wav", "--model", model)
+    assert result.exit_code in (1, 2) and f"error: {message}" in result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -70,6 +70,7 @@ def test_health_models_and_metrics(server):
         assert f"# TYPE {name}" in text
 
 
+@pytest.mark.needs_ffmpeg
 @pytest.mark.parametrize("fmt", ["wav", "flac", "mp3", "opus"])
 def test_each_format_opens_as_audio(client, fmt):
     data = _speech(client, fmt)
@@ -295,6 +296,7 @@ def test_a_request_past_the_time_limit_is_cancelled_with_504(tiny_session, serve
         quick.stop()
 
 
+@pytest.mark.slow
 def test_the_client_side_of_the_server_loads_no_torch():
     import sys
 
