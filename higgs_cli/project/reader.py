@@ -73,7 +73,7 @@ class ProjectReader(SpeakerReader):
         model = self.text(given["model"], "model", max_chars=1000, nullable=True) if "model" in given else None
         cache = self.text(given["cache"], "cache", max_chars=1000, nullable=True) if "cache" in given else None
         scene = self.text(given["scene"], "scene", nullable=True) if "scene" in given else None
-        defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults) \
+        defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults.of) \
             if "defaults" in given and not is_null(given["defaults"]) else SamplingDefaults()
         output = self.settings(given["output"], "output", OUTPUT_RULES, OutputSettings) \
             if "output" in given and not is_null(given["output"]) else OutputSettings()

@@ -98,7 +98,7 @@ def test_say_a_project_and_the_server_build_the_same_prompt_and_codes_for_a_voic
     # a project line spoken by a speaker with `voice: tone`
     project = make_project(tmp_path / "show", [section("intro", "clone", ("x", TEXT))],
                            speakers={"x": Speaker("x", voice="tone")})
-    project = replace(project, defaults=replace(project.defaults, temperature=0.0, max_seconds=SECONDS))
+    project = replace(project, defaults=replace(project.defaults, sampling=greedy, max_seconds=SECONDS))
     rendered = _Recording(tiny_session)
     render_project(project, rendered)
     [line] = rendered.requests
