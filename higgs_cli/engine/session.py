@@ -248,7 +248,7 @@ class ModelSession:
 
     def generate_frames(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
                         progress: Callable[[int], None] | None = None,
-                        on_frame: Callable[[int, torch.Tensor], None] | None = None,
+                        on_frame: Callable[[int, np.ndarray], None] | None = None,
                         reuse_prefixes: bool = True) -> list[tuple[np.ndarray, bool]]:
         """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
         return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
@@ -318,7 +318,7 @@ class ModelSession:
 
         def produce() -> None:
             try:
-                self.generate_frames([request], batch_size=1, on_frame=lambda _, f: frames.put(f.clone()))
+                self.generate_frames([request], batch_size=1, on_frame=lambda _, f: frames.put(f))
             except BaseException as error:  # handed to the consumer
                 failure.append(error)
             finally:
@@ -328,7 +328,7 @@ class ModelSession:
         worker.start()
         chunks = ChunkDecoder(self.decode, chunk_frames, request.max_frames)
         while (frame := frames.get()) is not None:
-            yield from chunks.add(frame.numpy())
+            yield from chunks.add(frame)
         rest = chunks.finish()
         if rest is not None:
             yield rest
