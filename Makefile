@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DEMO_MODEL := .models/tiny
 
-.PHONY: install test lint bench gpu-check demo clean
+.PHONY: install test test-fast lint bench gpu-check demo clean
 
 install: $(VENV)/.installed
 
@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The fast lane: everything but the tests marked slow (a model loaded, a process started).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: install
 	$(BIN)/ruff check higgs_cli plugins tests benchmarks projects

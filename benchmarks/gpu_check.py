@@ -95,7 +95,7 @@ def tiny_checks(device: torch.device) -> dict:
             parted_early |= agree < min(16, length)
         # fp32 must agree throughout; bf16 rounds at different points in the two (fused products,
         # another attention kernel), so a random model's greedy paths part at a near-tie after a
-        # while: there each line's first 16 frames must agree (tests/test_engine_parity.py)
+        # while: there each line's first 16 frames must agree (tests/engine/test_engine_parity.py)
         exact = dtype == torch.float32
         out["greedy_parity"] = {"equal": equal == compared if exact else not parted_early,
                                 "frames_equal_before_first_difference": equal, "frames": compared,

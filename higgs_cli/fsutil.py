@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -72,12 +73,92 @@ def check_writable(target: str | os.PathLike) -> Path:
     refuse_dangling_link(target)
     if target.is_dir():
         raise UsageError(f"cannot write {target}: it is a folder", hint="give a file name")
+    if not target.is_symlink() and target.exists() and not target.is_file():  # a FIFO, a device, a socket
+        raise UsageError(f"cannot write {target}: it is {_kind(target)}, not a regular file",
+                         hint="give the name of a new or a regular file")
     if not parent.is_dir():
         raise UsageError(f"cannot write {target}: folder {parent} does not exist",
                          hint="create the folder first or choose another output path")
     if not os.access(parent, os.W_OK) or (target.exists() and not os.access(target, os.W_OK)):
         raise UsageError(f"cannot write {target}: permission denied")
     return target
+
+
+def _kind(path: Path) -> str:
+    mode = path.lstat().st_mode
+    return ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode)
+            else "a socket" if stat.S_ISSOCK(mode) else "a folder" if stat.S_ISDIR(mode) else "a special file")
+
+
+def resolve_inside(folder: str | os.PathLike, target: str | os.PathLike, *, what: str = "output") -> Path:
+    """`target` (relative to `folder`, or absolute) as a path inside `folder`; UsageError when it is not.
+
+    The one check of every write whose place comes from a file higgs did not
+    write itself (a snapshot, a manifest, a sheet's ids): refused are absolute
+    paths elsewhere, `..` that leaves `folder`, and any symbolic link between
+    `folder` and the target, the target included, since a link could redirect
+    the write. `folder` itself is the one the user named and may be a link.
+    """
+    folder = Path(os.path.abspath(folder))
+    raw = Path(target)
+    where = Path(os.path.normpath(folder / raw))  # lexical: `..` counts against folder, not a link's target
+    if where == folder or not where.is_relative_to(folder):
+        raise UsageError(f"{what} {str(raw)!r} is not inside {folder}",
+                         hint=f"a {what} must be a path inside {folder.name}/ (no absolute path, no '..')")
+    current = folder
+    for part in where.relative_to(folder).parts:
+        current = current / part
+        if current.is_symlink():
+            raise UsageError(f"{what} {str(raw)!r} goes through the symbolic link {current}, which could "
+                             f"lead outside {folder}", hint=f"remove the link {current} (higgs never follows "
+                             "links when it writes into a folder)")
+    return where
+
+
+def read_capped(path: str | os.PathLike, limit: int, *, what: str = "file") -> bytes:
+    """The bytes of the regular file `path`, at most `limit`; UsageError for anything else.
+
+    A FIFO, a device (/dev/zero) or a socket is refused at once without being
+    read (opened non-blocking, then checked), and a file longer than `limit`
+    is refused after reading `limit` + 1 bytes.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise UsageError(f"cannot read {what} {path}: it does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"cannot read {what} {path}: it is a folder, not a file") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {what} {path}: {error.strerror or error}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else (
+            "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a special file")
+        raise UsageError(f"cannot read {what} {path}: it is {kind}, not a regular file",
+                         hint="give a regular file (higgs reads no pipes or devices)")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise UsageError(f"cannot read {what} {path}: it is larger than {_size(limit)}",
+                         hint=f"a {what} is at most {_size(limit)}")
+    return data
+
+
+def read_capped_text(path: str | os.PathLike, limit: int, *, what: str = "file") -> str:
+    """`read_capped` decoded as UTF-8; UsageError naming the first byte that is not."""
+    data = read_capped(path, limit, what=what)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise UsageError(f"cannot read {what} {path}: it is not UTF-8 text (byte {error.start} cannot be read)",
+                         hint="convert it first, e.g. with `iconv -t UTF-8`") from None
+
+
+def _size(limit: int) -> str:
+    return f"{limit >> 20} MiB" if limit >= 1 << 20 and not limit % (1 << 20) else f"{limit} bytes"
 
 
 @contextlib.contextmanager

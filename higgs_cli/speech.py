@@ -35,6 +35,7 @@ from higgs_cli.engine.request import (
 )
 from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text, nothing_to_speak
 from higgs_cli.errors import UsageError
+from higgs_cli.untrusted import check_utf8
 from higgs_cli.voices.reference_turn import ResolvedVoice, VoiceChoice, reference_turn, resolve_choice
 
 STDIN = STDOUT = "-"
@@ -151,6 +152,9 @@ def prepare(job: SayJob, library=None) -> PreparedSay:
     check_sampling(job.sampling, seed=job.seed, max_seconds=job.max_seconds)
     check_text(job.text, max_chars=MAX_TEXT_CHARS)
     check_speakable(job.text)
+    check_utf8(job.scene or "", "--scene")
+    if job.voice is not None:
+        check_utf8(job.voice.transcript or "", "--transcript")
     return PreparedSay(job, resolve_choice(job.voice, library) if job.voice else None)
 
 

@@ -1,12 +1,32 @@
-"""Shared fixtures: run the real CLI in-process; make tiny random checkpoints once per session."""
+"""Shared fixtures: run the real CLI in-process; make tiny random checkpoints once per session. And the
+marks every folder shares: `slow` on each test that uses the tiny model, and a skip (with the install
+command) for tests that need a program this machine lacks."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+# Every model fixture (tiny_session, tiny_fp32_session, a module's transformers model) builds on this one.
+MODEL_FIXTURE = "tiny_model"
+# marker -> (the programs it needs, how to install them on Debian)
+NEEDS = {"needs_ffmpeg": (("ffmpeg", "ffprobe"), "apt-get install ffmpeg"),
+         "needs_chromium": (("chromium",), "apt-get install chromium chromium-driver")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, so `-m "not slow"` sees the marks added here
+def pytest_collection_modifyitems(config, items):
+    missing = {mark: [p for p in programs if shutil.which(p) is None] for mark, (programs, _) in NEEDS.items()}
+    for item in items:
+        if MODEL_FIXTURE in item.fixturenames and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.slow)
+        for mark, (_, install) in NEEDS.items():
+            if missing[mark] and item.get_closest_marker(mark) is not None:
+                item.add_marker(pytest.mark.skip(reason=f"needs {' and '.join(missing[mark])}: {install}"))
 
 
 @dataclass

@@ -1,5 +1,6 @@
 """Shared by the delivery tests (test_delivery*.py, test_check_profiles.py, test_review_page.py):
-a fake model for `project render`, small projects, and readers this project did not write (ffprobe)."""
+small projects and readers this project did not write (ffprobe); the `fake_model` fixture is in
+tests/project/conftest.py."""
 
 from __future__ import annotations
 
@@ -19,14 +20,7 @@ from higgs_cli.sessions.identity import ModelIdentity
 FAKE = ModelIdentity(name="fake/model", model_id=FakeSession.model_id, codec_id=FakeSession.codec_id)
 FFPROBE = shutil.which("ffprobe")
 FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFPROBE is None or FFMPEG is None,
-                                  reason="ffmpeg/ffprobe are not installed (apt-get install ffmpeg)")
-
-
-@pytest.fixture
-def fake_model(fake_sessions) -> list[FakeSession]:
-    """`project render` gets a FakeSession (no torch, no checkpoint); the sessions it made."""
-    return fake_sessions.known(FAKE).made
+needs_ffmpeg = pytest.mark.needs_ffmpeg  # skipped where ffmpeg/ffprobe are absent (tests/conftest.py)
 
 
 def png_bytes(width: int = 2, height: int = 2) -> bytes:

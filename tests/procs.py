@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -83,3 +84,20 @@ def resume(proc: subprocess.Popen, pause_file: Path, timeout: float = 60) -> sub
     pause_file.unlink()
     stdout, stderr = proc.communicate(timeout=timeout)
     return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+
+
+def quickly(call, seconds=5.0):
+    """Run `call` in a thread; fail if it has not finished in `seconds` (a FIFO would block forever)."""
+    outcome: list = []
+
+    def run():
+        try:
+            outcome.append(call())
+        except BaseException as error:  # noqa: BLE001 (handed to the test)
+            outcome.append(error)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still reading after {seconds} s"
+    return outcome[0]

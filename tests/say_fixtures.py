@@ -1,5 +1,5 @@
-"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): a FakeSession in place of
-the model, and stdin fed from bytes."""
+"""Shared by the `higgs say` tests (test_say_batch.py, test_cli_say_io.py): stdin fed from bytes (the
+`session` fixture, a FakeSession in place of the model, is in tests/say/conftest.py)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ import io
 import sys
 
 import pytest
-from fakes import FakeSession
-
-
-@pytest.fixture
-def session(fake_sessions) -> FakeSession:
-    """A FakeSession in place of the model (no --model: its identity comes from the session)."""
-    return fake_sessions.always(FakeSession(is_random=True))
 
 
 def feed_stdin(monkeypatch: pytest.MonkeyPatch, data: bytes) -> None:

@@ -20,22 +20,25 @@ def free_port() -> int:
 class ServerThread:
     """uvicorn serving `build_app` over a Scheduler of `session`; `stop()` drains it."""
 
-    def __init__(self, session, *, api_key: str | None = API_KEY, slots: int = 4, limits=None, library=None) -> None:
+    def __init__(self, session, *, api_key: str | None = API_KEY, slots: int = 4, limits=None, library=None,
+                 allowed_hosts=(), voice_aliases=None) -> None:
         import uvicorn
 
         from higgs_cli.engine.scheduler import Scheduler
         from higgs_cli.server.app import build_app
         from higgs_cli.server.common import ServerState
+        from higgs_cli.server.hosts import allowed_hosts as hosts_for
         from higgs_cli.server.limits import Limits
+        from higgs_cli.server.run import uvicorn_config
 
         limits = limits or Limits()
         self.scheduler = Scheduler(session, slots=slots, max_queue=limits.max_queue).start()
-        self.state = ServerState(self.scheduler, limits=limits, api_key=api_key, library=library)
+        self.state = ServerState(self.scheduler, limits=limits, api_key=api_key, library=library,
+                                 allowed_hosts=hosts_for("127.0.0.1", allowed_hosts, api_key=api_key),
+                                 voice_aliases=dict(voice_aliases or {}))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(build_app(self.state), host="127.0.0.1", port=self.port, log_level="warning",
-                                access_log=False, lifespan="off")
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(uvicorn_config(build_app(self.state), self.state, "127.0.0.1", self.port))
         self.thread = threading.Thread(target=self.server.run, daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30

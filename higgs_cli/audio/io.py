@@ -20,14 +20,16 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from higgs_cli.audio import bitrates
 from higgs_cli.audio.mp4 import Chapter, aac_available, encode_m4b
+from higgs_cli.audio.ogg import fix_serial
 from higgs_cli.audio.tags import Cover, clean_tags, write_chapters, write_cover, write_tags
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.fsutil import atomic_path
 
 __all__ = ["DEFAULT_MP3_KBPS", "M4B", "Chapter", "Cover", "file_rate", "MP3_BITRATES_KBPS",
-           "SAMPLE_RATE", "check_bitrate", "duration", "is_silent",
+           "SAMPLE_RATE", "duration", "is_silent",
            "can_write", "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
@@ -170,8 +172,8 @@ def _sndfile_formats() -> frozenset[str]:
                      if fmt in formats and subtype in sf.available_subtypes(fmt))
 
 
-MP3_BITRATES_KBPS = (32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320)
-DEFAULT_MP3_KBPS = 192
+MP3_BITRATES_KBPS = bitrates.ALL_KBPS  # what some format and rate allows; allowed_kbps says which
+DEFAULT_MP3_KBPS = bitrates.DEFAULT_KBPS
 MP3_SAMPLE_RATE = 44_100
 """MP3 is encoded at 44.1 kHz when the audio is slower than 32 kHz: only MPEG-1 rates carry more than
 160 kbps, and MP3 delivery specs (ACX audiobooks: 192 kbps CBR, 44.1 kHz) ask for 44.1 kHz."""
@@ -183,7 +185,9 @@ def write_audio(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = S
     """Write `audio` (mono, or frames x channels) to `path`; the extension picks the format.
 
     `tags` (title, artist, album, composer) go into the file's metadata; `bitrate_kbps`
-    is the constant bitrate of MP3 and M4B (default DEFAULT_MP3_KBPS; other formats ignore it);
+    is the constant bitrate of MP3 and M4B (default DEFAULT_MP3_KBPS, or the most under it the
+    format carries at the file's rate; other formats ignore it;
+    one the format cannot carry at the file's rate is refused, see bitrates.py);
     `rate` the file's sample rate (default: `file_rate`).
     """
     data = np.asarray(audio, dtype=np.float32)
@@ -219,15 +223,16 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
         shown = f"'.{ext}'" if ext else "no extension"
         raise UsageError(f"cannot write {path}: {shown} is not a supported audio format",
                          hint="end the file name with one of: " + ", ".join(f".{e}" for e in supported))
-    check_bitrate(bitrate_kbps)
     tags = clean_tags(tags)
     rate = file_rate(ext, int(sample_rate), rate)
+    bitrates.check_bitrate(ext, rate, bitrate_kbps, where=f"cannot write {path}: ")
+    kbps = bitrate_kbps or bitrates.default_kbps(ext, rate)
     resample = _Resample(int(sample_rate), rate, channels)
     if ext == M4B:
         if channels != 1:
             raise ValueError("an M4B is written from mono audio")
         with atomic_path(path) as tmp:
-            encode_m4b(tmp, blocks, rate=rate, bitrate_kbps=bitrate_kbps or DEFAULT_MP3_KBPS, resample=resample,
+            encode_m4b(tmp, blocks, rate=rate, bitrate_kbps=kbps, resample=resample,
                        flush=resample.flush, chapters=chapters)
             write_tags(tmp, ext, tags)
             write_cover(tmp, ext, cover)
@@ -235,7 +240,8 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
     fmt, subtype = _OUTPUT_FORMATS[ext]
     options: dict = {}
     if ext == "mp3":
-        options = {"bitrate_mode": "CONSTANT", "compression_level": _mp3_compression(bitrate_kbps or DEFAULT_MP3_KBPS)}
+        options = {"bitrate_mode": "CONSTANT",
+                   "compression_level": bitrates.mp3_compression(kbps, rate)}
     written = 0
     try:
         with atomic_path(path) as tmp:
@@ -251,25 +257,14 @@ def write_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sa
                     raise AudioError(f"nothing to write to {path}: the audio is empty")
                 sink.write(np.clip(resample.flush(), -1.0, 1.0))
             write_tags(tmp, ext, tags)
+            if ext == "ogg":  # libsndfile picks a random stream serial: the same audio would differ
+                fix_serial(tmp)
             if ext == "mp3":
                 write_chapters(tmp, chapters)
                 write_cover(tmp, ext, cover)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise AudioError(f"could not write {path}: {error}") from None
     return path
-
-
-def check_bitrate(bitrate_kbps: int | None) -> None:
-    """Refuse an MP3 bitrate that MPEG-1 Layer III does not have, naming the ones it has."""
-    if bitrate_kbps is not None and bitrate_kbps not in MP3_BITRATES_KBPS:
-        raise UsageError(f"{bitrate_kbps} kbps is not an MP3 bitrate",
-                         hint="use one of " + ", ".join(map(str, MP3_BITRATES_KBPS)) + " (kbps)")
-
-
-def _mp3_compression(kbps: int) -> float:
-    """libsndfile's compression level for a constant `kbps` at MPEG-1 rates: it takes
-    int(320 - level * 288) kbps, so aim half a kbps above to survive the rounding down."""
-    return min(1.0, max(0.0, (320.0 - kbps - 0.5) / 288.0))
 
 
 class _Resample:

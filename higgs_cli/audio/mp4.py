@@ -22,6 +22,8 @@ from higgs_cli.errors import AudioError
 
 DEFAULT_M4B_RATE = 44_100  # the rate AAC players and audiobook stores expect
 _MS = Fraction(1, 1000)
+_SHARE, _LOWEST_SHARE = 0.85, 0.3  # of the bitrate, asked of the encoder (see _ConstantRate)
+_MAX_FRAME_BYTES = 6144 // 8  # what an AAC-LC frame of one channel may hold
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def encode_m4b(path: Path, blocks: Iterable[np.ndarray], *, rate: int, bitrate_k
     try:
         with av.open(str(path), "w", format="ipod") as container:
             stream = container.add_stream("aac", rate=rate, layout="mono")
-            stream.bit_rate = int(bitrate_kbps) * 1000
+            padder = _ConstantRate(stream.codec_context, int(bitrate_kbps) * 1000, rate)
             for key, value in (metadata or {}).items():
                 container.metadata[key] = value
             if chapters:
@@ -77,7 +79,7 @@ def encode_m4b(path: Path, blocks: Iterable[np.ndarray], *, rate: int, bitrate_k
                     frame.sample_rate, frame.pts = rate, written
                     written += samples.size
                 for packet in stream.encode(frame):
-                    container.mux(packet)
+                    container.mux(padder(packet))
 
             for block in blocks:
                 data = np.asarray(block, dtype=np.float32)
@@ -94,3 +96,76 @@ def encode_m4b(path: Path, blocks: Iterable[np.ndarray], *, rate: int, bitrate_k
     except av.FFmpegError as error:
         raise AudioError(f"could not encode {path.name} as AAC: {error}") from None
     return written
+
+
+class _ConstantRate:
+    """Holds an AAC stream at `bit_rate` bits a second: FFmpeg's encoder takes its bitrate as a
+    target it may miss by a third either way (fewer bits for speech and pauses, more for noise).
+
+    It reads its bitrate anew for every frame, so after each packet the bitrate
+    asked of it is steered by how far the stream is ahead of or behind the
+    bitrate wanted (85% of it when on time, 30% to 100%); what it leaves unspent
+    is filled up with fill elements (ISO 14496-3 ID_FIL, EXT_FILL), which every
+    decoder skips: the decoded audio is what the encoder made.
+    """
+
+    def __init__(self, codec, bit_rate: int, rate: int) -> None:
+        self.codec, self.bit_rate = codec, bit_rate
+        self.bits_per_frame = bit_rate * 1024 / rate  # an AAC-LC frame is 1024 samples
+        self.frames = 0
+        self.written = 0  # bytes
+        codec.bit_rate = int(bit_rate * _SHARE)
+
+    def __call__(self, packet):
+        import av
+
+        self.frames += 1
+        data = bytes(packet)
+        want = min(_MAX_FRAME_BYTES, int(self.frames * self.bits_per_frame / 8) - self.written)
+        if want > len(data):
+            padded = _fill(data, want)
+            if padded is not None:
+                new = av.Packet(padded)
+                new.pts, new.dts, new.duration = packet.pts, packet.dts, packet.duration
+                new.time_base, new.stream = packet.time_base, packet.stream
+                packet, data = new, padded
+        self.written += len(data)
+        ahead = self.written * 8 - self.frames * self.bits_per_frame  # bits over the budget so far
+        share = _SHARE - ahead / (8 * self.bits_per_frame)  # back on time within about 8 frames
+        self.codec.bit_rate = int(self.bit_rate * min(1.0, max(_LOWEST_SHARE, share)))
+        return packet
+
+
+_ID_FIL, _ID_END = 0b110, 0b111
+
+
+def _fill(data: bytes, size: int) -> bytes | None:
+    """The raw AAC block `data` grown to at most `size` bytes by fill elements before its ID_END;
+    None when it does not end as FFmpeg writes a block (ID_END, then zero bits to the byte)."""
+    bits = int.from_bytes(data, "big")
+    if not bits:
+        return None
+    zeros = (bits & -bits).bit_length() - 1  # the alignment bits after ID_END
+    if zeros >= 8 or (bits >> zeros) & 0b111 != _ID_END:
+        return None
+    out, length = bits >> (zeros + 3), len(data) * 8 - zeros - 3  # the block without ID_END
+    room = size * 8 - length - 3  # bits for fill elements, leaving room for ID_END
+    while room >= 3 + 4 + 8:  # the smallest element: id, count 1, the extension type and fill nibble
+        head = 3 + 4
+        count = (room - head) // 8
+        if count >= 15:
+            count = min(count - 1, 15 + 255 - 1)  # an escape byte costs 8 bits of the room
+            head += 8
+        out = (out << 3) | _ID_FIL
+        if count >= 15:
+            out = (out << 12) | (15 << 8) | (count - 15 + 1)
+        else:
+            out = (out << 4) | count
+        out = (out << 8) | 0b0000_0000  # extension_type EXT_FILL (0000), fill_nibble 0000
+        for _ in range(count - 1):
+            out = (out << 8) | 0b1010_0101  # fill_byte
+        length += head + 8 * count
+        room -= head + 8 * count
+    out, length = (out << 3) | _ID_END, length + 3
+    pad = -length % 8
+    return (out << pad).to_bytes((length + pad) // 8, "big")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,19 +93,24 @@ def _without_overlaps(spans: list[tuple[float, float]]) -> list[tuple[float, flo
 
 
 def _pages(text: str, max_chars: int, max_lines: int, label: int) -> list[str]:
-    """`text` in pages of at most `max_lines` lines of at most `max_chars` columns (less the room a
-    `label` of that many characters takes), lines as even as the page count allows."""
-    width = max(1, max_chars - min(label, max_chars // 2))
+    """`text` in pages of at most `max_lines` lines of at most `max_chars` columns (the first line of
+    each page less the room a `label` of that many characters takes: SRT writes it there), lines as
+    even as the page count allows."""
+    cut = min(label, max_chars // 2)
     tokens = _tokens(text)
-    lines = _wrap(tokens, width)
+
+    def wrap(width: int) -> list[str]:  # a page's first line is `cut` narrower
+        return _wrap(tokens, lambda i: max(1, width - cut) if i % max_lines == 0 else width)
+
+    lines = wrap(max_chars)
     if len(lines) > 1:
         # the narrowest width that needs no more pages: no short last page, no ragged lines
         room = -(-len(lines) // max_lines) * max_lines
-        lo, hi = 1, width
+        lo, hi = 1, max_chars
         while lo < hi:
             mid = (lo + hi) // 2
-            lo, hi = (lo, mid) if len(_wrap(tokens, mid)) <= room else (mid + 1, hi)
-        lines = _wrap(tokens, lo)
+            lo, hi = (lo, mid) if len(wrap(mid)) <= room else (mid + 1, hi)
+        lines = wrap(lo)
     return ["\n".join(lines[i:i + max_lines]) for i in range(0, len(lines), max_lines)]
 
 
@@ -137,20 +142,20 @@ def _tokens(text: str) -> list[tuple[bool, str]]:
     return out
 
 
-def _wrap(tokens: list[tuple[bool, str]], width: int) -> list[str]:
-    """Greedy wrapping of `tokens` to `width` columns; a word wider than a line is cut."""
+def _wrap(tokens: list[tuple[bool, str]], width: Callable[[int], int]) -> list[str]:
+    """Greedy wrapping of `tokens`, line i to `width(i)` columns; a word wider than a line is cut."""
     lines: list[str] = []
     line = ""
     for spaced, word in tokens:
         joined = f"{line} {word}" if line and spaced else line + word
-        if _columns(joined) <= width or not line:
+        if _columns(joined) <= width(len(lines)) or not line:
             line = joined
         else:
             lines.append(line)
             line = word
-        while _columns(line) > width and len(line) > 1:  # one word longer than a line
-            cut = max(1, next(i for i in range(len(line), 0, -1) if _columns(line[:i]) <= width)
-                      if _columns(line[:1]) <= width else 1)
+        while _columns(line) > (room := width(len(lines))) and len(line) > 1:  # one word longer than a line
+            cut = max(1, next(i for i in range(len(line), 0, -1) if _columns(line[:i]) <= room)
+                      if _columns(line[:1]) <= room else 1)
             lines.append(line[:cut])
             line = line[cut:]
     if line:

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from higgs_cli import untrusted
 from higgs_cli.batch.rows import BatchInput, BatchRow
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE, Session
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, RANDOM_WEIGHTS_NOTE, SAMPLE_RATE, Sampling
 from higgs_cli.engine.text import normalize_text
 from higgs_cli.errors import AudioError, HiggsError, UsageError, ValidationError
-from higgs_cli.fsutil import atomic_write_text, exclusive_lock, file_sha256, sweep_temporaries
+from higgs_cli.fsutil import atomic_write_text, exclusive_lock, file_sha256, resolve_inside, sweep_temporaries
 from higgs_cli.speech import build_request, check_sampling, voice_turn
 from higgs_cli.voices.reference_turn import ResolvedVoice, VoiceChoice, reference_text, resolve_choice
 
@@ -136,7 +137,7 @@ def _plan(batch: Batch, model_id: str, codec_id: str) -> list[RowPlan]:
 def _read_manifest(folder: Path) -> dict[str, dict]:
     """The rows a previous run recorded, by file name; nothing when there is no readable manifest."""
     try:
-        data = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+        data = untrusted.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         return {entry["file"]: entry for entry in data.get("rows", []) if isinstance(entry, dict) and
                 isinstance(entry.get("file"), str) and entry.get("status") in ("generated", "skipped")}
     except (OSError, ValueError, AttributeError, TypeError):
@@ -192,6 +193,8 @@ def render_batch(batch: Batch, session: Session, *, progress: Callable[[int], No
     with exclusive_lock(folder / LOCK, what=f"output folder {folder}"):
         sweep_temporaries(folder)  # what a batch killed outright (SIGKILL) left half-written
         plans = _plan(batch, session.model_id, session.codec_id)  # a LazySession loads nothing for these
+        for plan in plans:  # ids are checked as names; this also refuses a link planted where a row goes
+            resolve_inside(folder, plan.file, what="row output")
         old = {} if batch.settings.force else _read_manifest(folder)
         foreign = [p.file for p in plans if (folder / p.file).exists() and p.file not in old]
         if foreign and not batch.settings.force:

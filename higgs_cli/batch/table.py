@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from higgs_cli import untrusted
 from higgs_cli.errors import UsageError, ValidationError
 
 MAX_INPUT_BYTES = 50 * 1024 * 1024  # a sheet of lines to speak, not a database
@@ -140,7 +141,10 @@ def read_jsonl(where: str, text: str) -> Sheet:
         if not raw.strip():
             continue
         try:
-            value = json.loads(raw)
+            value = untrusted.loads(raw)  # no NaN, number or nesting bombs, lone surrogates (issue 31)
+        except untrusted.BadJSON as error:
+            sheet.add(number, f"not usable JSON: {error.msg}")
+            continue
         except json.JSONDecodeError as error:
             sheet.add(number, f"not valid JSON at column {error.colno} ({error.msg})")
             continue

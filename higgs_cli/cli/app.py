@@ -22,7 +22,9 @@ _state: dict = {}
 
 def _version(value: bool) -> None:
     if value:
-        typer.echo(f"higgs {__version__}")
+        # --version is eager (it runs before --json is parsed): the arguments main() got are read
+        as_json = "--json" in _leading_flags(_state.get("args", []))
+        typer.echo(json.dumps({"version": __version__}) if as_json else f"higgs {__version__}")
         raise typer.Exit()
 
 
@@ -189,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     debug = "--debug" in _leading_flags(args)  # not a TEXT that reads "--debug"
     out.reset()
     _state.pop("signal", None)
+    _state["args"] = args
     try:
         previous = signal.signal(signal.SIGTERM, _terminate)
     except ValueError:  # not the main thread: leave signals alone

@@ -54,7 +54,7 @@ def add(
         from higgs_cli.storage.files import read_text  # a path, or an s3:// URL
 
         try:
-            transcript = read_text(transcript_file)
+            transcript = read_text(transcript_file, what="transcript file")
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read transcript file {transcript_file}: {error}") from None
     voice = VoiceLibrary().add(name, audio, transcript or "", description=description, trim=trim, force=force)

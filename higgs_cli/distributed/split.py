@@ -82,7 +82,7 @@ def chunks(indexes: Sequence[int], size: int) -> list[list[int]]:
 def decode_groups(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     """The clips `ModelSession.decode_many(batch, batch_size=batch_size)` decodes together, given
     each clip's frame count: clips of one length in order of first appearance, `batch_size` at a
-    time. (tests/test_ray.py checks this against a local render, byte for byte.)"""
+    time. (tests/sessions/test_ray.py checks this against a local render, byte for byte.)"""
     by_length: dict[int, list[int]] = {}
     for index, length in enumerate(lengths):
         by_length.setdefault(int(length), []).append(index)

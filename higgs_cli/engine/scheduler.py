@@ -1,7 +1,7 @@
 """An online continuous-batching scheduler over one ModelSession, for a server.
 
     scheduler = Scheduler(session, slots=32)
-    ticket = scheduler.submit(request)      # from any thread; QueueFull when the queue is full
+    ticket = scheduler.submit(request)      # from any thread; QueueFull past slots + max_queue
     ticket.wait(); ticket.result()          # or read ticket.take() as frames arrive
 
 One thread owns the model and runs the engine's one decode loop
@@ -59,6 +59,7 @@ class Scheduler:
         self._direct_lock = threading.Lock()  # calls run in the caller's thread when no loop runs
         self._cond = threading.Condition()
         self._waiting: collections.deque[Ticket] = collections.deque()
+        self._reserved = 0  # requests admitted by submit_many whose prompts are being built
         self._calls: collections.deque[ModelCall] = collections.deque()  # for the model's thread
         self._looping = False  # the model's thread is there to run calls
         self._running: list[Ticket] = []  # the tickets in slots
@@ -98,14 +99,23 @@ class Scheduler:
 
     def submit_many(self, requests: Sequence[GenerationRequest]) -> list[Ticket]:
         """Queue several requests at once, or none of them (QueueFull) when they do not all fit."""
-        with self._cond:
+        with self._cond:  # check and reserve in one step, so a burst cannot all pass the check
             if self._stopping:
                 raise Cancelled("the server is shutting down")
-            if len(self._waiting) + len(requests) > self.max_queue:
-                raise QueueFull(f"{len(self._waiting)} requests are waiting (at most {self.max_queue})")
-        jobs = self.call(self.session._jobs, requests)  # checks the text; encodes reference audio once each
-        tickets = [Ticket(job, request) for job, request in zip(jobs, requests)]
+            waiting = sum(not t.cancelled for t in self._waiting)  # a timed-out one leaves at the next admission
+            held = waiting + self._reserved + sum(t is not None for t in self._owner)
+            if held + len(requests) > self.max_queue + self.slots:
+                raise QueueFull(f"{max(0, held - self.slots)} requests are waiting (at most {self.max_queue})")
+            self._reserved += len(requests)
+        try:
+            jobs = self.call(self.session._jobs, requests)  # checks the text; encodes reference audio once each
+            tickets = [Ticket(job, request) for job, request in zip(jobs, requests)]
+        except BaseException:
+            with self._cond:
+                self._reserved -= len(requests)
+            raise
         with self._cond:
+            self._reserved -= len(requests)
             if self._stopping:
                 raise Cancelled("the server is shutting down")
             self._waiting.extend(tickets)

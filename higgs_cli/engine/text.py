@@ -17,6 +17,7 @@ import re
 import unicodedata
 
 from higgs_cli.errors import UsageError
+from higgs_cli.untrusted import check_utf8
 
 MAX_TEXT_CHARS = 5000
 """The longest text one line may carry (project lines, `higgs say`). Longer
@@ -256,11 +257,12 @@ def nothing_to_speak(text: str, what: str = "the text") -> str | None:
 
 
 def check_text(text: str, *, max_chars: int, what: str = "text") -> None:
-    """Raise UsageError when `text` is empty, whitespace only, or longer than `max_chars`.
+    """Raise UsageError when `text` is empty, whitespace only, longer than `max_chars`, or not UTF-8 text.
 
     The length counted is that of the stripped text. `what` names the text in
     the message ("text", "line 3", ...).
     """
+    check_utf8(text, what)  # a lone surrogate (an undecodable byte of argv) cannot reach the tokenizer
     stripped = text.strip()
     if not stripped:
         raise UsageError(f"{what} is empty", hint="give some words to speak")

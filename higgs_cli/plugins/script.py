@@ -65,7 +65,7 @@ class OutputSettings:
     subtitles: bool = True
     max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
     # The two below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS),
-    # written out so the task contract loads no audio I/O; tests/test_layers.py keeps them equal.
+    # written out so the task contract loads no audio I/O; tests/architecture/test_layers.py keeps them equal.
     subtitle_labels: str = "auto"  # speaker labels on cues: auto (2+ speakers) | always | never
     bitrate: int = 192  # kbps of an mp3 master (constant bitrate); other formats ignore it
     split: str = "none"  # none | section: one master file per section as well

@@ -37,11 +37,11 @@ def check_delivery(project: Project) -> Cover | None:
                " (this installation's libsndfile lacks it)")
         raise UsageError(f"{project.file}: output.format {settings.format} cannot be written here{why}",
                          hint=f"choose one of {', '.join(formats)}, or reinstall higgs to get its dependencies")
-    if settings.format == "mp3" and settings.sample_rate is not None and settings.sample_rate < 32_000 \
-            and settings.bitrate > 160:
-        raise UsageError(f"{project.file}: an MP3 at {settings.sample_rate} Hz cannot carry {settings.bitrate} kbps "
-                         f"(MPEG-2 rates under 32 kHz go up to 160 kbps)",
-                         hint="set output.bitrate to 160 or less, or output.sample_rate to 32000 or more")
+    from higgs_cli.audio.bitrates import check_bitrate
+    from higgs_cli.audio.io import SAMPLE_RATE, file_rate
+
+    check_bitrate(settings.format, file_rate(settings.format, SAMPLE_RATE, settings.sample_rate), settings.bitrate,
+                  where=f"{project.file}: output.bitrate: ")
     return read_cover(project)
 
 

@@ -23,6 +23,8 @@ from higgs_cli import __version__
 from higgs_cli.server import native, speech
 from higgs_cli.server.common import ServerState, authorize
 from higgs_cli.server.errors import ApiError
+from higgs_cli.server.hosts import HostCheck
+from higgs_cli.server.names import served_models
 
 log = logging.getLogger("higgs.server")
 Handler = Callable[[Request, ServerState], Awaitable[Response]]
@@ -53,10 +55,24 @@ async def health(request: Request, state: ServerState) -> Response:
     return JSONResponse({"status": "draining" if state.draining else "ok", "version": __version__})
 
 
+def _model_entry(name: str, state: ServerState) -> dict:
+    return {"id": name, "object": "model", "created": int(state.started), "owned_by": "higgs"}
+
+
 async def models(request: Request, state: ServerState) -> Response:
+    """The one served model under every name clients send (names.py)."""
     authorize(request, state)
-    return JSONResponse({"object": "list", "data": [{"id": state.session.name, "object": "model",
-                                                     "created": int(state.started), "owned_by": "higgs"}]})
+    return JSONResponse({"object": "list", "data": [_model_entry(name, state)
+                                                    for name in served_models(state.session)]})
+
+
+async def model(request: Request, state: ServerState) -> Response:
+    authorize(request, state)
+    name = request.path_params["name"]
+    if name not in served_models(state.session):
+        raise ApiError(404, f"model '{name}' is not served here; this server serves '{state.session.name}'",
+                       param="model", code="model_not_found")
+    return JSONResponse(_model_entry(name, state))
 
 
 async def metrics(request: Request, state: ServerState) -> Response:
@@ -87,6 +103,7 @@ async def metrics(request: Request, state: ServerState) -> Response:
 ROUTES: list[tuple[str, str, Handler]] = [
     ("GET", "/health", health),
     ("GET", "/v1/models", models),
+    ("GET", "/v1/models/{name:path}", model),
     ("GET", "/metrics", metrics),
     ("POST", "/v1/audio/speech", speech.speech),
     ("GET", "/higgs/v1/info", native.info),
@@ -108,6 +125,11 @@ def build_app(state: ServerState, *, cors_origins: Sequence[str] = ()) -> Starle
         return ApiError(error.status_code, message, code="not_found" if error.status_code == 404 else None).response()
 
     middleware = []
+    if state.allowed_hosts is not None:  # outermost: a page under a foreign name gets nothing else
+        def refused() -> None:
+            state.responses[("other", 403)] += 1
+
+        middleware.append(Middleware(HostCheck, allowed=state.allowed_hosts, on_refused=refused))
     if cors_origins:
         from starlette.middleware.cors import CORSMiddleware
 

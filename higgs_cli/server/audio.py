@@ -16,13 +16,17 @@ import soundfile as sf
 
 from higgs_cli.engine.request import SAMPLE_RATE
 
-# response_format -> (libsndfile format, subtype); pcm is raw 16-bit little-endian samples
+# response_format -> (libsndfile format, subtype); pcm is raw 16-bit little-endian samples, aac is
+# AAC in ADTS frames (what OpenAI sends) through PyAV, as M4B files are written
 FORMATS = {"wav": ("WAV", "PCM_16"), "flac": ("FLAC", "PCM_16"), "mp3": ("MP3", "MPEG_LAYER_III"),
-           "opus": ("OGG", "OPUS"), "pcm": None}
+           "opus": ("OGG", "OPUS"), "aac": None, "pcm": None}
 MEDIA_TYPES = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg", "opus": "audio/ogg",
-               "pcm": "audio/pcm"}
+               "aac": "audio/aac", "pcm": "audio/pcm"}
+AAC_BITRATE = 96_000
 STREAMED = ("pcm", "wav")  # formats sent chunk by chunk as the audio is generated
 SPEED_RANGE = (0.25, 4.0)
+MAX_UPLOAD_RATE = 192_000  # the highest sample rate an uploaded reference may have
+MAX_UPLOAD_CHANNELS = 8
 
 
 def pcm16(audio: np.ndarray) -> bytes:
@@ -41,10 +45,33 @@ def encode(audio: np.ndarray, fmt: str) -> bytes:
     """A whole file of `fmt` in memory (24 kHz mono)."""
     if fmt == "pcm":
         return pcm16(audio)
+    if fmt == "aac":
+        return _aac(audio)
     container, subtype = FORMATS[fmt]
     buffer = io.BytesIO()
     with sf.SoundFile(buffer, "w", SAMPLE_RATE, 1, subtype=subtype, format=container) as sink:
         sink.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+    return buffer.getvalue()
+
+
+def _aac(audio: np.ndarray) -> bytes:
+    """AAC-LC in ADTS frames, 24 kHz mono, in memory (PyAV's FFmpeg encoder)."""
+    from higgs_cli.audio.mp4 import aac_available
+
+    if not aac_available():
+        raise RuntimeError("PyAV with an AAC encoder is not installed")
+    import av
+
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format="adts") as container:
+        stream = container.add_stream("aac", rate=SAMPLE_RATE, layout="mono")
+        stream.bit_rate = AAC_BITRATE
+        samples = np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32).reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = SAMPLE_RATE, 0
+        for frame_or_flush in (frame, None):
+            for packet in stream.encode(frame_or_flush):
+                container.mux(packet)
     return buffer.getvalue()
 
 
@@ -57,7 +84,7 @@ def encodable() -> tuple[str, ...]:
         try:
             encode(tone, fmt)
             ok.append(fmt)
-        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError):
+        except (sf.LibsndfileError, RuntimeError, ValueError, TypeError, OSError):
             pass
     return tuple(ok)
 
@@ -123,18 +150,25 @@ class UploadError(ValueError):
     """Uploaded bytes that are not usable audio (the message says why)."""
 
 
-def decode_upload(data: bytes, *, max_seconds: float) -> np.ndarray:
+def decode_upload(data: bytes, *, max_seconds: float, max_decoded_bytes: int = 64 * 2**20) -> np.ndarray:
     """An uploaded clip (WAV, FLAC, OGG or MP3 bytes) as 24 kHz mono float32, decoded in memory.
 
-    The duration is read from the header first, so a long clip is refused before it is decoded.
+    The duration, rate and channels are read from the header first, so a clip too long or too large
+    in memory is refused before it is decoded. Called off the event loop (it may take a while).
     """
     try:
         with sf.SoundFile(io.BytesIO(data)) as source:
-            rate = source.samplerate
-            if not 1_000 <= rate <= 768_000:
-                raise UploadError(f"a sample rate of {rate} Hz is not usable")
+            rate, channels = source.samplerate, source.channels
+            if not 1_000 <= rate <= MAX_UPLOAD_RATE:
+                raise UploadError(f"a sample rate of {rate} Hz is not usable (at most {MAX_UPLOAD_RATE} Hz)")
+            if not 1 <= channels <= MAX_UPLOAD_CHANNELS:
+                raise UploadError(f"{channels} channels is more than the {MAX_UPLOAD_CHANNELS} a reference may have")
             if source.frames > max_seconds * rate:
                 raise UploadError(f"the clip is {source.frames / rate:.1f} s long; at most {max_seconds:g} s")
+            decoded = min(source.frames, int(max_seconds * rate) + 1) * channels * 4
+            if decoded > max_decoded_bytes:  # checked before a sample is decoded
+                raise UploadError(f"the clip would decode to {decoded / 2**20:.0f} MiB of samples ({channels} "
+                                  f"channels at {rate} Hz); at most {max_decoded_bytes / 2**20:.0f} MiB")
             audio = source.read(frames=int(max_seconds * rate) + 1, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as error:
         raise UploadError(f"not audio this server can read (WAV, FLAC, OGG or MP3): {error}") from None

@@ -1,12 +1,11 @@
-"""What every endpoint shares: the server's state, the API key check, reading a JSON body within
-its limit, submitting to the scheduler and waiting for a ticket without blocking the event loop."""
+"""What every endpoint shares: the server's state, the API key check, submitting to the scheduler
+and waiting for a ticket without blocking the event loop. (Reading a body: body.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import collections
 import hmac
-import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from starlette.requests import Request
 
 from higgs_cli.errors import HiggsError
 from higgs_cli.server.errors import ApiError
+from higgs_cli.server.hosts import LOOPBACK_NAMES
 from higgs_cli.server.limits import Limits
 
 POLL_SECONDS = 0.25  # how often a waiting request checks that its client is still there
@@ -27,6 +27,8 @@ class ServerState:
     scheduler: Any  # engine.scheduler.Scheduler
     limits: Limits = field(default_factory=Limits)
     api_key: str | None = None
+    allowed_hosts: frozenset[str] | None = LOOPBACK_NAMES  # Host names answered; None: any (hosts.py)
+    voice_aliases: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> library voice
     library: Any = None  # a voices.library.VoiceLibrary (the server's own voices)
     started: float = field(default_factory=time.time)
     responses: collections.Counter = field(default_factory=collections.Counter)  # (endpoint, status) -> n
@@ -50,31 +52,34 @@ def authorize(request: Request, state: ServerState) -> None:
         return
     header = request.headers.get("authorization", "")
     given = header[7:] if header.lower().startswith("bearer ") else request.headers.get("x-api-key", "")
+    if not given:
+        raise ApiError(401, "this server needs an API key: send it as 'Authorization: Bearer KEY'",
+                       code="missing_api_key")
     if not hmac.compare_digest(given.encode("utf-8", "replace"), state.api_key.encode("utf-8")):
-        raise ApiError(401, "missing or wrong API key: send it as 'Authorization: Bearer KEY'",
+        raise ApiError(401, "wrong API key: the key sent is not this server's (check $HIGGS_API_KEY)",
                        code="invalid_api_key")
 
 
-async def read_json(request: Request, limits: Limits) -> dict:
-    """The request's JSON object, read at most `max_body_bytes` (413 past that, 400 when malformed)."""
-    too_big = ApiError(413, f"the request body is larger than {limits.max_body_bytes} bytes",
-                       code="request_too_large")
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise too_big
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise too_big
-        chunks.append(chunk)
-    try:
-        body = json.loads(b"".join(chunks))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise ApiError(400, f"the request body is not valid JSON ({error})", code="invalid_json") from None
-    if not isinstance(body, dict):
-        raise ApiError(400, "the request body must be a JSON object", code="invalid_json")
-    return body
+def check_prompt(request, limits: Limits, where: str = "") -> None:
+    """413 when one request's prompt (reference and history audio, and all its text) is past the
+    server's bound: a prompt's cost (memory, prefill) grows with it, whatever each part's own limit."""
+    from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
+
+    per_frame = SAMPLE_RATE // FRAME_RATE
+    frames = sum(turn.codes.shape[-1] if turn.codes is not None else -(-len(turn.audio) // per_frame)
+                 for turn in request.history)
+    chars = len(request.text) + len(request.scene or "") + len(request.system or "") + \
+        sum(len(turn.text) for turn in request.history)
+    prefix = f"{where}: " if where else ""
+    if frames > limits.max_prompt_frames:
+        raise ApiError(413, f"{prefix}the prompt holds {frames} frames of reference and history audio "
+                            f"({frames / FRAME_RATE:.0f} s); this server takes at most {limits.max_prompt_frames} "
+                            f"({limits.max_prompt_frames / FRAME_RATE:.0f} s) in one request",
+                       param=where or None, code="prompt_too_large")
+    if chars > limits.max_prompt_chars:
+        raise ApiError(413, f"{prefix}the prompt holds {chars} characters of text, history and scene; this "
+                            f"server takes at most {limits.max_prompt_chars} in one request",
+                       param=where or None, code="prompt_too_large")
 
 
 async def submit(state: ServerState, requests: list) -> list:
@@ -82,14 +87,16 @@ async def submit(state: ServerState, requests: list) -> list:
     from higgs_cli.engine.scheduler import Cancelled, QueueFull
 
     if state.draining:
-        raise ApiError(503, "the server is shutting down", code="shutting_down")
+        raise ApiError(503, "the server is shutting down", code="shutting_down",
+                       headers={"Retry-After": str(state.limits.retry_after)})
     try:
         return await asyncio.to_thread(state.scheduler.submit_many, requests)
     except QueueFull as error:
         raise ApiError(429, f"the server is busy: {error}; try again shortly", code="queue_full",
                        headers={"Retry-After": str(state.limits.retry_after)}) from None
     except Cancelled:
-        raise ApiError(503, "the server is shutting down", code="shutting_down") from None
+        raise ApiError(503, "the server is shutting down", code="shutting_down",
+                       headers={"Retry-After": str(state.limits.retry_after)}) from None
     except HiggsError as error:
         raise ApiError(400, error.message) from None
 

@@ -26,4 +26,10 @@ class Limits:
     max_reference_seconds: float = 60.0  # one uploaded clip's duration, read from its header first
     max_jobs: int = 256  # jobs in one native request
     max_history: int = 64  # history turns of one job
-    retry_after: int = 2  # seconds a 429 tells the client to wait
+    max_prompt_frames: int = 6_000  # audio frames in one request's prompt (references, history): 4 minutes
+    max_prompt_chars: int = 4 * MAX_TEXT_CHARS  # characters of one request's text, history and scene together
+    max_reference_decoded_bytes: int = 64 * 1024 * 1024  # one clip as float32 samples, all channels, before decoding
+    retry_after: int = 2  # seconds a 429 or a draining 503 tells the client to wait
+    header_timeout: float = 10.0  # seconds a connection may take to send a request's headers
+    body_timeout: float = 60.0  # seconds a request may take to send its body after its headers
+    max_idle_per_client: int = 128  # connections one IP address may hold open without a request

@@ -22,7 +22,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
-from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
+from higgs_cli.server.body import read_json
+from higgs_cli.server.common import ServerState, Waiter, authorize, check_prompt, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
 from higgs_cli.sessions.wire import JobLimits, WireError, audio_from, codes_from, pack, request_from_json
 
@@ -55,6 +56,8 @@ async def generate(request: Request, state: ServerState) -> Response:
         requests = [request_from_json(job, f"jobs[{i}]", _job_limits(state)) for i, job in enumerate(jobs)]
     except WireError as error:
         raise bad(str(error), error.field) from None
+    for i, generation in enumerate(requests):
+        check_prompt(generation, state.limits, f"jobs[{i}]")
     batch_size = body.get("batch_size", 8)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
         raise bad("'batch_size' must be a whole number from 1 to 1024", "batch_size")
@@ -110,6 +113,7 @@ async def stream(request: Request, state: ServerState) -> Response:
         generation = request_from_json(body.get("job"), "job", _job_limits(state))
     except WireError as error:
         raise bad(str(error), error.field) from None
+    check_prompt(generation, state.limits, "job")
     [ticket] = await submit(state, [generation])
     waiter = Waiter(ticket, None, state.limits)
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from higgs_cli.errors import UsageError
+from higgs_cli.server.hosts import allowed_hosts
 from higgs_cli.server.limits import DEFAULT_HOST, DEFAULT_PORT, DEFAULT_SLOTS, Limits
 
 
@@ -34,6 +35,8 @@ class ServeOptions:
     max_batch: int = DEFAULT_SLOTS
     api_key: str | None = None
     cors_origins: Sequence[str] = ()
+    allowed_hosts: Sequence[str] = ()  # Host names served beside loopback ones ("*": any); see hosts.py
+    voice_aliases: dict[str, str] = field(default_factory=dict)  # OpenAI voice name -> library voice
     limits: Limits = field(default_factory=Limits)
     drain_seconds: float = 30.0
     advertise: bool = True
@@ -64,6 +67,33 @@ def check_bind(options: ServeOptions) -> None:
         raise UsageError("--max-batch must be at least 1")
 
 
+def uvicorn_config(app, state, host: str, port: int, *, drain_seconds: float = 30.0):
+    """uvicorn's settings for a higgs server (the CLI's and the tests' alike): the guarded HTTP
+    protocol (connections.py) and no global concurrency cap (its 503 came before the key check)."""
+    import uvicorn
+
+    from higgs_cli.server.connections import ConnectionGuard
+
+    return uvicorn.Config(app, host=host, port=port, http=ConnectionGuard(state.limits).protocol(),
+                          log_level="warning", access_log=False, lifespan="off", timeout_keep_alive=5,
+                          timeout_graceful_shutdown=int(drain_seconds) or None)
+
+
+async def drain(server, state, options: ServeOptions) -> None:
+    """Once a signal set `state.draining`: keep listening (new generations answer 503 with
+    Retry-After, /health says "draining") until nothing runs or `drain_seconds` pass, then stop."""
+    while not state.draining:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    deadline = asyncio.get_running_loop().time() + options.drain_seconds
+    while (state.scheduler.busy or state.in_flight) and asyncio.get_running_loop().time() < deadline:
+        if server.should_exit:
+            return
+        await asyncio.sleep(0.05)
+    server.should_exit = True
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}"
@@ -84,13 +114,18 @@ def serve(load: Callable[[], object], options: ServeOptions, *,
     check_bind(options)
     scheduler = Scheduler.open(load, slots=options.max_batch, max_queue=options.limits.max_queue)
     session = scheduler.session
-    state = ServerState(scheduler, limits=options.limits, api_key=options.api_key, library=VoiceLibrary())
+    state = ServerState(scheduler, limits=options.limits, api_key=options.api_key, library=VoiceLibrary(),
+                        allowed_hosts=allowed_hosts(options.host, options.allowed_hosts, api_key=options.api_key),
+                        voice_aliases=dict(options.voice_aliases))
     app = build_app(state, cors_origins=options.cors_origins)
 
     class Server(uvicorn.Server):
-        def handle_exit(self, sig, frame) -> None:  # a signal: stop taking generations at once
+        def handle_exit(self, sig, frame) -> None:
+            """The first signal drains (new requests 503, /health "draining", running ones finish,
+            see `drain`); a second one stops at once."""
+            if state.draining:
+                self.should_exit = True
             state.draining = True
-            super().handle_exit(sig, frame)  # a second one forces the exit
 
         @contextlib.contextmanager
         def capture_signals(self):
@@ -106,10 +141,7 @@ def serve(load: Callable[[], object], options: ServeOptions, *,
                 for sig, handler in previous.items():
                     signal.signal(sig, handler)
 
-    config = uvicorn.Config(app, host=options.host, port=options.port, log_level="warning", access_log=False,
-                            lifespan="off", timeout_graceful_shutdown=int(options.drain_seconds) or None,
-                            limit_concurrency=options.limits.max_queue + options.max_batch + 16)
-    server = Server(config)
+    server = Server(uvicorn_config(app, state, options.host, options.port, drain_seconds=options.drain_seconds))
     advert_path = None
 
     async def announce() -> None:
@@ -131,11 +163,12 @@ def serve(load: Callable[[], object], options: ServeOptions, *,
             on_ready(url, session)
 
     async def main() -> None:
-        watcher = asyncio.ensure_future(announce())
+        watchers = [asyncio.ensure_future(announce()), asyncio.ensure_future(drain(server, state, options))]
         try:
             await server.serve()
         finally:
-            watcher.cancel()
+            for watcher in watchers:
+                watcher.cancel()
 
     try:
         asyncio.run(main())

@@ -1,11 +1,17 @@
 """`POST /v1/audio/speech`: OpenAI's speech API on the scheduler, with Boson's and SGLang-Omni's extras.
 
-Fields: model, input, voice (a library voice on this server), instructions
-(the scene), response_format (wav flac mp3 opus pcm), speed (0.25-4.0),
+Fields: model, input, voice (a library voice on this server, or one of OpenAI's
+stock names: names.py), instructions (the scene), response_format (wav flac mp3
+opus aac pcm), speed (0.25-4.0),
 stream_format (audio | sse); extras: seed, temperature, top_p, top_k,
 ras_window, ras_max_repeat, max_new_tokens (frames), references
 ([{audio: base64, transcript}]). Unknown fields are ignored, as OpenAI's
 clients may send some.
+
+A streamed response's headers go out with its first audio, so a request that
+times out or never gets a slot is answered 429/503/504 with the error; a stream
+that fails after that is cut with a reset (never a clean end of a short file)
+and the log says why.
 """
 
 from __future__ import annotations
@@ -25,12 +31,14 @@ from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RA
 from higgs_cli.engine.text import normalize_text, nothing_to_speak
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
-from higgs_cli.server.common import ServerState, Waiter, authorize, read_json, submit, to_thread
+from higgs_cli.server.body import read_json
+from higgs_cli.server.common import ServerState, Waiter, authorize, check_prompt, submit, to_thread
+from higgs_cli.server.connections import abort_from
 from higgs_cli.server.errors import ApiError, bad
+from higgs_cli.server.names import STOCK_VOICES, served_models
 from higgs_cli.sessions.wire import WireError, number
 
 log = logging.getLogger("higgs.server")
-ALIASES = ("tts-1", "tts-1-hd", "gpt-4o-mini-tts", "higgs-audio-v2")  # model names OpenAI clients send
 CHUNK_FRAMES = 25  # streamed audio: about one second per chunk
 
 
@@ -41,7 +49,7 @@ class SpeechJob:
     speed: float
     sse: bool
     voice_name: str | None  # a library voice, resolved to codes in a worker thread
-    references: list[Turn]
+    uploads: list[tuple[str, bytes, str]]  # (field, audio bytes, transcript), decoded in a worker thread
 
 
 def _string(body: dict, key: str, limit: int, *, required: bool = False) -> str | None:
@@ -58,39 +66,41 @@ def _string(body: dict, key: str, limit: int, *, required: bool = False) -> str 
 def _model(body: dict, state: ServerState) -> None:
     name = _string(body, "model", 500, required=True)
     session = state.session
-    served = {session.name, session.model_id, session.name.rstrip("/").rsplit("/", 1)[-1], *ALIASES}
-    if name not in served:
+    if name not in served_models(session):
         raise ApiError(404, f"model '{name}' is not served here; this server serves '{session.name}'",
                        param="model", code="model_not_found")
 
 
-def _voice(body: dict, state: ServerState) -> str | None:
+def _voice(body: dict, state: ServerState) -> tuple[str | None, str | None]:
+    """(library voice, built-in description): an alias the server was given, a library voice, or
+    one of OpenAI's stock names as a described voice (names.py); neither for the default voice."""
     voice = body.get("voice")
     if isinstance(voice, dict):  # newer clients send {"id": name}
         voice = voice.get("id")
     if voice in (None, "", "default"):
-        return None
-    if not isinstance(voice, str):
+        return None, None
+    if not isinstance(voice, str) or len(voice) > 200:
         raise bad("'voice' must be the name of a voice in this server's library", "voice")
     from higgs_cli.errors import UsageError
 
     try:
-        return state.library.get(voice).name  # names are checked there: no paths, no dots
+        return state.library.get(state.voice_aliases.get(voice, voice)).name, None  # names checked there
     except UsageError:
+        if voice in STOCK_VOICES and voice not in state.voice_aliases:
+            return None, STOCK_VOICES[voice]
         names = [v.name for v in state.library.list()]
-        raise bad(f"unknown voice '{voice}'; voices on this server: {', '.join(names) or 'none'} (or send "
-                  f"'references' with audio and its transcript to clone one)", "voice", "voice_not_found") from None
+        raise bad(f"unknown voice '{voice}'; voices on this server: {', '.join(names) or 'none'}, and OpenAI's "
+                  f"{', '.join(STOCK_VOICES)} (or send 'references' with audio and its transcript to clone one)",
+                  "voice", "voice_not_found") from None
 
 
-def _references(body: dict, state: ServerState) -> list[Turn]:
-    from higgs_cli.voices.reference import MIN_SECONDS, REFERENCE_PEAK_DB, peak_normalize
-    from higgs_cli.voices.reference_turn import ResolvedVoice, reference_turn
-
+def _uploads(body: dict, state: ServerState) -> list[tuple[str, bytes, str]]:
+    """The uploaded reference clips as bytes, checked for size; decoded later, off the event loop."""
     limits = state.limits
     refs = body.get("references") or []
     if not isinstance(refs, list) or len(refs) > limits.max_references:
         raise bad(f"'references' must be a list of at most {limits.max_references} objects", "references")
-    turns = []
+    uploads = []
     for i, ref in enumerate(refs):
         where = f"references[{i}]"
         if not isinstance(ref, dict) or not isinstance(ref.get("audio"), str):
@@ -98,14 +108,31 @@ def _references(body: dict, state: ServerState) -> list[Turn]:
         transcript = ref.get("transcript", ref.get("text"))
         if not isinstance(transcript, str) or not transcript.strip():
             raise bad(f"{where}.transcript must be the words spoken in the clip", f"{where}.transcript")
+        if len(transcript) > limits.max_input_chars:
+            raise bad(f"{where}.transcript is {len(transcript)} characters; at most {limits.max_input_chars}",
+                      f"{where}.transcript", "too_long")
         encoded = ref["audio"].split(",", 1)[1] if ref["audio"].startswith("data:") else ref["audio"]
         if len(encoded) > limits.max_reference_bytes * 4 // 3 + 4:
             raise ApiError(413, f"{where}.audio is larger than {limits.max_reference_bytes} bytes", param=where,
                            code="reference_too_large")
         try:
-            data = base64.b64decode(encoded, validate=True)
-            clip = audio_out.decode_upload(data, max_seconds=limits.max_reference_seconds)
+            uploads.append((where, base64.b64decode(encoded, validate=True), transcript))
         except (binascii.Error, ValueError) as error:
+            raise bad(f"{where}.audio is not base64: {error}", f"{where}.audio", "invalid_audio") from None
+    return uploads
+
+
+def _references(uploads: list[tuple[str, bytes, str]], limits) -> list[Turn]:
+    """Uploaded clips as reference turns (decoded here: a worker thread, never the event loop)."""
+    from higgs_cli.voices.reference import MIN_SECONDS, REFERENCE_PEAK_DB, peak_normalize
+    from higgs_cli.voices.reference_turn import ResolvedVoice, reference_turn
+
+    turns = []
+    for where, data, transcript in uploads:
+        try:
+            clip = audio_out.decode_upload(data, max_seconds=limits.max_reference_seconds,
+                                           max_decoded_bytes=limits.max_reference_decoded_bytes)
+        except ValueError as error:
             raise bad(f"{where}.audio is not usable audio: {error}", f"{where}.audio", "invalid_audio") from None
         if len(clip) < MIN_SECONDS * 24_000 or not np.abs(clip).max() > 1e-3:
             raise bad(f"{where}.audio is silent or shorter than {MIN_SECONDS} s", f"{where}.audio", "invalid_audio")
@@ -149,18 +176,20 @@ def parse(body: dict, state: ServerState) -> SpeechJob:
     if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= most:
         raise bad(f"'max_new_tokens' (audio frames, 25 a second) must be a whole number from 1 to {most}",
                   "max_new_tokens")
-    references = _references(body, state)
-    voice = None if references else _voice(body, state)
-    request = GenerationRequest(text=normalize_text(text), scene=scene.strip() if scene and scene.strip() else None,
+    uploads = _uploads(body, state)
+    voice, described = (None, None) if uploads else _voice(body, state)
+    parts = [part.strip() for part in (scene, f"SPEAKER0: {described}" if described else None) if part and part.strip()]
+    request = GenerationRequest(text=normalize_text(text), scene="\n\n".join(parts) or None,
                                 sampling=Sampling(**settings), seed=seed, max_frames=frames)
-    return SpeechJob(request, fmt, float(speed), stream_format == "sse", voice, references)
+    return SpeechJob(request, fmt, float(speed), stream_format == "sse", voice, uploads)
 
 
 def _with_voice(job: SpeechJob, state: ServerState) -> GenerationRequest:
-    """The request with its reference turn: uploaded clips, or the library voice's cached codes."""
+    """The request with its reference turn: uploaded clips (decoded here), or the library voice's
+    cached codes. Runs in a worker thread."""
     request = job.request
-    if job.references:
-        request.history = tuple(job.references)
+    if job.uploads:
+        request.history = tuple(_references(job.uploads, state.limits))
     elif job.voice_name is not None:
         from higgs_cli.voices.reference_turn import library_voice, reference_turn
 
@@ -177,11 +206,16 @@ async def speech(request: Request, state: ServerState) -> Response:
         generation = await to_thread(_with_voice, job, state)
     except HiggsError as error:
         raise bad(f"voice '{job.voice_name}': {error.message}", "voice") from None
+    check_prompt(generation, state.limits)
     [ticket] = await submit(state, [generation])
     media = "text/event-stream" if job.sse else audio_out.MEDIA_TYPES[job.fmt]
     if job.fmt in audio_out.STREAMED and job.speed == 1.0:
-        # the streaming response notices a client that went away and cancels the generator
-        pieces = _streamed(Waiter(ticket, None, state.limits), job, state)
+        waiter = Waiter(ticket, request, state.limits)  # watches the client until the response starts
+        pieces = _streamed(waiter, job, state)
+        first = await first_piece(pieces, ticket)  # an error before any audio is this response's status
+        waiter.request = None  # from here the streaming response notices a client that went away
+        body = _sse(_chain(first, pieces), ticket) if job.sse else _cut_on_error(first, pieces, request, ticket)
+        return StreamingResponse(body, media_type=media, headers={"Cache-Control": "no-store"})
     else:  # whole-file formats (and stretched audio) are made once the audio is complete
         try:
             await Waiter(ticket, request, state.limits).finish()
@@ -191,9 +225,7 @@ async def speech(request: Request, state: ServerState) -> Response:
         data = await to_thread(_whole_file, ticket, job, state)
         if not job.sse:
             return Response(data, media_type=media)
-        pieces = _single(data)
-    body = _sse(pieces, ticket) if job.sse else pieces
-    return StreamingResponse(body, media_type=media, headers={"Cache-Control": "no-store"})
+        return StreamingResponse(_sse(_single(data), ticket), media_type=media, headers={"Cache-Control": "no-store"})
 
 
 def _whole_file(ticket, job: SpeechJob, state: ServerState) -> bytes:
@@ -211,26 +243,56 @@ async def _streamed(waiter: Waiter, job: SpeechJob, state: ServerState) -> Async
 
     chunks = ChunkDecoder(state.scheduler.decode, CHUNK_FRAMES, job.request.max_frames)
     try:
-        if job.fmt == "wav":
-            yield audio_out.wav_stream_header()
+        header = audio_out.wav_stream_header() if job.fmt == "wav" else b""
         done = False
         while not done:
-            try:
-                blocks, done = await waiter.next()
-            except ApiError as error:  # headers are sent: the audio simply ends (SSE says why)
-                log.warning("speech stream ended early: %s", error.message)
-                if job.sse:
-                    raise
-                return
+            blocks, done = await waiter.next()  # ApiError: before the first piece a status, after it a cut
             for block in blocks:
                 made = await to_thread(chunks.add, block) if chunks.decodes_after(len(block)) else chunks.add(block)
                 for chunk in made:
-                    yield audio_out.pcm16(chunk)
+                    yield header + audio_out.pcm16(chunk)
+                    header = b""
         rest = await to_thread(chunks.finish)
-        if rest is not None:
-            yield audio_out.pcm16(rest)
+        if rest is not None or header:  # a WAV whose audio is empty is still a WAV
+            yield header + (audio_out.pcm16(rest) if rest is not None else b"")
     finally:
         waiter.ticket.cancel()  # a no-op once it ended; frees the slot when the client left
+
+
+async def first_piece(pieces: AsyncIterator[bytes], ticket) -> bytes | None:
+    """The stream's first piece of audio (None when it has none), before any header is sent; its
+    errors, a timeout or a cancellation included, are raised here and cancel the ticket."""
+    try:
+        return await pieces.__anext__()
+    except StopAsyncIteration:
+        return None
+    except BaseException:
+        ticket.cancel()
+        await pieces.aclose()
+        raise
+
+
+async def _chain(first: bytes | None, pieces: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is not None:
+        yield first
+        async for piece in pieces:
+            yield piece
+
+
+async def _cut_on_error(first: bytes | None, pieces: AsyncIterator[bytes], request: Request,
+                        ticket) -> AsyncIterator[bytes]:
+    """The audio after its first piece; a failure resets the connection (a client reading a
+    chunked body then sees an error, never a clean end) and is logged."""
+    try:
+        async for piece in _chain(first, pieces):
+            yield piece
+    except ApiError as error:
+        log.warning("speech stream failed after its first audio, connection reset: %s", error.message)
+        ticket.cancel()
+        abort = abort_from(request.scope)
+        if abort is None:
+            raise
+        abort()
 
 
 async def _sse(pieces: AsyncIterator[bytes], ticket) -> AsyncIterator[bytes]:

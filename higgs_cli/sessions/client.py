@@ -62,6 +62,9 @@ class RemoteSession:
             raise ModelError(f"cannot reach the higgs server at {url}: {error}",
                              hint=f"start it with `higgs serve`, check --server / ${env.SERVER_ENV}, or pass "
                                   "--no-server to load the model here") from None
+        if response.status == 401 and key:
+            raise UsageError(f"the higgs server at {url} refused the API key given: it is not that server's key",
+                             hint=f"set ${env.KEY_ENV} to the key the server was started with")
         if response.status == 401:
             raise UsageError(f"the higgs server at {url} needs an API key", hint=f"set ${env.KEY_ENV}")
         if response.status != 200:

@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from higgs_cli import home
 from higgs_cli.errors import UsageError
+from higgs_cli.fsutil import read_capped_text
 from higgs_cli.storage.objects import Prefix
 from higgs_cli.storage.urls import looks_like_url, parse_url
 
@@ -51,9 +52,12 @@ def local_copy(value: str | os.PathLike, *, what: str = "file") -> Iterator[Path
 
 
 def read_text(value: str | os.PathLike, *, what: str = "transcript") -> str:
-    """The UTF-8 text of a small file named by a path or a URL."""
+    """The UTF-8 text of a small file (at most MAX_TEXT) named by a path or a URL.
+
+    A local path must be a regular file: a FIFO or a device (/dev/zero) is refused without being read.
+    """
     if not looks_like_url(value):
-        return Path(value).read_text(encoding="utf-8")
+        return read_capped_text(value, MAX_TEXT, what=what)
     prefix = Prefix(parse_url(value, what=what), what=what)
     _sized(prefix, MAX_TEXT, what)
     data = prefix.read("", action=f"reading {what}")

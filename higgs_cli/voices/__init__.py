@@ -7,14 +7,21 @@ does at start-up) does not load the library and its audio stack.
 
 from __future__ import annotations
 
-import importlib
-
-_WHERE = {"CodesCache": "codes", "SkippedFolder": "library", "Voice": "library", "VoiceLibrary": "library",
-          "check_name": "library", "default_root": "library", "prepare_reference": "reference"}
-__all__ = sorted(_WHERE)
+__all__ = ["CodesCache", "SkippedFolder", "Voice", "VoiceLibrary", "check_name", "default_root",
+           "prepare_reference"]
 
 
 def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    if name == "CodesCache":
+        from higgs_cli.voices.codes import CodesCache
+
+        return CodesCache
+    if name == "prepare_reference":
+        from higgs_cli.voices.reference import prepare_reference
+
+        return prepare_reference
+    if name in __all__:
+        from higgs_cli.voices import library
+
+        return getattr(library, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

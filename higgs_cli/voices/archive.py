@@ -19,7 +19,7 @@ from typing import IO
 
 from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.fsutil import atomic_path
-from higgs_cli.voices.meta import AUDIO_FILE, META_FILE, NAME_RE, Voice
+from higgs_cli.voices.meta import AUDIO_FILE, META_FILE, Voice, is_voice_name
 
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a 60 s reference is under 3 MiB
 MAX_ARCHIVE_MEMBERS = 10_000
@@ -122,8 +122,8 @@ def extract(archive: Path, dest: Path) -> list[str]:
                     continue
                 if member.kind != "file" or len(parts) != 2 or parts[1] not in VOICE_FILES:
                     continue  # folders and files that are not part of a voice are left out
-                if not NAME_RE.match(parts[0]):
-                    problems.append(f"{member.name!r}: '{parts[0]}' is not a valid voice name")
+                if not is_voice_name(parts[0]):
+                    problems.append(f"{member.name!r}: {parts[0]!r} is not a valid voice name")
                     continue
                 if parts in seen:
                     problems.append(f"{member.name!r}: appears twice")

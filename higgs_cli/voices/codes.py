@@ -24,7 +24,7 @@ from higgs_cli.errors import HiggsError
 from higgs_cli.fsutil import atomic_path
 
 Encoder = Callable[[np.ndarray], np.ndarray]
-KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 
 def valid_codes(codes: object) -> bool:
@@ -41,7 +41,7 @@ class CodesCache:
 
     def path(self, key: str) -> Path:
         """The cache file for `key`; ValueError for a key that cannot be a file name."""
-        if not KEY_RE.match(key):
+        if not KEY_RE.fullmatch(key):
             raise ValueError(f"codes cache key {key!r} cannot be a file name")
         return self.folder / f"{key}.npy"
 

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from higgs_cli import untrusted
 from higgs_cli.audio import io as audio_io
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import UsageError, ValidationError
@@ -34,11 +35,11 @@ from higgs_cli.voices.codes import CodesCache
 from higgs_cli.voices.meta import (
     AUDIO_FILE,
     CODES_DIR,
-    NAME_RE,
     SkippedFolder,
     Voice,
     check_name,
     clean_transcript,
+    is_voice_name,
     read_meta,
     read_voice,
     write_meta,
@@ -66,7 +67,7 @@ class VoiceLibrary:
         """Every valid voice sorted by name, and every folder skipped with the reason."""
         voices, skipped = [], []
         for folder in self._folders():
-            if not NAME_RE.match(folder.name):
+            if not is_voice_name(folder.name):
                 skipped.append(SkippedFolder(folder, "the folder name is not a valid voice name"))
                 continue
             try:
@@ -116,7 +117,7 @@ class VoiceLibrary:
         """Add a voice from any audio file; an existing voice is replaced only with `force`."""
         check_name(name)
         transcript = clean_transcript(transcript)
-        description = (description or "").strip() or None
+        description = untrusted.check_utf8(description or "", "the description").strip() or None
         if not force and (self.root / name).exists():
             raise _exists(name)
         from higgs_cli.storage.files import local_copy  # a path as it is, or an s3:// URL fetched for the while
@@ -200,11 +201,17 @@ class VoiceLibrary:
                         problems.extend(f"{name}: {problem}" for problem in error.problems)
                 if problems:
                     raise ValidationError(f"{archive} holds damaged voices; nothing was imported", problems)
-                clashes = [name for name in names if (self.root / name).exists()]
+                # A voice already here exactly as the archive has it is no clash: an import that was
+                # killed halfway (kill -9) is completed by running it again, without --force.
+                present = [name for name in names if (self.root / name).exists()]
+                same = {name for name in present if _same_voice(self.root / name, staging / name)}
+                clashes = [name for name in present if name not in same]
                 if clashes and not force:
                     raise UsageError(f"the library already has {', '.join(clashes)}; nothing was imported",
                                      hint="add --force to replace them")
                 for name in names:
+                    if name in same:
+                        continue
                     with atomic_dir(self.root / name) as tmp:
                         for file in archives.VOICE_FILES:
                             os.replace(staging / name / file, tmp / file)
@@ -239,7 +246,7 @@ class VoiceLibrary:
 
     def _existing(self, name: str) -> Path:
         folder = self.root / name
-        if NAME_RE.match(name) and folder.is_dir():
+        if is_voice_name(name) and folder.is_dir():
             return folder
         known = [folder.name for folder in self._folders()]
         close = difflib.get_close_matches(name.lower(), known, n=3, cutoff=0.6)
@@ -271,6 +278,14 @@ def _keep_codes(old: Path, new: Path) -> None:
     with contextlib.suppress(OSError):
         if file_sha256(old / AUDIO_FILE) == file_sha256(new / AUDIO_FILE):
             shutil.copytree(old / CODES_DIR, new / CODES_DIR)
+
+
+def _same_voice(installed: Path, staged: Path) -> bool:
+    """Whether the library folder `installed` holds the voice `staged` unchanged (metadata and recording)."""
+    with contextlib.suppress(OSError, UsageError, ValueError):
+        return (read_meta(installed) == read_meta(staged)
+                and file_sha256(installed / AUDIO_FILE) == file_sha256(staged / AUDIO_FILE))
+    return False
 
 
 def _exists(name: str) -> UsageError:

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import soundfile as sf
 
+from higgs_cli import untrusted
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import UsageError, ValidationError
-from higgs_cli.fsutil import atomic_write_text, file_sha256
+from higgs_cli.fsutil import atomic_write_text, file_sha256, read_capped_text
 from higgs_cli.voices.reference import MAX_SECONDS, MIN_SECONDS
 
 FORMAT_VERSION = 1
@@ -25,24 +26,30 @@ META_FILE = "voice.json"
 AUDIO_FILE = "audio.wav"
 CODES_DIR = "codes"
 
-NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+NAME_RE = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # always with fullmatch: `$` would match before a "\n"
+_SHA256_RE = re.compile(r"[0-9a-f]{64}")
+MAX_META_BYTES = 1 << 20  # voice.json holds a transcript of up to a minute of speech: kilobytes
+
+
+def is_voice_name(name: object) -> bool:
+    """Whether `name` is a valid voice name: the one rule for the CLI, archives, the library and the server."""
+    return isinstance(name, str) and NAME_RE.fullmatch(name) is not None
 
 
 def check_name(name: str) -> str:
     """Return `name` if it is a valid voice name, else raise UsageError suggesting one."""
-    if NAME_RE.match(name):
+    if is_voice_name(name):
         return name
     suggestion = re.sub(r"[^a-z0-9_-]+", "-", name.strip().lower()).strip("-_")[:64]
     hint = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
-    if NAME_RE.match(suggestion):
+    if is_voice_name(suggestion):
         hint += f", for example '{suggestion}'"
-    raise UsageError(f"'{name}' is not a valid voice name", hint=hint)
+    raise UsageError(f"{name!r} is not a valid voice name", hint=hint)
 
 
 def clean_transcript(transcript: str) -> str:
-    """The transcript with its whitespace collapsed; UsageError when nothing is left."""
-    text = " ".join((transcript or "").split())
+    """The transcript with its whitespace collapsed; UsageError when nothing is left or it is not text."""
+    text = " ".join(untrusted.check_utf8(transcript or "", "the transcript").split())
     if not text:
         raise UsageError("the transcript is empty",
                          hint="give the exact words spoken in the recording (--transcript or --transcript-file)")
@@ -85,8 +92,13 @@ def write_meta(folder: Path, meta: dict) -> None:
 
 
 def read_meta(folder: Path) -> dict:
-    """voice.json of `folder` as it is on disk (for a rename, which keeps every field)."""
-    return json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+    """voice.json of `folder` as it is on disk (for a rename, which keeps every field).
+
+    Read as untrusted (it may come from an archive): a regular file of at most
+    MAX_META_BYTES, plain JSON (no NaN, no number or nesting bombs, no lone
+    surrogates: see higgs_cli.untrusted); else UsageError or json.JSONDecodeError.
+    """
+    return untrusted.loads(read_capped_text(folder / META_FILE, MAX_META_BYTES, what=META_FILE))
 
 
 def read_voice(folder: Path, *, check_audio: bool = False) -> Voice:
@@ -97,16 +109,16 @@ def read_voice(folder: Path, *, check_audio: bool = False) -> Voice:
     problems: list[str] = []
     meta: dict = {}
     try:
-        loaded = read_meta(folder)
-    except FileNotFoundError:
+        loaded = read_meta(folder) if (folder / META_FILE).exists() or (folder / META_FILE).is_symlink() else None
+    except (OSError, UsageError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        problems.append(f"{META_FILE} is not readable JSON ({getattr(error, 'message', error)})")
+        loaded = None
+    if loaded is None and not problems:
         problems.append(f"{META_FILE} is missing")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        problems.append(f"{META_FILE} is not readable JSON ({error})")
-    else:
-        if isinstance(loaded, dict):
-            meta = loaded
-        else:
-            problems.append(f"{META_FILE} is not a JSON object")
+    elif isinstance(loaded, dict):
+        meta = loaded
+    elif loaded is not None:
+        problems.append(f"{META_FILE} is not a JSON object")
     if meta:
         problems.extend(_meta_problems(meta, folder.name))
     audio = folder / AUDIO_FILE
@@ -135,13 +147,14 @@ def _meta_problems(meta: dict, folder_name: str) -> list[str]:
         problems.append(f"{META_FILE}: 'transcript' must be non-empty text")
     if not isinstance(meta.get("description"), (str, type(None))):
         problems.append(f"{META_FILE}: 'description' must be text or null")
-    if not isinstance(meta.get("duration"), (int, float)) or isinstance(meta.get("duration"), bool):
-        problems.append(f"{META_FILE}: 'duration' must be a number of seconds")
+    duration = meta.get("duration")
+    if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not 0 < duration <= MAX_SECONDS:
+        problems.append(f"{META_FILE}: 'duration' must be a number of seconds, at most {MAX_SECONDS:g}")
     if not isinstance(meta.get("created"), str):
         problems.append(f"{META_FILE}: 'created' must be an ISO date")
     if meta.get("sample_rate") != SAMPLE_RATE:
         problems.append(f"{META_FILE}: 'sample_rate' must be {SAMPLE_RATE}")
-    if not isinstance(meta.get("audio_sha256"), str) or not _SHA256_RE.match(meta["audio_sha256"]):
+    if not isinstance(meta.get("audio_sha256"), str) or not _SHA256_RE.fullmatch(meta["audio_sha256"]):
         problems.append(f"{META_FILE}: 'audio_sha256' must be 64 lowercase hex digits")
     return problems
 

@@ -98,6 +98,7 @@ SESSIONS = {f"higgs_cli.sessions.{p.stem}" for p in (ROOT / "higgs_cli" / "sessi
     "higgs_cli.sessions"}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(TORCH_FREE_ENGINE | {
     "higgs_cli.cli.app", "higgs_cli.project.render", "higgs_cli.project.status", "higgs_cli.speech",
     "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.storage.cache", "higgs_cli.batch.render",
@@ -123,6 +124,7 @@ def test_the_task_contracts_output_defaults_are_the_audio_layers():
     assert (OutputSettings().subtitle_labels, OutputSettings().bitrate) == (LABELS[0], DEFAULT_MP3_KBPS)
 
 
+@pytest.mark.slow
 def test_the_task_contract_loads_no_audio_io():
     code = "import sys, higgs_cli.plugins; sys.exit(any(m.startswith('higgs_cli.audio') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0

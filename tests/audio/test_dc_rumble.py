@@ -16,8 +16,7 @@ from higgs_cli.audio.master import master_track
 
 SR = SAMPLE_RATE
 FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg): "
-                                  "its astats and ebur128 filters are the independent meters here")
+needs_ffmpeg = pytest.mark.needs_ffmpeg  # its astats and ebur128 filters are the independent meters here
 DC = 0.25  # -12 dBFS of offset
 RUMBLE = ((12.0, 0.15), (25.0, 0.1))  # Hz, amplitude
 

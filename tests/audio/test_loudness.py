@@ -23,8 +23,7 @@ from higgs_cli.audio.master import LOUDNESS_TOLERANCE_LU, MasteredStream, master
 
 SR = SAMPLE_RATE
 FFMPEG = shutil.which("ffmpeg")
-needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg): "
-                                  "it is the independent loudness meter these tests compare against")
+needs_ffmpeg = pytest.mark.needs_ffmpeg  # ffmpeg's ebur128: the independent loudness meter we compare with
 
 
 def speechy(seconds: float, seed: int = 0, level: float = 0.3) -> np.ndarray:

@@ -62,8 +62,7 @@ def test_time_stretching_needs_no_ffmpeg_program(no_ffmpeg, speed):
     assert stretched.size == pytest.approx(audio.size / speed, rel=0.02)
 
 
-@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (apt-get install ffmpeg): the differential "
-                                           "check against the ffmpeg program needs it")
+@pytest.mark.needs_ffmpeg  # the differential check against the ffmpeg program
 @pytest.mark.parametrize("speed", [0.5, 2.0, 3.0])
 def test_pyav_atempo_gives_what_the_ffmpeg_program_gives(speed):
     audio = tone(2.0)

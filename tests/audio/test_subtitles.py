@@ -157,3 +157,14 @@ def test_cjk_text_wraps_by_display_width_without_leading_punctuation():
 def test_short_line_stays_one_line_and_empty_input():
     assert [c.text for c in build_cues([Cue(0, 1, "Hello there.", None)])] == ["Hello there."]
     assert build_cues([]) == []
+
+
+def test_a_labelled_line_that_fits_two_lines_stays_one_cue():
+    """Issue 35.7: the "Ann: " label takes room on a cue's first line only, so 76 characters fit two lines."""
+    text = "The lighthouse keeper climbed the stairs slowly, counting every single step."
+    assert len(text) == 76
+    cues = build_cues([Cue(0, 5, text, "Ann"), Cue(5, 6, "Yes.", "Bob")], labels="always")
+    assert len(cues) == 2 and cues[0].text.count("\n") == 1
+    rows = to_srt(cues).split("\n\n")[0].splitlines()[2:]
+    assert rows[0].startswith("Ann: ") and all(len(row) <= 42 for row in rows)
+    assert " ".join(cues[0].text.split()) == text

@@ -338,3 +338,150 @@ def test_missing_or_partial_model_files(tiny_model, tmp_path, refused, how, mess
                                                        "").replace("      - guest: Thanks for having me.\n", ""))
     refused("project", "render", project, "--model", model, code=1, message=message)
     refused("say", "Hello.", "-o", tmp_path / "hello.wav", "--model", model, code=1, message=message)
+
+
+# --- issue 31: input that is not what it claims, through every door -------------------------
+# Each class (text that is not text, numbers that are not numbers, names that end in a newline,
+# files that are not files) is a dict of doors: a new door gets the class by adding a line.
+
+NOT_TEXT = "hi \udcff"  # what Python makes of `higgs say $'hi \xff'`: a lone surrogate
+SURROGATE = "hi \ud800"  # what the JSON or YAML escape "\ud800" becomes
+
+
+def _sheet(tmp_path, line: str):
+    path = tmp_path / "rows.jsonl"
+    path.write_text('{"text": "A good row."}\n' + line + "\n", encoding="utf-8")
+    return ("say", "--input-file", path, "--output-dir", tmp_path / "out")
+
+
+TEXT_DOORS = {
+    "say TEXT (a byte that is not UTF-8)": (lambda t: ("say", NOT_TEXT, "-o", t / "x.wav"), "not UTF-8 text"),
+    "say TEXT (a lone surrogate)": (lambda t: ("say", SURROGATE, "-o", t / "x.wav"), "lone surrogate U+D800"),
+    "say --scene": (lambda t: ("say", "Hello.", "--scene", NOT_TEXT, "-o", t / "x.wav"), "--scene holds the byte"),
+    "a sheet's text": (lambda t: _sheet(t, '{"text": "hi \\ud800"}'), "lone surrogate U+D800"),
+    "a sheet's key": (lambda t: _sheet(t, '{"text": "hi", "\\udc00": 1}'), "lone surrogate U+DC00"),
+    "voice add --transcript": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", NOT_TEXT),
+                               "the transcript holds the byte 0xFF"),
+    "voice add --description": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", "Hi.", "-d", SURROGATE),
+                                "the description holds a lone surrogate"),
+}
+
+NUMBER_DOORS = {
+    "a sheet's seed: NaN": (lambda t: _sheet(t, '{"text": "hi", "seed": NaN}'), "NaN is not a number"),
+    "a sheet's seed: 1e400": (lambda t: _sheet(t, '{"text": "hi", "seed": 1e400}'), "out of range"),
+    "a sheet's seed: 5,000 digits": (lambda t: _sheet(t, '{"text": "hi", "seed": ' + "9" * 5000 + "}"),
+                                     "5000 digits is out of range"),
+    "a sheet's seed: 10^35": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 35 + "}"), "36 digits"),
+    "a sheet's seed: 10^19": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 19 + "}"), "seed must be"),
+    "a sheet's seed: 2^32": (lambda t: _sheet(t, '{"text": "hi", "seed": 4294967296}'), "seed must be"),
+    "a sheet nested deeply": (lambda t: _sheet(t, '{"text": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}"),
+                              "nested too deeply"),
+}
+
+NAME_DOORS = {
+    "voice add": (lambda t: ("voice", "add", "ana\n", t / "ref.wav", "-t", "Hi."), "not a valid voice name"),
+    "voice rename": (lambda t: ("voice", "rename", "bo", "ana\n"), "not a valid voice name"),
+    "voice show": (lambda t: ("voice", "show", "bo\n"), "no voice named"),
+    "voice remove": (lambda t: ("voice", "remove", "bo\n", "--yes"), "no voice named"),
+    "say --voice": (lambda t: ("say", "Hello.", "--voice", "bo\n", "-o", t / "x.wav"), "no voice named"),
+}
+
+
+@pytest.fixture
+def library_with_bo(cli, tmp_path):
+    write_voice(tmp_path / "ref.wav")
+    assert cli("voice", "add", "bo", tmp_path / "ref.wav", "-t", "Hello there.").exit_code == 0
+
+
+@pytest.mark.parametrize("door", list(TEXT_DOORS) + list(NUMBER_DOORS) + list(NAME_DOORS))
+def test_hostile_values_are_refused_at_each_door_before_the_model_loads(refused, sessions, tmp_path,
+                                                                         library_with_bo, door):
+    make, message = {**TEXT_DOORS, **NUMBER_DOORS, **NAME_DOORS}[door]
+    refused(*make(tmp_path), code=2, message=message)
+    assert sessions == []
+
+
+FILE_DOORS = {
+    "voice add --transcript-file": lambda p, t: ("voice", "add", "ana", t / "ref.wav", "--transcript-file", p),
+    "serve --api-key-file": lambda p, t: ("serve", "--api-key-file", p),
+}
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo"])
+@pytest.mark.parametrize("door", list(FILE_DOORS))
+def test_a_device_or_a_fifo_is_refused_at_once_where_a_file_is_read(refused, sessions, tmp_path, door, special):
+    """Before issue 31, /dev/zero was read until the OOM killer came, and a FIFO blocked forever."""
+    import time
+
+    write_voice(tmp_path / "ref.wav")
+    path = tmp_path / "pipe" if special == "fifo" else special
+    if special == "fifo":
+        os.mkfifo(path)
+    started = time.monotonic()
+    refused(*FILE_DOORS[door](path, tmp_path), code=2, message="not a regular file")
+    assert time.monotonic() - started < 10 and sessions == []
+
+
+@pytest.mark.parametrize("special", ["fifo", "device"])
+def test_say_never_replaces_a_fifo_or_a_device(refused, sessions, tmp_path, special):
+    import stat
+
+    target = tmp_path / "out.wav"
+    if special == "fifo":
+        os.mkfifo(target)
+    else:
+        try:  # a copy of /dev/null's node under a .wav name
+            os.mknod(target, stat.S_IFCHR | 0o666, os.stat("/dev/null").st_rdev)
+        except PermissionError:
+            pytest.skip("making a device node needs privileges this machine does not give")
+    refused("say", "Hello.", "-o", target, code=2, message="not a regular file")
+    assert sessions == [] and not target.is_file()
+
+
+def test_one_damaged_voice_leaves_the_rest_of_the_library_usable(cli, tmp_path, _isolated_home):
+    """A lone surrogate in one voice.json used to break `voice list` and `voice show` for every voice."""
+    write_voice(tmp_path / "ref.wav")
+    for name in ("ana", "bo"):
+        assert cli("voice", "add", name, tmp_path / "ref.wav", "-t", "Hello there.").exit_code == 0
+    meta = _isolated_home / "voices" / "bo" / "voice.json"
+    meta.write_text(meta.read_text().replace('"Hello there."', '"Hello \\ud800"'))
+    listed = cli("voice", "list")
+    assert listed.exit_code == 0 and "ana" in listed.stdout and "Traceback" not in listed.output
+    assert "skipped" in listed.stderr and "lone surrogate" in listed.stderr
+    data = json.loads(cli("--json", "voice", "list").stdout)
+    assert [v["name"] for v in data["voices"]] == ["ana"] and "lone surrogate" in data["skipped"][0]["reason"]
+    assert cli("voice", "show", "ana").exit_code == 0
+    shown = cli("voice", "show", "bo")
+    assert shown.exit_code == 2 and "not a valid voice" in shown.output and "Traceback" not in shown.output
+
+
+def test_serve_reads_its_key_from_a_file_or_the_environment(refused, sessions, tmp_path, monkeypatch):
+    """--api-key shows in `ps`; --api-key-file and $HIGGS_API_KEY do not. Each is checked before the model loads."""
+    key = tmp_path / "key"
+    key.write_text("short\n")
+    refused("serve", "--host", "0.0.0.0", "--api-key-file", key, code=2,
+            message="shorter than 8 characters")  # the key from the file
+    key.write_text("\n\n")
+    refused("serve", "--api-key-file", key, code=2, message="is empty")
+    key.write_text("a-long-enough-key\n")
+    refused("serve", "--api-key", "another-key-here", "--api-key-file", key, code=2, message="give the key once")
+    monkeypatch.setenv("HIGGS_API_KEY", "short")
+    refused("serve", "--host", "0.0.0.0", code=2, message="shorter than 8 characters")  # the environment's key
+    assert sessions == []
+
+
+def test_serve_help_says_where_a_key_is_private(cli):
+    result = cli("serve", "--help")
+    assert "--api-key-file" in result.stdout and "ps" in result.stdout and "HIGGS_API_KEY" in result.stdout
+
+
+@pytest.mark.slow
+def test_a_byte_that_is_not_utf8_in_argv_is_a_usage_error_in_a_real_process(tmp_path):
+    """`higgs say $'hi \\xff'` loaded the model, then failed with a TypeError (issue 31.5)."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "higgs_cli", "say", b"hi \xff", "-o", str(tmp_path / "x.wav")],
+                            capture_output=True, timeout=120, env={**os.environ, "HIGGS_MODEL": str(tmp_path / "none")})
+    assert result.returncode == 2, result.stderr
+    assert b"0xFF" in result.stderr and b"Traceback" not in result.stderr and not (tmp_path / "x.wav").exists()

@@ -72,6 +72,7 @@ def test_host_sync_interval_changes_no_code(tiny_session):
             assert np.array_equal(a, b) and fa == fb
 
 
+@pytest.mark.slow
 def test_gpu_check_smoke_form_runs_on_cpu(tmp_path):
     """`make gpu-check` without a GPU: the same checks on the CPU with the tiny model, fast, and says so."""
     import json

@@ -38,13 +38,6 @@ def install(tmp_path, monkeypatch, name: str, source: str) -> None:
     monkeypatch.delitem(sys.modules, module, raising=False)
 
 
-@pytest.fixture
-def fresh_manager():
-    get_plugin_manager.cache_clear()
-    yield
-    get_plugin_manager.cache_clear()
-
-
 @pytest.mark.parametrize("how", sorted(BROKEN))
 def test_a_broken_plugin_is_skipped_and_reported_once(cli, tmp_path, monkeypatch, fresh_manager, how):
     install(tmp_path, monkeypatch, "broken", BROKEN[how])

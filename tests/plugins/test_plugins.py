@@ -14,7 +14,7 @@ import pytest
 from fakes import FakeSession
 
 from higgs_cli.plugins import hookspecs
-from higgs_cli.plugins.manager import get_plugin_manager, get_tasks, plugin_rows
+from higgs_cli.plugins.manager import get_tasks, plugin_rows
 from higgs_cli.plugins.task import Task
 
 if sys.version_info >= (3, 11):
@@ -49,13 +49,6 @@ script:
       - Hello there.
       - Is anybody home?
 """
-
-
-@pytest.fixture
-def fresh_manager():
-    get_plugin_manager.cache_clear()
-    yield
-    get_plugin_manager.cache_clear()
 
 
 @pytest.fixture

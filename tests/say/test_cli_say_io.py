@@ -10,9 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from say_fixtures import feed_stdin, session
+from say_fixtures import feed_stdin
 
-__all__ = ["session"]  # a fixture, used by name
 FAKE_CLI = Path(__file__).parents[1] / "fake_cli.py"
 
 
@@ -32,6 +31,7 @@ def test_empty_or_undecodable_stdin_is_a_usage_error(cli, session, tmp_path, mon
     assert session.requests == [] and not (tmp_path / "x.wav").exists()
 
 
+@pytest.mark.slow
 def test_a_pipe_into_a_real_process(tmp_path):
     done = subprocess.run([sys.executable, str(FAKE_CLI), "say", "-", "-o", str(tmp_path / "p.wav")],
                           input=b"Piped words.\n", capture_output=True)
@@ -39,6 +39,7 @@ def test_a_pipe_into_a_real_process(tmp_path):
     assert (tmp_path / "p.wav").is_file()
 
 
+@pytest.mark.slow
 def test_whole_wav_on_stdout_and_messages_on_stderr(tmp_path):
     import soundfile as sf
 

@@ -161,6 +161,7 @@ def test_model_pull_offline_explains(cli):
     assert "offline" in result.output
 
 
+@pytest.mark.slow
 def test_help_is_fast_and_imports_no_torch():
     import subprocess
     import sys
@@ -172,6 +173,7 @@ def test_help_is_fast_and_imports_no_torch():
     assert "say" in done.stdout and "project" in done.stdout
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset, expected", [(None, "1"), ("0", "0")])
 def test_the_engine_asks_for_huge_pages_before_torch_loads(preset, expected):
     """torch reads THP_MEM_ALLOC_ENABLE once, at start: the engine package sets it first, unless set."""

@@ -3,6 +3,10 @@
 import subprocess
 import sys
 
+import pytest
+
+pytestmark = pytest.mark.slow  # each test starts higgs in a new process
+
 PROBE = """
 import sys
 from higgs_cli.cli.app import main

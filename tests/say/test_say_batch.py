@@ -9,9 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 from fakes import FakeSession
-from say_fixtures import feed_stdin, session
-
-__all__ = ["session"]  # a fixture, used by name
+from say_fixtures import feed_stdin
 
 
 def _manifest(folder):

@@ -72,6 +72,7 @@ def _client_run(home: Path, *args) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.slow
 def test_serve_advertises_itself(served):
     home, url, proc = served
     [entry] = [json.loads(p.read_text()) for p in (home / "servers").glob("*.json")]
@@ -135,6 +136,7 @@ def test_render_through_the_server_equals_in_process(cli, home, tiny_model, tmp_
     assert json.loads(again.stdout)["generated"] == 0  # the cache stays client-side
 
 
+@pytest.mark.slow
 def test_takes_through_the_server_are_keyed_with_its_model(home, served, tmp_path):
     """`project takes --count` opens its session as render does: through the server, with no torch
     here, its takes keyed with the model the server serves."""
@@ -148,6 +150,7 @@ def test_takes_through_the_server_are_keyed_with_its_model(home, served, tmp_pat
     assert {t["model_id"] for record in takes.values() for t in record["takes"]} == {entry["model_id"]}
 
 
+@pytest.mark.slow
 def test_a_server_for_another_model_is_refused_clearly(cli, served, tmp_path):
     result = cli("say", "Hi.", "-o", tmp_path / "x.wav", "--server", served[1], "--model", tmp_path / "other")
     assert result.exit_code == 2 and "serves" in result.stderr and "--no-server" in result.stderr
@@ -172,6 +175,7 @@ def test_a_stale_advert_is_ignored_and_swept(cli, tiny_model, tmp_path, _isolate
     assert not stale.exists()
 
 
+@pytest.mark.slow
 def test_refuses_a_public_address_without_a_key_before_loading(tmp_path):
     done = subprocess.run([sys.executable, "-m", "higgs_cli", "serve", "--host", "0.0.0.0", "--model",
                            str(tmp_path / "none")], capture_output=True, text=True, env=_env(tmp_path), cwd=REPO,
@@ -179,6 +183,7 @@ def test_refuses_a_public_address_without_a_key_before_loading(tmp_path):
     assert done.returncode == 2 and "without an API key" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.slow
 def test_sigterm_lets_a_running_request_finish_then_exits_0(served):
     """Last in the file: it stops the module's server (the fixture's teardown then has nothing to do)."""
     home, url, proc = served

@@ -48,6 +48,7 @@ def test_instances_satisfy_the_runtime_check(tiny_session):
     assert not isinstance(object(), Session)
 
 
+@pytest.mark.slow
 def test_protocol_imports_no_torch():
     code = "import sys, higgs_cli.engine.api\nassert 'torch' not in sys.modules, 'torch imported'"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

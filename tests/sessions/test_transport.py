@@ -180,6 +180,7 @@ def test_a_cut_off_audio_stream_is_never_taken_as_whole(server):
     assert len(received) == 2
 
 
+@pytest.mark.slow
 def test_the_client_imports_no_http_library_beyond_the_standard_one():
     """A warm `higgs say` pays for every import: httpx alone was 76 ms of it."""
     import subprocess

@@ -5,17 +5,15 @@ two renders, and bad credentials or a missing bucket (a clear error, nothing wri
 from __future__ import annotations
 
 import json
-import socket
 import sys
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from fakes import FakeSession, write_voice
+from fakes import write_voice
 
-moto_server = pytest.importorskip("moto.server")
+pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
 
 from higgs_cli.engine.request import GenerationResult  # noqa: E402
@@ -46,36 +44,6 @@ script:
 """
 
 
-@pytest.fixture(scope="module")
-def s3_endpoint():
-    with socket.socket() as probe:  # a free loopback port
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture
-def s3(s3_endpoint, monkeypatch, tmp_path):
-    """The environment boto3 reads, pointing at moto; no ~/.aws files, no instance metadata."""
-    for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
-                        "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY",
-                        "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-                        "AWS_CONFIG_FILE": str(tmp_path / "no-config")}.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
-    monkeypatch.delenv("HIGGS_CACHE", raising=False)
-    import boto3
-
-    client = boto3.client("s3")
-    bucket = f"higgs-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=bucket)
-    return client, bucket
-
-
 def _keys(client, bucket, prefix=""):
     found = client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])
     return sorted(item["Key"] for item in found)
@@ -85,12 +53,6 @@ def _upload_project(client, bucket, prefix, tmp_path, cache=""):
     voice = write_voice(tmp_path / "upload" / "alice.wav")
     client.put_object(Bucket=bucket, Key=f"{prefix}/project.yaml", Body=PROJECT.format(cache=cache).encode())
     client.put_object(Bucket=bucket, Key=f"{prefix}/voices/alice.wav", Body=voice.read_bytes())
-
-
-@pytest.fixture
-def loads(fake_sessions) -> list[FakeSession]:
-    """The CLI's sessions are FakeSessions (the storage is under test, not the model)."""
-    return fake_sessions.known(None).made
 
 
 # -- URLs -------------------------------------------------------------------------------------------

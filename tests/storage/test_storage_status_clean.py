@@ -1,5 +1,5 @@
 """`project status` and `project clean` on the s3 locations `project render` takes (a project URL,
-an --output-dir URL, a shared `cache:`), against moto's threaded S3 server (test_storage.py's fixtures):
+an --output-dir URL, a shared `cache:`), against moto's threaded S3 server (conftest.py):
 the same mirror and staging folder as render, one listing of a shared cache instead of a request a
 line, and clean removing in the bucket only what it removes locally."""
 
@@ -7,15 +7,12 @@ from __future__ import annotations
 
 import json
 
-import test_storage
 from fakes import write_voice
 from test_storage import PROJECT, _keys, _result, _upload_project
 
 from higgs_cli.project.store import Store
 from higgs_cli.storage.cache import RemoteStore
 from higgs_cli.storage.objects import Prefix
-
-s3_endpoint, s3, loads = test_storage.s3_endpoint, test_storage.s3, test_storage.loads  # its fixtures, shared
 
 
 def _json(result):

@@ -142,8 +142,9 @@ def test_export_import_round_trip(cli, ref, tmp_path, voices, monkeypatch):
     monkeypatch.setenv("HIGGS_HOME", str(tmp_path / "elsewhere"))
     imported = cli("voice", "import", archive)
     assert imported.exit_code == 0 and "imported 2 voice(s): ana, cy" in imported.stdout
+    cli("voice", "add", "cy", ref(seed=5), "-t", "another cy", "--force")  # the same name, another voice
     clash = cli("voice", "import", everything)
-    assert clash.exit_code == 2 and "nothing was imported" in clash.stderr
+    assert clash.exit_code == 2 and "already has cy; nothing was imported" in clash.stderr
     assert [v["name"] for v in json.loads(cli("--json", "voice", "list").stdout)["voices"]] == ["ana", "cy"]
     assert cli("voice", "import", everything, "--force").exit_code == 0
     shown = json.loads(cli("--json", "voice", "show", "bo").stdout)

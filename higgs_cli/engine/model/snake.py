@@ -5,7 +5,7 @@ out-of-place ops, each writing a fresh tensor as large as the input; in the
 decoder's last blocks that is 8 channels x 24,000 samples a second, and fresh
 memory is slow to touch. Here the first product is the only new tensor and the
 other ops write into it, in the same order with the same operands, so every
-sample is bit-for-bit the same (tests/test_snake.py holds it to
+sample is bit-for-bit the same (tests/engine/test_snake.py holds it to
 transformers' own module). A codec decode of 62 frames took 41.7 ms with
 transformers' module and 34.3 ms with this one (2-core EPYC, `small` checkpoint).
 """

@@ -122,6 +122,7 @@ def test_example_renders_end_to_end(cli, tiny_model, tmp_path, name):
         assert len(chapter) == 6 and chapter[3]["context_from"] == [1, 2]
 
 
+@pytest.mark.slow
 def test_make_voices_reproduces_the_committed_references(tmp_path):
     result = subprocess.run([sys.executable, str(PROJECTS / "make_voices.py"), str(tmp_path)],
                             capture_output=True, text=True, timeout=60)

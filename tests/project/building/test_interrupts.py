@@ -74,6 +74,7 @@ def _clean_exit(code, stdout, stderr, *, json_mode):
         assert "interrupted; nothing half-written was kept" in stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("json_mode", [True, False])
 def test_ctrl_c_between_batches_keeps_what_was_generated(tmp_path, json_mode):
     root = _project(tmp_path / "show")
@@ -88,6 +89,7 @@ def test_ctrl_c_between_batches_keeps_what_was_generated(tmp_path, json_mode):
     assert (summary["generated"], summary["cached"]) == (LINES - 4, 4)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL, signal.SIGTERM])
 def test_a_kill_inside_a_cache_write_leaves_no_entry(tmp_path, sig):
     root = _project(tmp_path / "show")
@@ -118,6 +120,7 @@ def rendered(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("point", "sig"), [
     ("write:*_000_host.wav", signal.SIGINT), ("write:*_000_host.wav", signal.SIGKILL),
     ("write:.show.wav*", signal.SIGKILL), ("write:show.srt", signal.SIGINT), ("write:manifest.json", signal.SIGKILL),

@@ -76,6 +76,7 @@ def _peak_rss_kib(root, lines: int) -> tuple[int, float]:
     return int(rss.read_text()), json.loads(result.stdout)["duration"]
 
 
+@pytest.mark.slow
 def test_memory_stays_flat_as_a_render_gets_longer(tmp_path):
     short, short_seconds = _peak_rss_kib(tmp_path / "short", 4)  # 2 minutes of audio
     long, long_seconds = _peak_rss_kib(tmp_path / "long", 40)  # 20 minutes: 115 MB as float32

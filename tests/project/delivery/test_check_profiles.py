@@ -10,9 +10,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from delivery_helpers import FFMPEG, book, fake_model, ffprobe, needs_ffmpeg, render
-
-__all__ = ["fake_model"]  # a fixture, used by name
+from delivery_helpers import FFMPEG, book, ffprobe, needs_ffmpeg, render
 
 pytestmark = needs_ffmpeg
 
@@ -147,8 +145,13 @@ def test_check_delivery_is_what_validate_and_render_call(tmp_path):
     with pytest.raises(UsageError, match=r"output.cover 'cover.jpg' is not a PNG or JPEG image"):
         check_delivery(load_project(show, tasks=get_tasks()))
     show = book(tmp_path / "low", output="format: mp3, sample_rate: 16000, bitrate: 192")
-    with pytest.raises(UsageError, match="cannot carry 192 kbps"):
+    with pytest.raises(UsageError, match="output.bitrate: 192 kbps is not a bitrate an MP3 at 16000 Hz") as caught:
         check_delivery(load_project(show, tasks=get_tasks()))
+    assert "144, 160" in caught.value.hint
+    show = book(tmp_path / "aac", output="format: m4b, sample_rate: 16000")  # the default 192 kbps
+    with pytest.raises(UsageError, match="192 kbps is not a bitrate an M4B at 16000 Hz") as caught:
+        check_delivery(load_project(show, tasks=get_tasks()))
+    assert "80, 96" in caught.value.hint
 
 
 @pytest.mark.slow

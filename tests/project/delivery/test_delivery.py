@@ -7,11 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from delivery_helpers import book, chapters, fake_model, ffprobe, manifest_of, needs_ffmpeg, png_bytes, render
+from delivery_helpers import book, chapters, ffprobe, manifest_of, needs_ffmpeg, png_bytes, render
 
 from higgs_cli.audio.io import supported_output_formats
-
-__all__ = ["fake_model"]  # a fixture, used by name
 
 pytestmark = needs_ffmpeg
 

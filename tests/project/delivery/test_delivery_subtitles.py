@@ -7,9 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from delivery_helpers import book, fake_model, manifest_of, render
-
-__all__ = ["fake_model"]  # a fixture, used by name
+from delivery_helpers import book, manifest_of, render
 
 
 @pytest.mark.parametrize("output", ["format: wav", "profile: acx, split: section", "format: m4b, profile: podcast"])

@@ -43,6 +43,7 @@ def library(_isolated_home, tmp_path):
     return lib
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("second", [["project", "render"], ["project", "clean"]])
 def test_a_second_render_or_clean_is_refused_while_a_render_runs(tmp_path, second):
     root = _project(tmp_path / "show")
@@ -61,6 +62,7 @@ def test_a_second_render_or_clean_is_refused_while_a_render_runs(tmp_path, secon
     assert run(["project", "render", root]).returncode == 0  # the lock is free again
 
 
+@pytest.mark.slow
 def test_a_voice_cannot_be_replaced_while_a_render_encodes_it(cli, tmp_path, library):
     """A render encoding a library voice holds the library lock: `voice add --force` is refused
     (exit 1) instead of swapping the recording under it, and the codes cached belong to the
@@ -82,6 +84,7 @@ def test_a_voice_cannot_be_replaced_while_a_render_encodes_it(cli, tmp_path, lib
     assert not np.array_equal(np.load(library.root / "narrator" / "codes" / "fake-codec-sha-1.npy"), cached)
 
 
+@pytest.mark.slow
 def test_removing_a_voice_during_a_render_does_not_break_it(cli, tmp_path, library):
     root = _project(tmp_path / "show", voice=True)
     flag = tmp_path / "paused"
@@ -93,6 +96,7 @@ def test_removing_a_voice_during_a_render_does_not_break_it(cli, tmp_path, libra
     assert result.returncode == 2 and "no voice named 'narrator'" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_second_voice_change_is_refused_while_one_is_written(cli, tmp_path, library):
     flag = tmp_path / "paused"
     ref = write_voice(tmp_path / "ana.wav", freq=250.0)
