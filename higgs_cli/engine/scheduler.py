@@ -103,7 +103,7 @@ class Scheduler:
             if self._stopping:
                 raise Cancelled("the server is shutting down")
             waiting = sum(not t.cancelled for t in self._waiting)  # a timed-out one leaves at the next admission
-            held = waiting + self._reserved + sum(t is not None for t in self._owner)
+            held = waiting + self._reserved + len(self._running)
             if held + len(requests) > self.max_queue + self.slots:
                 raise QueueFull(f"{max(0, held - self.slots)} requests are waiting (at most {self.max_queue})")
             self._reserved += len(requests)
