@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
+from higgs_cli.engine.api import CODEC_BATCH_SIZE, DEFAULT_BATCH_SIZE
 from higgs_cli.engine.decode.loop import CAPACITY_BUCKET, Job, JobSource, decode_jobs, size_bucket
 from higgs_cli.engine.decode.sampling import Mode
 from higgs_cli.engine.decode.tickets import Cancelled, ModelCall, Ticket
@@ -52,7 +53,7 @@ class QueueFull(Exception):
 class Scheduler:
     """The decode loop of one session in its own thread, admitting requests as they come."""
 
-    def __init__(self, session, *, slots: int = 32, max_queue: int = 256) -> None:
+    def __init__(self, session, *, slots: int = DEFAULT_BATCH_SIZE, max_queue: int = 256) -> None:
         self.session = session
         self.slots = max(1, slots)
         self.max_queue = max_queue
@@ -73,7 +74,7 @@ class Scheduler:
     # ------------------------------------------------------------------ callers
 
     @classmethod
-    def open(cls, load: Callable[[], object], *, slots: int = 32, max_queue: int = 256) -> Scheduler:
+    def open(cls, load: Callable[[], object], *, slots: int = DEFAULT_BATCH_SIZE, max_queue: int = 256) -> Scheduler:
         """Start the model's thread and load the session on it (`load()`), so that one thread does
         all of its torch work; `load`'s error is raised here, and the thread stopped."""
         scheduler = cls(None, slots=slots, max_queue=max_queue).start()
@@ -158,7 +159,7 @@ class Scheduler:
         """Codes -> audio as `ModelSession.generate` decodes one line (same samples)."""
         return self.call(lambda: self.session.decode_many([codes])[0])
 
-    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = CODEC_BATCH_SIZE) -> list[np.ndarray]:
         """Decode as `ModelSession.generate` decodes one call's lines (equal lengths together): a
         batched decode differs from a lone one by about 1e-5, so a client that wants the very samples
         of an in-process `generate` call asks for its lines together."""
