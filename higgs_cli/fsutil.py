@@ -4,11 +4,13 @@ leaves a half-written file, and two processes never write the same thing."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import shutil
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +18,7 @@ from higgs_cli.errors import LockedError, UsageError
 
 TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made here (see sweep_temporaries)
 OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
+ABANDONED_AFTER = 10.0  # seconds: a half-built folder younger than this is never taken for a leftover
 _UMASK_LOCK = threading.Lock()
 
 
@@ -207,7 +210,9 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     refuse_dangling_link(target)
     target.parent.mkdir(parents=True, exist_ok=True)
+    sweep_abandoned(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}{TMP_MARK}.", dir=target.parent))
+    held = _hold(tmp)  # while this process lives, no sweep_abandoned takes the folder for a leftover
     try:
         _public_mode(tmp, folder=True)
         yield tmp
@@ -221,6 +226,51 @@ def atomic_dir(target: str | os.PathLike) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        os.close(held)
+
+
+def _hold(folder: Path) -> int:
+    """An open descriptor of `folder` holding an exclusive flock on it, released when closed or at death."""
+    import fcntl
+
+    fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd
+
+
+def sweep_abandoned(target: str | os.PathLike) -> list[Path]:
+    """Remove the folders `atomic_dir(target)` left half-built when its process was killed (kill -9).
+
+    Safe without a lock on the parent folder (the user's, e.g. where `project
+    import` writes): a folder still being built is flock-ed by its builder, and
+    only folders whose flock can be taken, so whose builder is gone, are removed
+    (and none younger than ABANDONED_AFTER, which its builder may not hold yet).
+    """
+    import fcntl
+
+    target = Path(target)
+    removed = []
+    for entry in target.parent.glob(f".{glob.escape(target.name)}{TMP_MARK}.*"):
+        try:
+            if entry.is_symlink() or not entry.is_dir() or time.time() - entry.stat().st_mtime < ABANDONED_AFTER:
+                continue  # a folder made this instant may not be flock-ed yet by its builder
+        except OSError:
+            continue
+        try:
+            fd = os.open(entry, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:  # its builder is alive
+            continue
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        finally:
+            os.close(fd)
+    return removed
 
 
 def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:

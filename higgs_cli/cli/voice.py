@@ -34,7 +34,7 @@ def _show(voice: Voice, console: Console) -> None:
 @app.command()
 def add(
     name: Name,
-    audio: Annotated[Path, typer.Argument(metavar="AUDIO", help="Reference recording (WAV, FLAC, OGG, MP3).",
+    audio: Annotated[Path, typer.Argument(metavar="AUDIO", help="Reference recording (WAV, FLAC, OGG, MP3, M4A).",
                                           show_default=False)],
     transcript: Annotated[str | None, typer.Option("--transcript", "-t",
                                                    help="The exact words spoken in the recording.")] = None,
@@ -47,7 +47,8 @@ def add(
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """Add a voice from a 3-30 s recording of one speaker and its transcript."""
+    """Add a voice from a recording of one speaker and its transcript: 3-30 s clones best; 0.5-60 s is
+    accepted, with a warning outside 3-30 s."""
     if (transcript is None) == (transcript_file is None):
         raise UsageError("give the transcript with exactly one of --transcript or --transcript-file")
     if transcript_file is not None:
@@ -58,6 +59,11 @@ def add(
         except (OSError, UnicodeDecodeError) as error:
             raise UsageError(f"cannot read transcript file {transcript_file}: {error}") from None
     voice = VoiceLibrary().add(name, audio, transcript or "", description=description, trim=trim, force=force)
+    from higgs_cli.voices.reference import length_advice
+
+    advice = length_advice(voice.duration)
+    if advice:
+        out.warn(advice)
     out.result(voice.to_dict(), lambda console: console.print(
         Text.assemble("added voice ", (voice.name, "bold"), f" ({voice.duration:.1f} s)")))
 
@@ -98,9 +104,11 @@ def remove(
     quiet: QuietFlag = False,
 ) -> None:
     """Delete a voice from the library."""
+    library = VoiceLibrary()
+    library.get(name)  # a voice that does not exist is said before --yes is asked for
     if not yes:
         raise UsageError(f"removing voice '{name}' cannot be undone", hint="add --yes to confirm")
-    VoiceLibrary().remove(name)
+    library.remove(name)
     out.result({"removed": name}, lambda console: console.print(Text.assemble("removed voice ", (name, "bold"))))
 
 

@@ -326,12 +326,15 @@ def locate(model: str, *, revision: str | None = None) -> CheckpointFiles:
     as_path = Path(model).expanduser()
     if as_path.exists() or model.startswith((".", "/", "~")) or os.sep in model and not _looks_like_repo_id(model):
         if not as_path.exists():
-            raise ModelError(f"model folder {as_path} does not exist")
+            raise ModelError(f"model folder {as_path} does not exist",
+                             hint=f"check the path, give a Hub id such as {DEFAULT_MODEL}, or make a random "
+                                  "test checkpoint with `higgs model init-random DIR`")
         model_dir = as_path.resolve()
     elif _looks_like_repo_id(model):
         model_dir = download(model, revision=revision)
     else:
-        raise UsageError(f"'{model}' is neither a folder nor a Hub repo id (owner/name)")
+        raise UsageError(f"'{model}' is neither a folder nor a Hub repo id (owner/name)",
+                         hint="give a checkpoint folder (./models/higgs) or a Hub id (owner/name)")
     check_model_dir(model_dir)
     codec_dir = _resolve_audio_tokenizer(model_dir, revision=revision)
     if not (codec_dir / "model.safetensors").is_file():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,6 +38,8 @@ class Range:
     def allows(self, value: float | None) -> bool:
         if value is None:
             return self.nullable
+        if isinstance(value, float) and not math.isfinite(value):  # NaN, ±inf (1e400): never a setting
+            return False
         if self.integer and (isinstance(value, bool) or int(value) != value):
             return False
         if self.low is not None and (value <= self.low if self.low_open else value < self.low):

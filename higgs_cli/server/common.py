@@ -111,7 +111,14 @@ class Waiter:
         self.deadline = time.monotonic() + limits.request_timeout
         self.event = asyncio.Event()
         loop = asyncio.get_running_loop()
-        ticket.listener = lambda: loop.call_soon_threadsafe(self.event.set)
+
+        def tell() -> None:  # from the model's thread; the loop may be gone once the server stopped
+            try:
+                loop.call_soon_threadsafe(self.event.set)
+            except RuntimeError:
+                pass
+
+        ticket.listener = tell
 
     async def next(self) -> tuple[list, bool]:
         """The next frame blocks (maybe none) and whether the ticket has ended."""

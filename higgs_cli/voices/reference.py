@@ -16,9 +16,22 @@ from higgs_cli.errors import AudioError
 
 MIN_SECONDS = 0.5
 MAX_SECONDS = 60.0
+BEST_SECONDS = (3.0, 30.0)  # what clones best; MIN_SECONDS to MAX_SECONDS is accepted, with a warning outside this
 READ_LIMIT_SECONDS = 600.0  # longer files are refused before decoding all of them, even with --trim
 REFERENCE_PEAK_DB = -1.0
-_REFERENCE_HINT = "a voice reference is 3-30 s of clear speech from one speaker"
+_REFERENCE_HINT = (f"a voice reference is {BEST_SECONDS[0]:g}-{BEST_SECONDS[1]:g} s of clear speech from one speaker "
+                   f"({MIN_SECONDS:g}-{MAX_SECONDS:g} s is accepted)")
+
+
+def length_advice(seconds: float) -> str | None:
+    """A warning for a reference outside BEST_SECONDS (it is accepted, but clones less well); None inside."""
+    low, high = BEST_SECONDS
+    if seconds < low:
+        return f"the recording is {seconds:.1f} s long; a voice clones best from {low:g}-{high:g} s (a longer take)"
+    if seconds > high:
+        return (f"the recording is {seconds:.1f} s long; a voice clones best from {low:g}-{high:g} s "
+                f"(a shorter take, or --trim for silent edges)")
+    return None
 
 
 def prepare_reference(audio_path: str | os.PathLike, *, trim: bool = False) -> np.ndarray:

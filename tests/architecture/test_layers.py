@@ -85,6 +85,18 @@ def test_the_engine_imports_no_upper_layer():
     assert _violations(rule) == []
 
 
+def test_sessions_sit_below_the_workstation():
+    """sessions/ opens models for the CLI and is imported by the workstation (identity, lazy): it
+    imports neither, nor the server's app half (the server imports sessions' wire and discovery)."""
+    upper = ("higgs_cli.cli", "higgs_cli.project", "higgs_cli.batch", "higgs_cli.speech", "higgs_cli.voices",
+             "higgs_cli.plugins", "higgs_cli.server", "higgs_cli.storage")
+
+    def rule(package, module, top):
+        if package == "higgs_cli.sessions" and module.startswith(upper):
+            return "sessions/ imports only the engine, distributed/ and the shared helpers"
+    assert _violations(rule) == []
+
+
 def test_torch_backed_engine_modules_load_only_inside_functions_elsewhere():
     def rule(package, module, top):
         if top and package != "higgs_cli.engine" and module.startswith("higgs_cli.engine") \

@@ -374,6 +374,11 @@ NUMBER_DOORS = {
     "a sheet's seed: 10^35": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 35 + "}"), "36 digits"),
     "a sheet's seed: 10^19": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 19 + "}"), "seed must be"),
     "a sheet's seed: 2^32": (lambda t: _sheet(t, '{"text": "hi", "seed": 4294967296}'), "seed must be"),
+    "say --temperature nan": (lambda t: ("say", "Hello.", "--temperature", "nan", "-o", t / "x.wav"),
+                              "--temperature must be"),
+    "say --top-p inf": (lambda t: ("say", "Hello.", "--top-p", "inf", "-o", t / "x.wav"), "--top-p must be"),
+    "say --max-seconds 1e400": (lambda t: ("say", "Hello.", "--max-seconds", "1e400", "-o", t / "x.wav"),
+                                "--max-seconds must be"),
     "a sheet nested deeply": (lambda t: _sheet(t, '{"text": "hi", "x": ' + "[" * 5000 + "]" * 5000 + "}"),
                               "nested too deeply"),
 }

@@ -259,3 +259,15 @@ def test_say_compile_says_the_first_steps_compile(cli, tiny_model, tmp_path, mon
                  "--compile")
     assert result.exit_code == 0, result.output
     assert "compiles on first use" in result.stderr
+
+
+@pytest.mark.parametrize(("model", "message"), [
+    ("/nonexistent", "model folder /nonexistent does not exist"),
+    ("not-a-model-id", "'not-a-model-id' is neither a folder nor a Hub repo id"),
+])
+def test_a_model_that_is_not_there_is_an_error_with_a_hint(cli, tmp_path, model, message):
+    """Issue 35.7: `--model /nonexistent` gets the usual error:/hint: shape."""
+    result = cli("say", "hi", "-o", tmp_path / "o.wav", "--model", model)
+    assert result.exit_code in (1, 2) and f"error: {message}" in result.stderr
+    assert "hint:" in result.stderr and "Traceback" not in result.output
+    assert list(tmp_path.iterdir()) == []

@@ -116,6 +116,20 @@ def test_files_no_manifest_lists_are_not_overwritten(cli, session, tmp_path):
     assert (tmp_path / "o" / "mine.wav").read_bytes() == b"someone's file" and session.requests == []
 
 
+def test_a_link_planted_where_a_row_goes_is_never_written_through(cli, session, tmp_path):
+    """Issue 31.1: a row's file goes inside --output-dir, never through a link someone left there,
+    even with --force, which may replace files but not follow links."""
+    sheet = tmp_path / "a.csv"
+    sheet.write_text("id,text\nmine,Hello.\n", encoding="utf-8")
+    (tmp_path / "o").mkdir()
+    victim = tmp_path / "victim.wav"
+    victim.write_bytes(b"not yours")
+    (tmp_path / "o" / "mine.wav").symlink_to(victim)
+    result = cli("say", "-i", sheet, "-d", tmp_path / "o", "--force")
+    assert result.exit_code == 2 and "symbolic link" in result.stderr, result.output
+    assert victim.read_bytes() == b"not yours" and session.requests == []
+
+
 @pytest.mark.parametrize("name, content, message", [
     ("a.csv", "id,words\n1,Hello.\n", "a.csv:1: there is no 'text' column"),
     ("a.csv", "id;text\n1;Hello.\n", "a.csv:1: the header is one column, 'id;text': the file seems to be "

@@ -52,6 +52,16 @@ def test_plain_json_passes_unchanged():
     assert untrusted.loads(text) == json.loads(text)
 
 
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), float("-inf")])
+def test_no_setting_allows_a_number_that_is_not_finite(value):
+    """Range.allows is the one range check of the CLI, projects, sheets and the server: NaN compared
+    false with both bounds and passed; int(inf) raised OverflowError."""
+    from higgs_cli.engine.request import SAMPLING_RANGES
+
+    for name, rule in SAMPLING_RANGES.items():
+        assert not rule.allows(value), name
+
+
 def test_text_that_is_not_text():
     assert untrusted.text_problem("plain, naïve, 你好 🎉") is None
     assert "byte 0xFF at character 4" in untrusted.text_problem("hi \udcff")  # how argv carries a bad byte
@@ -130,3 +140,66 @@ def test_a_file_over_the_cap_is_refused_and_one_under_it_read(tmp_path):
         read_capped_text(path, 100)
     with pytest.raises(UsageError, match="does not exist"):
         read_capped(tmp_path / "missing", 100)
+
+
+# --- what a killed process leaves behind --------------------------------------------------
+
+def _age(path, seconds=60):
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_atomic_dir_removes_what_a_killed_builder_of_the_same_folder_left(tmp_path):
+    from higgs_cli.fsutil import _hold as hold
+    from higgs_cli.fsutil import atomic_dir, sweep_abandoned
+
+    target = tmp_path / "show"
+    dead = tmp_path / ".show.higgs-tmp.dead1"
+    (dead / "voices").mkdir(parents=True)
+    (dead / "project.yaml").write_text("half")
+    _age(dead)
+    alive = tmp_path / ".show.higgs-tmp.alive"
+    alive.mkdir()
+    _age(alive)
+    young = tmp_path / ".show.higgs-tmp.young"
+    young.mkdir()
+    other = tmp_path / ".other.higgs-tmp.x"  # another target's: not this folder's business
+    other.mkdir()
+    _age(other)
+    held = hold(alive)  # a builder that is still running
+    try:
+        with atomic_dir(target) as tmp:
+            (tmp / "project.yaml").write_text("whole")
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted([".other.higgs-tmp.x", ".show.higgs-tmp.alive",
+                                                                     ".show.higgs-tmp.young", "show"])
+    finally:
+        os.close(held)
+    assert sweep_abandoned(target) == [alive]  # its builder gone; the young one may still be starting
+    assert (target / "project.yaml").read_text() == "whole"
+
+
+@pytest.mark.slow
+def test_a_project_import_killed_with_sigkill_leaves_nothing_after_the_next_run(cli, tmp_path):
+    """Issue 31.7: kill -9 inside `project import`'s folder build left `.NAME.higgs-tmp.*` for good."""
+    import signal
+    import subprocess
+    import sys
+
+    dest = tmp_path / "game"
+    code = ("import sys, time; from higgs_cli.fsutil import atomic_dir\n"
+            f"with atomic_dir({str(dest)!r}) as tmp:\n"
+            "    (tmp / 'project.yaml').write_text('half'); print('ready', flush=True); time.sleep(60)\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    [left] = list(tmp_path.glob(".game.higgs-tmp.*"))
+    _age(left)
+    sheet = tmp_path / "lines.csv"
+    sheet.write_text("character,line\nAda,Hello there.\nBo,Hi.\n", encoding="utf-8")
+    result = cli("project", "import", sheet, "-o", dest)
+    assert result.exit_code == 0, result.output
+    assert not left.exists() and (dest / "project.yaml").is_file()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

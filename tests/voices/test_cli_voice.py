@@ -279,3 +279,24 @@ def test_a_voice_replaced_by_the_same_audio_keeps_the_project_rendered(cli, ref,
     result = cli("--json", "project", "render", show)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["generated"] == 0 and len(fake_model) == 1  # only the first render loaded
+
+
+@pytest.mark.parametrize(("seconds", "warned"), [(1.0, "a longer take"), (5.0, None), (45.0, "a shorter take")])
+def test_add_warns_outside_3_to_30_seconds_and_help_says_what_is_accepted(cli, ref, seconds, warned):
+    """Issue 35.7: help and behaviour agree: 0.5-60 s is accepted, 3-30 s clones best, a warning outside."""
+    result = cli("voice", "add", "ana", ref(seconds=seconds, rate=24000), "-t", "Hello there.")
+    assert result.exit_code == 0, result.output
+    if warned:
+        assert "warning:" in result.stderr and "3-30 s" in result.stderr and warned in result.stderr
+    else:
+        assert "warning:" not in result.stderr
+    help_text = " ".join(cli("voice", "add", "--help").stdout.split())
+    assert "3-30 s clones best" in help_text and "0.5-60 s is accepted" in help_text
+
+
+def test_removing_a_voice_that_does_not_exist_says_so_before_asking_for_yes(cli, ref):
+    cli("voice", "add", "narrator", ref(), "-t", "hi")
+    result = cli("voice", "remove", "narator")
+    assert result.exit_code == 2
+    assert "no voice named 'narator'" in result.stderr and "--yes" not in result.stderr
+    assert "did you mean 'narrator'?" in result.stderr
