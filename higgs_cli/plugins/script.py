@@ -89,6 +89,7 @@ class Speaker:
     description: str | None = None  # free text, e.g. "warm female voice, British accent"
     location: Location | None = None
     transcript_file: Path | None = None  # project-local file the transcript was read from (resolved)
+    display_name: str | None = None  # `name:`, as subtitles and the review page show the speaker ("Old Man")
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ class Line:
     ras_max_repeat: int | None = None
     retries: int | None = None  # quality-guard retries for this line
     id: str | None = None  # the line's own reference (`higgs project ... REF`), unique in the project
+    direction: str | None = None  # how to say it ("stern"): joins the scene instead of replacing it
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ import numpy as np
 from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
 from higgs_cli.fsutil import file_sha256
+from higgs_cli.plugins.helpers import join_scene
 from higgs_cli.plugins.script import Line, Project, Section
 from higgs_cli.plugins.task import PlannedLine, Task
 from higgs_cli.project.layout import ProjectLayout
@@ -153,7 +154,11 @@ class ProjectPlanContext:
         return self.project.defaults.retries if line is None or line.retries is None else line.retries
 
     def scene_for(self, line: Line, section: Section) -> str | None:
-        return line.scene or section.scene or self.project.scene
+        scene = line.scene or section.scene or self.project.scene  # a line's own scene: replaces the others
+        if not line.direction:
+            return scene
+        # a line's direction ("stern") joins the scene instead of replacing it
+        return join_scene(scene, f"Delivery: {line.direction}")
 
     @property
     def max_frames(self) -> int:

@@ -309,7 +309,10 @@ class ProjectReader(SpeakerReader):
         if "id" in given:
             values["id"] = self.name(given["id"][1], f"{what}: id", SECTION_ID, SECTION_ID_RULE)
         scene = self.text(given["scene"][1], f"{what}: scene", nullable=True) if "scene" in given else None
+        direction = self.text(given["direction"][1], f"{what}: direction", nullable=True) \
+            if "direction" in given else None
         text = self.line_text(text_node, f"{what}: text") if text_node is not None else BAD
-        if len(self.p) > before or BAD in (text, speaker, scene, values.get("id")):
+        if len(self.p) > before or BAD in (text, speaker, scene, direction, values.get("id")):
             return None
-        return Line(speaker=speaker, text=text, scene=scene, location=self.p.location(node), **known(values))
+        return Line(speaker=speaker, text=text, scene=scene, direction=direction, location=self.p.location(node),
+                    **known(values))
