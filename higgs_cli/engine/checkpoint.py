@@ -26,9 +26,19 @@ RANDOM_MARKER = "higgs_random_init"
 AUDIO_TOKENIZER_DIR = "audio_tokenizer"
 
 
+MODEL_ENV = "HIGGS_MODEL"
+
+
+def asked_model(cli_value: str | None = None, project_value: str | None = None) -> str | None:
+    """The model a command names: --model, then $HIGGS_MODEL, then the project's `model:`; None when
+    none does (then the default loads here, and any running server's model will do). The one
+    reader of $HIGGS_MODEL."""
+    return cli_value or os.environ.get(MODEL_ENV) or project_value or None
+
+
 def resolve_model(cli_value: str | None = None, project_value: str | None = None) -> str:
     """--model, then $HIGGS_MODEL, then the project's `model:`, then the default Hub id."""
-    return cli_value or os.environ.get("HIGGS_MODEL") or project_value or DEFAULT_MODEL
+    return asked_model(cli_value, project_value) or DEFAULT_MODEL
 
 
 def fingerprint_folder(folder: Path) -> str:

@@ -64,10 +64,12 @@ class OutputSettings:
     stems: bool = True
     subtitles: bool = True
     max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
-    # The two below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS),
-    # written out so the task contract loads no audio I/O; tests/architecture/test_layers.py keeps them equal.
+    # The three below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS,
+    # audio.cleanup.DEFAULT_HIGHPASS_HZ), written out so the task contract loads no audio I/O;
+    # tests/architecture/test_layers.py keeps them equal.
     subtitle_labels: str = "auto"  # speaker labels on cues: auto (2+ speakers) | always | never
-    bitrate: int = 192  # kbps of an mp3 master (constant bitrate); other formats ignore it
+    bitrate: int = 192  # kbps of an mp3 or m4b master (constant bitrate); other formats ignore it
+    highpass: float = 70.0  # Hz: the master's high-pass under speech (0: only DC is removed); not for bgm lines
     split: str = "none"  # none | section: one master file per section as well
     sample_rate: int | None = None  # None: the format's default
     profile: str = "none"  # none | acx | podcast | broadcast: master to that delivery profile

@@ -108,4 +108,5 @@ OUTPUT_RULES: dict[str, Rule] = {
                          options=(8000, 16000, 22050, 24000, 32000, 44100, 48000)),
     "profile": Choice(("none", "acx", "podcast", "broadcast")),
     "cover": Text(),  # an image inside the project folder, embedded in m4b/mp3 masters
+    "highpass": Range(0, 200),  # Hz; 0 removes only DC (audio/cleanup.py)
 }

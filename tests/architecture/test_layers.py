@@ -129,11 +129,13 @@ def test_a_checkpoints_identity_is_read_without_torch(tiny_model):
 
 
 def test_the_task_contracts_output_defaults_are_the_audio_layers():
+    from higgs_cli.audio.cleanup import DEFAULT_HIGHPASS_HZ
     from higgs_cli.audio.io import DEFAULT_MP3_KBPS
     from higgs_cli.audio.subtitles import LABELS
     from higgs_cli.plugins import OutputSettings
 
     assert (OutputSettings().subtitle_labels, OutputSettings().bitrate) == (LABELS[0], DEFAULT_MP3_KBPS)
+    assert OutputSettings().highpass == DEFAULT_HIGHPASS_HZ
 
 
 @pytest.mark.slow

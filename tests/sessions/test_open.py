@@ -88,3 +88,23 @@ def test_a_batch_says_which_session_it_used(cli, tmp_path, fake_sessions):
     first = json.loads(cli("--json", "say", "-i", rows, "-d", tmp_path / "out").stdout)
     again = json.loads(cli("--json", "say", "-i", rows, "-d", tmp_path / "out").stdout)
     assert (first["session"]["kind"], again["session"]["kind"]) == ("in-process", "none")
+
+
+def test_a_model_named_by_the_environment_chooses_the_server_as_one_named_by_the_option(monkeypatch):
+    """$HIGGS_MODEL is read once (engine.checkpoint.asked_model), by --model's default and by the
+    choice of a local server alike: a server of another model is passed over."""
+    import os
+
+    from higgs_cli.sessions import discovery
+    from higgs_cli.sessions.client import RemoteSession
+    from higgs_cli.sessions.connect import choose_server
+
+    discovery.advertise(discovery.Advert(url="http://127.0.0.1:9", pid=os.getpid(), model="x/served",
+                                         model_id="abc", codec_id="def"))
+    tried = []
+    monkeypatch.setattr(RemoteSession, "connect", classmethod(lambda cls, url, **k: tried.append(url) or "remote"))
+    monkeypatch.setenv("HIGGS_MODEL", "y/other")
+    assert choose_server() is None and tried == []
+    assert choose_server(model="x/served") == "remote" and tried == ["http://127.0.0.1:9"]
+    monkeypatch.setenv("HIGGS_MODEL", "x/served")
+    assert choose_server(project_model="y/other") == "remote"

@@ -34,6 +34,7 @@ class DraftSection:
     title: str  # what it was called in the source (a heading, a scene name), kept as a comment
     speaker: str | None = None
     lines: list[DraftLine] = field(default_factory=list)
+    named: bool = True  # the source named it (a heading); False for a made-up name
 
 
 @dataclass
@@ -53,6 +54,8 @@ class Draft:
     sections: list[DraftSection] = field(default_factory=list)
     author: str | None = None
     output: dict = field(default_factory=dict)
+    output_reason: str | None = None  # why the output format is what it is (the import summary says it)
+    files: dict[str, bytes] = field(default_factory=dict)  # written into the project folder (a cover image)
 
     @property
     def line_count(self) -> int:

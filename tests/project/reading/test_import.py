@@ -231,3 +231,54 @@ def test_the_default_folder_is_named_after_the_file(cli, tmp_path, monkeypatch):
     (tmp_path / "quest.csv").write_text(SHEET, encoding="utf-8")
     assert cli("project", "import", "quest.csv").exit_code == 0
     assert (tmp_path / "quest" / "project.yaml").is_file() and (tmp_path / "quest" / "voices").is_dir()
+
+
+def _jpeg() -> bytes:
+    return b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def test_a_book_imports_as_m4b_with_its_cover_and_an_opening(cli, tmp_path):
+    """Issue 35.3: chapters reach the delivered file (M4B), with the title, author and cover; front matter
+    before the first chapter is the "Opening"; the summary says which format and why."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("b")
+    book.set_title("The Lighthouse")
+    book.set_language("en")
+    book.add_author("A. Keeper")
+    book.set_cover("cover.jpg", _jpeg(), create_page=False)
+    front = epub.EpubHtml(title="", file_name="front.xhtml", lang="en")
+    front.content = "<html><body><p>For my mother.</p></body></html>"  # a dedication: no heading, not in the toc
+    one = epub.EpubHtml(title="Chapter One", file_name="ch1.xhtml", lang="en")
+    one.content = "<html><body><h1>Chapter One</h1><p>The keeper climbed.</p></body></html>"
+    for item in (front, one):
+        book.add_item(item)
+    book.toc = [one]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = [front, one]
+    epub.write_epub(str(tmp_path / "light.epub"), book)
+
+    result = cli("--json", "project", "import", tmp_path / "light.epub", "-o", tmp_path / "audio")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["format"] == "m4b" and "chapters" in data["format_reason"] and "cover" in data["format_reason"]
+    raw = yaml.safe_load((tmp_path / "audio" / "project.yaml").read_text(encoding="utf-8"))
+    assert raw["output"]["format"] == "m4b" and raw["output"]["cover"] == "cover.jpg"
+    assert (tmp_path / "audio" / "cover.jpg").read_bytes() == _jpeg()
+    assert [(s["id"], s["title"]) for s in raw["script"]] == [("opening", "Opening"), ("chapter-one", "Chapter One")]
+    human = cli("project", "import", tmp_path / "light.epub", "-o", tmp_path / "again")
+    assert "output format m4b: an audiobook file that carries the chapters" in " ".join(human.stdout.split())
+    assert cli("project", "validate", tmp_path / "audio").exit_code == 0
+
+
+def test_a_manuscript_imports_as_m4b_and_its_front_matter_is_the_opening(cli, tmp_path):
+    source = tmp_path / "novel.md"
+    source.write_text("A foreword.\n\n# Chapter 1\n\nIt began.\n", encoding="utf-8")
+    result = cli("--json", "project", "import", source, "-o", tmp_path / "n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "m4b"
+    raw = yaml.safe_load((tmp_path / "n" / "project.yaml").read_text(encoding="utf-8"))
+    assert raw["output"]["format"] == "m4b" and "cover" not in raw["output"]
+    assert [(s["id"], s["title"]) for s in raw["script"]] == [("opening", "Opening"), ("chapter-1", "Chapter 1")]
