@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
+from higgs_cli.engine.request import Sampling, Turn, seconds_to_frames
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
 from higgs_cli.fsutil import file_sha256
 from higgs_cli.plugins.helpers import join_scene
@@ -162,7 +162,7 @@ class ProjectPlanContext:
 
     @property
     def max_frames(self) -> int:
-        return max(1, round(self.project.defaults.max_seconds * FRAME_RATE))
+        return seconds_to_frames(self.project.defaults.max_seconds)
 
 
 def _library_voice_errors(project: Project, library=None) -> list[UsageError]:

@@ -46,6 +46,7 @@ def whisper(tmp_path_factory):
     return tiny_whisper(tmp_path_factory.mktemp("asr") / "whisper")
 
 
+@pytest.mark.slow  # makes and loads a random Whisper
 def test_a_random_whisper_flags_a_line_and_loads_once_lazily(whisper, monkeypatch):
     from higgs_cli.engine import asr
 
@@ -69,6 +70,7 @@ def test_a_random_whisper_flags_a_line_and_loads_once_lazily(whisper, monkeypatc
         assert "over guards.max_wer 0.5 is flagged" in flag["message"]
 
 
+@pytest.mark.slow  # makes and loads a random Whisper
 def test_a_relative_model_folder_is_found_in_the_project(whisper, tmp_path):
     project = whisper.parent
     check = AsrCheck(whisper.name, 0.5, root=project)
