@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from higgs_cli.errors import ModelError, UsageError
 from higgs_cli.fsutil import atomic_dir
 
@@ -129,7 +130,7 @@ def _codec_config(size: RandomSize):
             "num_conv_pos_embedding_groups": 4, "mask_time_prob": 0.0,
         },
     )
-    if config.num_quantizers != 8 or config.frame_rate != 25:
+    if config.num_quantizers != 8 or config.frame_rate != FRAME_RATE:
         raise AssertionError(f"codec config gives {config.num_quantizers} codebooks at {config.frame_rate} fps")
     return config
 
@@ -221,7 +222,8 @@ def init_random(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, f
         codec.save_pretrained(tmp / AUDIO_TOKENIZER_DIR)
         codec.name_or_path = str(path / AUDIO_TOKENIZER_DIR)  # where it will live after the rename
         tokenizer = _text_tokenizer()
-        features = DacFeatureExtractor(feature_size=1, sampling_rate=24000, hop_length=960, padding_value=0.0)
+        features = DacFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, hop_length=SAMPLES_PER_FRAME,
+                                       padding_value=0.0)
         processor = HiggsAudioV2Processor(features, tokenizer, codec, chat_template=tokenizer.chat_template)
         processor.save_pretrained(tmp)
         (tmp / "README.md").write_text(

@@ -16,8 +16,7 @@ from higgs_cli.audio.io import SAMPLE_RATE, load_audio, supported_output_formats
 from higgs_cli.errors import UsageError
 
 FFPROBE = shutil.which("ffprobe")
-needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe is not installed (apt-get install ffmpeg): "
-                                   "it is the independent reader of the bitrates written")
+needs_ffprobe = pytest.mark.needs_ffmpeg  # ffprobe reads the bitrates back
 RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 

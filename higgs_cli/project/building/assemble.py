@@ -140,10 +140,12 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
         if master.section_files:
             outputs["sections"] = [build / SECTIONS_DIR / name for name in master.section_files]
         head = master.head_s
+        names = {key: s.display_name for key, s in project.speakers.items() if s.display_name}  # `name:`
         spans = _all_spans(lines, kept, kept_spans, head)
 
         if settings.subtitles:
-            cues = build_cues([Cue(*spans[i], planned[i].display_text, planned[i].speaker) for i in kept],
+            cues = build_cues([Cue(*spans[i], planned[i].display_text, names.get(planned[i].speaker or "",
+                                                                                   planned[i].speaker)) for i in kept],
                               labels=settings.subtitle_labels)
             tmp["srt"].write_text(to_srt(cues), encoding="utf-8")
             tmp["vtt"].write_text(to_webvtt(cues), encoding="utf-8")
@@ -160,7 +162,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                                    for i, n in enumerate(stems)]),
             assembly=assembly_digest(project, planned, keys), mastering=master.report,
         )
-        tmp["review"].write_text(render_review(manifest, master.peaks), encoding="utf-8")
+        tmp["review"].write_text(render_review(manifest, master.peaks, names), encoding="utf-8")
         manifest.write(tmp["manifest"])
     if previous is not None:
         _remove_unwritten(previous, build, written=manifest.files(build))

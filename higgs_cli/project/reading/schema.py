@@ -21,10 +21,10 @@ MAX_NAME_CHARS = 64  # speaker names and section ids
 
 TOP_KEYS = ("version", "title", "artist", "album", "author", "narrator", "model", "scene", "defaults", "output",
             "guards", "lexicon", "lexicon_file", "cache", "speakers", "script")
-SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
+SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description", "name")
 LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause", "retries")
 """Settings a line may set for itself; a section may set them for its lines."""
-LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene")
+LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene", "direction")
 SECTION_KEYS = ("id", "title", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
