@@ -38,6 +38,7 @@ class Profile:
     rms_db: tuple[float, float] | None = None  # whole-file RMS range, dBFS
     max_peak_db: float = -1.0  # true peak (oversampled), dBTP
     max_noise_floor_db: float | None = None
+    max_dc_db: float = -60.0  # the file's mean (its DC offset), dBFS: every profile; RMS and noise floor are without it
     head_s: tuple[float, float] | None = None  # room tone before the first sound
     tail_s: tuple[float, float] | None = None  # room tone after the last sound
     sample_rate: int | None = None

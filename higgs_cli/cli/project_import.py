@@ -44,6 +44,8 @@ def import_(
     def human(console: Console) -> None:
         console.print(f"created {result.file}: {result.sections} sections, {result.lines} lines, "
                       f"{len(result.speakers)} speakers")
+        if result.format_reason:
+            console.print(f"output format {result.format_reason}")
         if result.unvoiced:
             console.print(f"speakers without a voice (a placeholder description for now): {', '.join(result.unvoiced)}")
             console.print(f"  give each a voice: `higgs voice add NAME recording.wav --transcript \"...\"`, then "

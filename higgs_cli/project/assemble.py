@@ -5,6 +5,9 @@ the manifest last, so an interrupted render leaves the previous build as it
 was. Then the files the previous manifest listed that this build did not write
 again (an old title's master, stems turned off) are removed.
 
+Every line loses its DC offset before it is trimmed (the stems are written so),
+and before it is mixed the rumble under `output.highpass` (mastering.py
+`line_highpass`; audio/cleanup.py), so the loudness is measured on what is heard.
 The master is limited to `output.peak` in true peak (dBTP), tagged with the
 title, artist, album and narrator, given chapters (MP3, M4B) and measured as
 it is written (mastering.py): the manifest's `mastering` holds the figures
@@ -13,7 +16,7 @@ and, when the target was missed, a note why. A delivery profile
 
     build/<slug>.<format>                        the mastered track
     build/sections/<nn>_<section>.<format>       one file per section (output.split: section)
-    build/stems/<section>_<nnn>_<speaker>.wav    each line, trimmed, unmastered
+    build/stems/<section>_<nnn>_<speaker>.wav    each line, trimmed, DC-free, unmastered
     build/<slug>.srt, build/<slug>.vtt           subtitles with the assembled timings
     build/review.html                            a page to look at and listen to the build (review.py)
     build/manifest.json                          what was rendered, with which model
@@ -40,7 +43,7 @@ from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.delivery import check_delivery, section_spans
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
 from higgs_cli.project.manifest import OUTPUT_KINDS, BuildManifest, ManifestLine, assembly_digest, read_manifest
-from higgs_cli.project.mastering import SECTIONS_DIR, write_master
+from higgs_cli.project.mastering import SECTIONS_DIR, line_highpass, write_master
 from higgs_cli.project.names import section_numbers, slugify, stem_names
 from higgs_cli.project.refs import source_lines
 from higgs_cli.project.review import REVIEW, render_review
@@ -72,6 +75,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
     Lines never rendered (`LineAudio.missing`) are left out of the master, the
     stems and the subtitles, and listed in the manifest as missing.
     """
+    from higgs_cli.audio.cleanup import DC_BLOCK_HZ, highpass, remove_dc
     from higgs_cli.audio.master import LoudnessMeter, assemble_stream, trim_silence
     from higgs_cli.audio.subtitles import Cue, build_cues, to_srt, to_webvtt
 
@@ -96,6 +100,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                for name in ("manifest", "review", "vtt", "srt", "master") if name in outputs}
         stems_tmp = commit.enter_context(atomic_dir(build / "stems")) if settings.stems else None
         numbers = section_numbers(planned)
+        corners = line_highpass(project, planned, settings.highpass)
 
         def clips() -> Iterator[np.ndarray]:
             for i in kept:
@@ -103,14 +108,14 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                 if entry is None:
                     raise HiggsError(f"the cache entry of {planned[i].section}:{numbers[i] + 1} vanished during "
                                      f"the render", hint="render again")
-                audio = entry.audio
+                audio = remove_dc(entry.audio)  # before trimming: an offset would read as sound
                 if settings.trim_silence:
                     trimmed = trim_silence(audio)
                     audio = trimmed if trimmed.size else audio  # an all-silent line keeps its length
                 if stems_tmp is not None and audio.size:
-                    write_audio(stems_tmp / stems[i], audio)
+                    write_audio(stems_tmp / stems[i], audio)  # unmastered, but DC-free
                 sizes[i] = audio.size
-                yield audio
+                yield highpass(audio, corners[i]) if corners[i] > DC_BLOCK_HZ else audio
 
         meter = LoudnessMeter()
         with tempfile.TemporaryFile(dir=ProjectLayout(project.root).higgs_dir) as mix:
@@ -135,10 +140,12 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
         if master.section_files:
             outputs["sections"] = [build / SECTIONS_DIR / name for name in master.section_files]
         head = master.head_s
+        names = {key: s.display_name for key, s in project.speakers.items() if s.display_name}  # `name:`
         spans = _all_spans(lines, kept, kept_spans, head)
 
         if settings.subtitles:
-            cues = build_cues([Cue(*spans[i], planned[i].display_text, planned[i].speaker) for i in kept],
+            cues = build_cues([Cue(*spans[i], planned[i].display_text, names.get(planned[i].speaker or "",
+                                                                                   planned[i].speaker)) for i in kept],
                               labels=settings.subtitle_labels)
             tmp["srt"].write_text(to_srt(cues), encoding="utf-8")
             tmp["vtt"].write_text(to_webvtt(cues), encoding="utf-8")
@@ -155,7 +162,7 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                                    for i, n in enumerate(stems)]),
             assembly=assembly_digest(project, planned, keys), mastering=master.report,
         )
-        tmp["review"].write_text(render_review(manifest, master.peaks), encoding="utf-8")
+        tmp["review"].write_text(render_review(manifest, master.peaks, names), encoding="utf-8")
         manifest.write(tmp["manifest"])
     if previous is not None:
         _remove_unwritten(previous, build, written=manifest.files(build))

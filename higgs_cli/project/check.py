@@ -4,7 +4,8 @@ Every delivered audio file of the build (the master, and the section files of
 `output.split: section`) is decoded from its encoded form (through PyAV, at
 its own sample rate: an MP3 is judged as a listener's player decodes it, not
 as the WAV before it) and measured in one pass: integrated loudness (ITU-R
-BS.1770), true peak (oversampled to 192 kHz or more), RMS, the noise floor,
+BS.1770), true peak (oversampled to 192 kHz or more), RMS and the noise floor
+(both without the DC offset), the DC offset itself (a rule of every profile),
 the room tone at the head and tail, the length, and for an MP3 its bitrate
 mode. Each rule of the profile gives one row: the file, the figure, the
 limit and whether it passed.
@@ -49,6 +50,7 @@ class FileFigures:
     true_peak_dbtp: float | None
     rms_db: float | None
     noise_floor_db: float | None
+    dc_db: float | None  # the mean (DC offset) in dBFS; None: none at all
     head_s: float
     tail_s: float
     bitrate_kbps: float | None
@@ -103,10 +105,13 @@ def decode(path: Path):
 
 
 def measure_file(path: Path) -> FileFigures:
-    """Measure the delivered file `path` in one pass over its decoded audio."""
+    """Measure the delivered file `path` in one pass over its decoded audio. RMS and the noise floor
+    are those of the DC-free signal (the file's mean taken out), and the DC offset is its own figure:
+    an offset is not sound, and counted as RMS it would pass a file that is silent."""
     loudness = peak = None
-    energy, samples, rate = 0.0, 0, 0
-    frames: list[np.ndarray] = []  # mean square of each 10 ms frame
+    total, energy, samples, rate = 0.0, 0.0, 0, 0
+    squares: list[np.ndarray] = []  # mean square of each 10 ms frame
+    means: list[np.ndarray] = []  # mean of each 10 ms frame
     rest = np.zeros(0, np.float64)
     for block, rate in decode(path):
         if loudness is None:
@@ -114,26 +119,32 @@ def measure_file(path: Path) -> FileFigures:
         x = block.astype(np.float64)
         loudness.add(x)
         peak.add(x)
+        total += float(x.sum())
         energy += float(np.dot(x, x))
         samples += x.size
         hop = max(1, round(_FRAME_S * rate))
         joined = np.concatenate([rest, x])
         whole = joined.size // hop * hop
         if whole:
-            frames.append((joined[:whole].reshape(-1, hop) ** 2).mean(axis=1))
+            frames = joined[:whole].reshape(-1, hop)
+            squares.append((frames ** 2).mean(axis=1))
+            means.append(frames.mean(axis=1))
         rest = joined[whole:]
     if loudness is None or samples == 0:
         raise AudioError(f"{path} holds no audio", hint="render the project again")
     if rest.size:
-        frames.append(np.array([float((rest ** 2).mean())]))
-    power = np.concatenate(frames)
+        squares.append(np.array([float((rest ** 2).mean())]))
+        means.append(np.array([float(rest.mean())]))
+    dc = total / samples
+    # E[(x - dc)^2] over a frame = E[x^2] - 2 dc E[x] + dc^2
+    power = np.maximum(np.concatenate(squares) - 2.0 * dc * np.concatenate(means) + dc * dc, 0.0)
     head, tail, floor = _room_tone(power)
     bitrate, cbr = _bitrate(path)
     return FileFigures(
         path=path, format=path.suffix.lower().lstrip("."), sample_rate=rate, seconds=samples / rate,
         loudness_lufs=loudness.integrated(), true_peak_dbtp=to_db(peak.finish()),
-        rms_db=_db(energy / samples), noise_floor_db=floor, head_s=head, tail_s=tail, bitrate_kbps=bitrate,
-        constant_bitrate=cbr)
+        rms_db=_db(max(energy / samples - dc * dc, 0.0)), noise_floor_db=floor, dc_db=to_db(abs(dc)), head_s=head,
+        tail_s=tail, bitrate_kbps=bitrate, constant_bitrate=cbr)
 
 
 def _db(mean_square: float) -> float | None:
@@ -195,6 +206,7 @@ def rules(profile: Profile, f: FileFigures, name: str) -> list[Row]:
     if profile.max_noise_floor_db is not None:
         add("noise floor", f.noise_floor_db, f"under {profile.max_noise_floor_db:g} dB",
             f.noise_floor_db is None or f.noise_floor_db < profile.max_noise_floor_db)
+    add("DC offset", f.dc_db, f"under {profile.max_dc_db:g} dBFS", f.dc_db is None or f.dc_db < profile.max_dc_db)
     if profile.head_s is not None:
         lo, hi = profile.head_s
         add("head room tone", f.head_s, f"{lo:g} to {hi:g} s", lo <= f.head_s + 1e-9 and f.head_s <= hi + 1e-9)

@@ -3,9 +3,11 @@
 `render.py` decides which lines are missing and how each request is built (a
 line hears the audio of its `context_from` lines, as rendered); this module
 sends them to the session in batches, reports progress, and hands every
-finished line to `on_done`, which caches it at once, so an interrupted render
+finished line to the render, which caches it at once, so an interrupted render
 resumes where it stopped. The quality guards (guards.py) check each result
-here, and a flagged line is generated again with another seed.
+here, and a flagged line is generated again with another seed. The render
+hands over one `PendingLine` per line (what it hears, its retries, its
+expected length) and a `LineSink` (requests out, results in).
 """
 
 from __future__ import annotations
@@ -14,11 +16,10 @@ import hashlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from typing import Protocol
 
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, OutOfMemory
-from higgs_cli.plugins.script import GuardSettings
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.guards import LineChecker, rank
 
@@ -77,49 +78,56 @@ class _Tries:
     best_rank: tuple = ()
 
 
-def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple[int, ...]],
-                     is_done: Callable[[int], bool], build_request: Callable[[int], GenerationRequest],
-                     on_done: Callable[[int, GenerationResult, LineReport], None],
-                     estimate_seconds: Callable[[int], float], batch_size: int, progress,
-                     retries_for: Callable[[int], int] = lambda i: 0, guards: GuardSettings | None = None,
-                     line_for: Callable[[int], PlannedLine] | None = None, root: Path | None = None,
-                     checker: LineChecker | None = None, device: str | None = None) -> GenerationStats:
-    """Generate every line in `pending` (indexes into the render's planned lines).
+@dataclass(frozen=True)
+class PendingLine:
+    """One line a render must generate, with what the loop needs to know of it."""
 
-    A line is sent once every line in `depends[i]` is done (`is_done`); `build_request(i)`
-    makes its request then (with the audio it hears); `on_done(i, result, report)` receives
-    each kept result; `estimate_seconds(i)` guesses its length from the text, for progress.
-    `progress` is a RenderProgress. `retries_for(i)` is how many more tries a flagged line gets;
-    `guards` the project's guard settings (None: the defaults); `line_for(i)` the planned line
-    (what the `check_line` hook sees); `root` the project folder (a relative guards.asr_model);
-    `checker` replaces the checks built from `guards` (tests); `device` is the user's --device, if
-    any: speech recognition runs on the session's device, or there when the model is a server's.
+    index: int  # into the render's planned lines (the key of stats and of the sink's calls)
+    line: PlannedLine | None = None  # what the `check_line` hook sees (None: a stand-in from the request)
+    after: tuple[int, ...] = ()  # indexes of other pending lines it hears: it is sent once they are done
+    retries: int = 0  # how many more tries it gets when the guards flag it
+    seconds: float = 0.0  # its expected length, for progress
 
-    Each result is checked (guards.py); a flagged line with retries left goes to the next call
+
+class LineSink(Protocol):
+    """The render's side of the loop: each line's request, built when it is sent (with the audio of
+    the lines it hears), and each kept result, cached at once."""
+
+    def request(self, pending: PendingLine) -> GenerationRequest: ...
+
+    def done(self, pending: PendingLine, result: GenerationResult, report: LineReport) -> None: ...
+
+
+def generate_missing(session, lines: Sequence[PendingLine], sink: LineSink, *, batch_size: int, progress,
+                     checks: Callable[[], LineChecker] = LineChecker) -> GenerationStats:
+    """Generate every line of `lines` on `session`, `batch_size` rows at a time.
+
+    A line is sent once every line in its `after` is done; `sink.request` makes its request then;
+    `sink.done` receives each kept result, once. `progress` is a RenderProgress. `checks()` makes
+    the quality checks (guards.py), only when there is a line to generate (so a render from the
+    cache never looks at an ASR model). A flagged line with retries left goes to the next call
     again, first in line, with `retry_seed(seed, try)`; when it is clean or out of retries, its
-    best try goes to `on_done`, once.
+    best try goes to `sink.done`.
     """
     stats = GenerationStats()
-    pending = list(pending)
+    pending = list(lines)
     tries: dict[int, _Tries] = {}
     # The audio still to come, so a display can show seconds made of seconds expected (and an
     # ETA) before a whole line is done. Progress objects from before expect() still work.
     expect = getattr(progress, "expect", None) or (lambda seconds: None)
-    estimate = {i: estimate_seconds(i) for i in pending}
-    expected = sum(estimate.values())
+    expected = sum(line.seconds for line in pending)
     expect(expected)
-    if pending:  # (all cached: the guards' settings, an ASR folder, are not even looked at)
-        checker = checker or LineChecker(guards, root=root, session=session, device=device)
+    checker = checks() if pending else None
     while pending:
-        ready = [i for i in pending if all(is_done(j) for j in depends[i])]
+        ready = [line for line in pending if all(j in stats.generated for j in line.after)]
         if not ready:  # plan_sections only allows earlier context lines, so this is a bug
             raise HiggsError("render stalled: lines wait on context that is never generated")
-        ready.sort(key=lambda i: i not in tries)  # retries first: a line's tries do not wait behind new lines
+        ready.sort(key=lambda line: line.index not in tries)  # retries first: they do not wait behind new lines
         batch = ready[:batch_size * CALL_BATCHES]
         requests = []
-        for i in batch:
-            request = build_request(i)
-            made = tries[i].made if i in tries else 0
+        for line in batch:
+            request = sink.request(line)
+            made = tries[line.index].made if line.index in tries else 0
             requests.append(request if made == 0 else replace(request, seed=retry_seed(request.seed, made)))
         started = time.perf_counter()
         try:
@@ -133,29 +141,29 @@ def generate_missing(session, pending: Sequence[int], *, depends: Sequence[tuple
         stats.spent += time.perf_counter() - started
         if len(out) != len(batch):
             raise HiggsError(f"the model returned {len(out)} results for {len(batch)} requests")
-        for i, request, result in zip(batch, requests, out, strict=True):
-            state = tries.setdefault(i, _Tries())
-            flags = checker.check(request, result, line_for(i) if line_for else None)
+        for line, request, result in zip(batch, requests, out, strict=True):
+            state = tries.setdefault(line.index, _Tries())
+            flags = checker.check(request, result, line.line)
             key = rank(flags, state.made)
             state.made += 1
             if state.best is None or key < state.best_rank:
                 state.best, state.best_seed, state.best_flags, state.best_rank = result, request.seed, flags, key
             stats.tried_seconds += result.seconds
-            expected += result.seconds - estimate[i]
+            expected += result.seconds - line.seconds
             # Greedy decoding (temperature 0) ignores the seed: another try would give the same codes.
-            if flags and checker.enabled and state.made <= retries_for(i) and request.sampling.temperature > 0:
-                expected += estimate[i]  # one more try to come
+            if flags and checker.enabled and state.made <= line.retries and request.sampling.temperature > 0:
+                expected += line.seconds  # one more try to come
                 expect(expected)
                 continue
             report = LineReport(seed=state.best_seed, tries=state.made, flags=state.best_flags)
-            on_done(i, state.best, report)
-            stats.reports[i] = report
-            stats.generated.add(i)
+            sink.done(line, state.best, report)
+            stats.reports[line.index] = report
+            stats.generated.add(line.index)
             stats.seconds += state.best.seconds
             expect(expected)  # every try's audio counts: the progress bar counts their frames
-            del tries[i]
+            del tries[line.index]
         del out, result  # the audio is in the cache now; do not hold it while the next call runs
-        pending = [i for i in pending if i not in stats.generated]
+        pending = [line for line in pending if line.index not in stats.generated]
     return stats
 
 

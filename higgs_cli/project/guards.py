@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
+from higgs_cli.engine.request import FRAME_RATE, SAMPLES_PER_FRAME, GenerationRequest, GenerationResult
 from higgs_cli.plugins.script import GuardSettings
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.length import speech_seconds
@@ -107,7 +107,7 @@ def check_duration(result: GenerationResult, text: str) -> list[Flag]:
 
 def _window_db(audio: np.ndarray) -> np.ndarray:
     """The RMS level (dBFS) of each 40 ms window (one frame) of `audio`."""
-    hop = SAMPLE_RATE // FRAME_RATE
+    hop = SAMPLES_PER_FRAME
     count = len(audio) // hop
     if count == 0:
         return np.zeros(0)

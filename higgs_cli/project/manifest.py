@@ -22,7 +22,8 @@ if TYPE_CHECKING:
     from higgs_cli.plugins.task import PlannedLine
     from higgs_cli.project.model import Project
 
-ASSEMBLY_VERSION = 3  # bump when assembly or mastering changes what the same lines give (3: chapters, review page)
+ASSEMBLY_VERSION = 4  # bump when assembly or mastering changes what the same lines give (3: chapters, review page)
+# 4: DC and rumble removed from every line (stems DC-free, the master high-passed), stems numbered from 1
 # 2: true-peak limiting with a measured report, tags, readable subtitle cues, MP3 at 44.1 kHz and a set bitrate
 OUTPUT_KINDS = ("master", "stems", "srt", "vtt")
 NOT_ASSEMBLY = ("max_hours",)  # output settings that change no output

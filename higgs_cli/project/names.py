@@ -48,7 +48,8 @@ def section_numbers(planned: Sequence[PlannedLine]) -> list[int]:
 def stem_names(planned: Sequence[PlannedLine], ids: Sequence[str | None] | None = None) -> list[str]:
     """A stem's file name per line: `<id>.wav` for a line with an `id:` (`<id>_<k>.wav` for chunk k
     of a line split in several), which a game engine or a DAW session can refer to, else
-    `<section>_<nnn>_<speaker>.wav`. A name two lines would share, also with case ignored as some
+    `<section>_<nnn>_<speaker>.wav` with nnn its number in the section counted from 1, as line
+    references count (`talk_003_host.wav` is `talk:3`). A name two lines would share, also with case ignored as some
     file systems ignore it, gets `_2`, `_3`, ... on the later lines."""
     ids = list(ids) if ids is not None else [None] * len(planned)
     chunks = Counter(line_id for line_id in ids if line_id)
@@ -59,7 +60,8 @@ def stem_names(planned: Sequence[PlannedLine], ids: Sequence[str | None] | None 
             seen[line_id] += 1
             names.append(safe_name(line_id) + (f"_{seen[line_id]}" if chunks[line_id] > 1 else ""))
         else:
-            names.append(f"{safe_name(line.section)}_{n:03d}_{safe_name(line.speaker)}")
+            # numbered from 1, as `SECTION:N` references are
+            names.append(f"{safe_name(line.section)}_{n + 1:03d}_{safe_name(line.speaker)}")
     taken: set[str] = set()
     unique = []
     for name in names:

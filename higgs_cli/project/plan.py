@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from higgs_cli.engine.request import FRAME_RATE, Sampling, Turn
+from higgs_cli.engine.request import Sampling, Turn, seconds_to_frames
 from higgs_cli.errors import HiggsError, UsageError, ValidationError
 from higgs_cli.fsutil import file_sha256
+from higgs_cli.plugins.helpers import join_scene
 from higgs_cli.plugins.script import Line, Project, Section
 from higgs_cli.plugins.task import PlannedLine, Task
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.length import check_render_length, length_problem, speech_seconds
 from higgs_cli.project.lexicon import apply_lexicon
+from higgs_cli.project.refs import source_lines
 from higgs_cli.voices.codes import CodesCache
+from higgs_cli.voices.reference_turn import ResolvedVoice, library_voice, reference_turn
 
 __all__ = ["ProjectPlanContext", "check_library_voices", "check_render_length", "global_context",
            "is_placeholder", "length_problem", "library_voice_warnings", "plan_project", "plan_sections",
@@ -91,15 +95,15 @@ class ProjectPlanContext:
         encode = self._encode or _no_model
         try:
             if spk.voice:
-                voice = self.library.get(spk.voice)
-                codes = self.library.codes(spk.voice, self.codec_id, encode)
-                return (Turn(text=(spk.transcript or voice.transcript or "").strip(), codes=np.asarray(codes)),)
+                voice = library_voice(spk.voice, self.library, transcript=spk.transcript)
+                return (reference_turn(voice, codec_id=self.codec_id, encode=encode, library=self.library),)
             if spk.audio:
-                return (Turn(text=(spk.transcript or "").strip(), codes=self._local_codes(Path(spk.audio), encode)),)
+                codes = self._local_codes(Path(spk.audio), encode)
+                return (reference_turn(ResolvedVoice(spk.transcript or "", codes=codes)),)
         except _NeedsModel:
             self.unresolved.add(name)
             # A stand-in that matches no cache entry (see is_placeholder): status shows the lines as unknown.
-            return (Turn(text=spk.transcript or "", codes=_placeholder_codes()),)
+            return (reference_turn(ResolvedVoice(spk.transcript or "", codes=_placeholder_codes())),)
         return ()
 
     def _local_codes(self, audio_path: Path, encode: Encoder) -> np.ndarray:
@@ -135,11 +139,8 @@ class ProjectPlanContext:
 
     def sampling_for(self, line: Line, section: Section) -> Sampling:
         # A section's settings were already applied to its lines by the loader.
-        d = self.project.defaults
-        return Sampling(temperature=d.temperature if line.temperature is None else line.temperature,
-                        top_k=d.top_k, top_p=d.top_p,
-                        ras_window=d.ras_window if line.ras_window is None else line.ras_window,
-                        ras_max_repeat=d.ras_max_repeat if line.ras_max_repeat is None else line.ras_max_repeat)
+        given = {"temperature": line.temperature, "ras_window": line.ras_window, "ras_max_repeat": line.ras_max_repeat}
+        return replace(self.project.defaults.sampling, **{k: v for k, v in given.items() if v is not None})
 
     def seed_for(self, line: Line, section: Section, index: int) -> int:
         # Not offset by position: inserting a line must not change every later line's audio.
@@ -148,12 +149,20 @@ class ProjectPlanContext:
     def pause_for(self, line: Line, section: Section) -> float:
         return self.project.defaults.pause if line.pause is None else line.pause
 
+    def retries_for(self, line: Line | None, section: Section) -> int:
+        """The line's `retries:` (a line or section key), else `defaults.retries`."""
+        return self.project.defaults.retries if line is None or line.retries is None else line.retries
+
     def scene_for(self, line: Line, section: Section) -> str | None:
-        return line.scene or section.scene or self.project.scene
+        scene = line.scene or section.scene or self.project.scene  # a line's own scene: replaces the others
+        if not line.direction:
+            return scene
+        # a line's direction ("stern") joins the scene instead of replacing it
+        return join_scene(scene, f"Delivery: {line.direction}")
 
     @property
     def max_frames(self) -> int:
-        return max(1, round(self.project.defaults.max_seconds * FRAME_RATE))
+        return seconds_to_frames(self.project.defaults.max_seconds)
 
 
 def _library_voice_errors(project: Project, library=None) -> list[UsageError]:
@@ -218,7 +227,9 @@ def plan_sections(project: Project, ctx: ProjectPlanContext, *, tasks: Mapping[s
             if any(not 0 <= j < i for j in line.context_from):
                 raise HiggsError(f"task '{task.name}' gave line {i} of section '{section.id}' the context "
                                  f"{line.context_from}: context must name earlier lines of the same section")
-        planned.extend(lines)
+        sources = source_lines(project, lines)  # a line's retries, resolved here unless its task did
+        planned.extend(line if line.retries is not None else replace(line, retries=ctx.retries_for(source, section))
+                       for line, source in zip(lines, sources, strict=True))
     return apply_lexicon(planned, project.lexicon)  # what the model reads; display text stays the script's
 
 

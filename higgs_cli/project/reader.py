@@ -73,7 +73,7 @@ class ProjectReader(SpeakerReader):
         model = self.text(given["model"], "model", max_chars=1000, nullable=True) if "model" in given else None
         cache = self.text(given["cache"], "cache", max_chars=1000, nullable=True) if "cache" in given else None
         scene = self.text(given["scene"], "scene", nullable=True) if "scene" in given else None
-        defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults) \
+        defaults = self.settings(given["defaults"], "defaults", SAMPLING_RULES, SamplingDefaults.of) \
             if "defaults" in given and not is_null(given["defaults"]) else SamplingDefaults()
         output = self.settings(given["output"], "output", OUTPUT_RULES, OutputSettings) \
             if "output" in given and not is_null(given["output"]) else OutputSettings()
@@ -309,7 +309,10 @@ class ProjectReader(SpeakerReader):
         if "id" in given:
             values["id"] = self.name(given["id"][1], f"{what}: id", SECTION_ID, SECTION_ID_RULE)
         scene = self.text(given["scene"][1], f"{what}: scene", nullable=True) if "scene" in given else None
+        direction = self.text(given["direction"][1], f"{what}: direction", nullable=True) \
+            if "direction" in given else None
         text = self.line_text(text_node, f"{what}: text") if text_node is not None else BAD
-        if len(self.p) > before or BAD in (text, speaker, scene, values.get("id")):
+        if len(self.p) > before or BAD in (text, speaker, scene, direction, values.get("id")):
             return None
-        return Line(speaker=speaker, text=text, scene=scene, location=self.p.location(node), **known(values))
+        return Line(speaker=speaker, text=text, scene=scene, direction=direction, location=self.p.location(node),
+                    **known(values))

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -29,7 +30,8 @@ from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.assemble import LineAudio, write_build
 from higgs_cli.project.clean import clean_project
 from higgs_cli.project.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
-from higgs_cli.project.generate import CALL_BATCHES, LineReport, generate_missing
+from higgs_cli.project.generate import CALL_BATCHES, LineReport, PendingLine, generate_missing
+from higgs_cli.project.guards import LineChecker
 from higgs_cli.project.layout import MANIFEST, ProjectLayout
 from higgs_cli.project.length import speech_seconds
 from higgs_cli.project.lockfile import LockFile
@@ -162,6 +164,34 @@ def _heard(line: PlannedLine, deps: tuple[int, ...], planned: list[PlannedLine],
                              seed=r.seed, max_frames=r.max_frames, system=r.system)
 
 
+class _RenderSink:
+    """The render's side of the generation loop: a line's request with the audio it hears as the
+    cache holds it now; a kept result cached at once, for every line with its key."""
+
+    def __init__(self, planned: list[PlannedLine], context: Sequence[tuple[int, ...]], keys: Sequence[str],
+                 same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress) -> None:
+        self.planned, self.context, self.keys, self.same = planned, context, keys, same
+        self.results, self.store, self.progress = results, store, progress
+        self.generated: set[int] = set()
+        self.reports: dict[int, LineReport] = {}
+
+    def request(self, pending: PendingLine) -> GenerationRequest:
+        i = pending.index
+        return _heard(self.planned[i], self.context[i], self.planned, self.results)
+
+    def done(self, pending: PendingLine, result: GenerationResult, report: LineReport) -> None:
+        i = pending.index
+        heard = [codes_digest(self.results[j].codes) for j in self.context[i]]
+        written = self.store.put(self.keys[i], result, meta={"heard": heard, "flags": report.flags,
+                                                             "tries": report.tries, "seed": report.seed})
+        entry = _done(result, written)
+        for j in self.same[self.keys[i]]:
+            self.results[j] = entry
+            self.generated.add(j)
+            self.reports[j] = report
+            self.progress.line_done(self.planned[j].section, result.seconds)
+
+
 def render_project(project: Project, session: Any, *, out_dir: str | Path | None = None,
                    progress: RenderProgress | None = None, force: bool = False,
                    batch_size: int = DEFAULT_BATCH_SIZE, library: Any = None, model_name: str | None = None,
@@ -232,28 +262,16 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        generated: set[int] = set()
-        reports: dict[int, LineReport] = {}
-
-        def on_done(i: int, result: GenerationResult, report: LineReport) -> None:
-            heard = [codes_digest(results[j].codes) for j in context[i]]
-            written = store.put(keys[i], result, meta={"heard": heard, "flags": report.flags, "tries": report.tries,
-                                                       "seed": report.seed})
-            entry = _done(result, written)
-            for j in same[keys[i]]:
-                results[j] = entry
-                generated.add(j)
-                reports[j] = report
-                progress.line_done(planned[j].section, result.seconds)
-
-        stats = generate_missing(
-            session, pending, depends=context, is_done=results.__contains__,
-            build_request=lambda i: _heard(planned[i], context[i], planned, results), on_done=on_done,
-            estimate_seconds=lambda i: speech_seconds(planned[i].display_text,
-                                                      planned[i].request.max_frames / FRAME_RATE),
-            batch_size=batch_size, progress=progress,
-            retries_for=lambda i: _retries(project, refs, i),
-            guards=project.guards, line_for=planned.__getitem__, root=project.root, device=device)
+        sink = _RenderSink(planned, context, keys, same, results, store, progress)
+        of_key = {keys[i]: i for i in pending}  # the line generated for each key
+        jobs = [PendingLine(i, planned[i], after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),
+                            retries=planned[i].retries or 0,
+                            seconds=speech_seconds(planned[i].display_text, planned[i].request.max_frames / FRAME_RATE))
+                for i in pending]
+        stats = generate_missing(session, jobs, sink, batch_size=batch_size, progress=progress,
+                                 checks=partial(LineChecker, project.guards, root=project.root, session=session,
+                                                device=device))
+        generated, reports = sink.generated, sink.reports
 
         changed = [c and not k for c, k in zip(context_changed(keys, context, store, _metas(keys, results)), kept,
                                                strict=True)]
@@ -294,12 +312,6 @@ def _with_context(wanted: set[int], context: Sequence[tuple[int, ...]], results:
         if i in need:
             need.update(j for j in context[i] if j not in results)
     return need
-
-
-def _retries(project: Project, refs: LineRefs, i: int) -> int:
-    """The line's `retries:` (a line or section key), else `defaults.retries`."""
-    line = refs.sources[i]
-    return project.defaults.retries if line is None or line.retries is None else line.retries
 
 
 def _metas(keys: Sequence[str], results: Mapping[int, _Done]) -> dict[str, dict]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -71,13 +71,16 @@ def _flag_text(flag: dict) -> str:
     return f"{kind}: {message}" if message else str(kind)
 
 
-def review_data(manifest: BuildManifest, peaks: Sequence[Sequence[float]]) -> dict:
-    """What the page shows, as JSON-ready data."""
+def review_data(manifest: BuildManifest, peaks: Sequence[Sequence[float]],
+                names: Mapping[str, str] | None = None) -> dict:
+    """What the page shows, as JSON-ready data; `names` maps speakers to their display names (`name:`)."""
+    names = names or {}
     lines = []
     for i, line in enumerate(manifest.lines):
         lines.append({
             "i": i, "ref": line.ref or f"{line.section}:{line.index + 1}", "section": line.section,
-            "speaker": line.speaker or "", "text": line.text, "start": round(line.start, 3),
+            "speaker": names.get(line.speaker or "", line.speaker or ""), "text": line.text,
+            "start": round(line.start, 3),
             "end": round(line.end, 3), "duration": round(max(0.0, line.end - line.start), 3),
             "state": _state(line), "flags": [_flag_text(f) for f in (line.flags or [])], "stem": line.stem,
             "finished": bool(line.finished), "tries": line.tries, "approved": bool(line.approved)})
@@ -87,9 +90,10 @@ def review_data(manifest: BuildManifest, peaks: Sequence[Sequence[float]]) -> di
             "speakers": list(dict.fromkeys(line["speaker"] for line in lines)), "lines": lines}
 
 
-def render_review(manifest: BuildManifest, peaks: Sequence[Sequence[float]]) -> str:
+def render_review(manifest: BuildManifest, peaks: Sequence[Sequence[float]],
+                  names: Mapping[str, str] | None = None) -> str:
     """The review page of `manifest` (its outputs relative to the build folder) as HTML text."""
-    data = review_data(manifest, peaks)
+    data = review_data(manifest, peaks, names)
     esc = html.escape
     rows = []
     for line in data["lines"]:

@@ -22,10 +22,10 @@ MAX_NAME_CHARS = 64  # speaker names and section ids
 
 TOP_KEYS = ("version", "title", "artist", "album", "author", "narrator", "model", "scene", "defaults", "output",
             "guards", "lexicon", "lexicon_file", "cache", "speakers", "script")
-SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description")
+SPEAKER_KEYS = ("voice", "audio", "transcript", "transcript_file", "description", "name")
 LINE_OVERRIDES = ("seed", "temperature", "ras_window", "ras_max_repeat", "pause", "retries")
 """Settings a line may set for itself; a section may set them for its lines."""
-LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene")
+LINE_KEYS = ("id", "speaker", "text", *LINE_OVERRIDES, "scene", "direction")
 SECTION_KEYS = ("id", "title", "task", "scene", "speaker", "text", "lines", *LINE_OVERRIDES)
 
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")  # tab and line breaks are fine
@@ -108,4 +108,5 @@ OUTPUT_RULES: dict[str, Rule] = {
                          options=(8000, 16000, 22050, 24000, 32000, 44100, 48000)),
     "profile": Choice(("none", "acx", "podcast", "broadcast")),
     "cover": Text(),  # an image inside the project folder, embedded in m4b/mp3 masters
+    "highpass": Range(0, 200),  # Hz; 0 removes only DC (audio/cleanup.py)
 }

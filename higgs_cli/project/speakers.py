@@ -13,6 +13,7 @@ from higgs_cli.project.schema import (
     LINE_KEYS,
     MAX_NAME_CHARS,
     MAX_NOTE_CHARS,
+    MAX_TITLE_CHARS,
     SPEAKER_KEYS,
     SPEAKER_NAME,
     SPEAKER_NAME_RULE,
@@ -66,6 +67,8 @@ class SpeakerReader(ValueReader):
                 values["transcript"] = self.transcript_from(path, given["transcript_file"], what)
         if "description" in given:
             values["description"] = self.text(given["description"], f"{what}: description")
+        if "name" in given:
+            values["display_name"] = self.text(given["name"], f"{what}: name", max_chars=MAX_TITLE_CHARS)
 
         if "voice" in given and "audio" in given:
             self.p.add(given["audio"], f"{what} has two voice sources (voice: and audio:)", _SOURCES)

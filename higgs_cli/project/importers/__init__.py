@@ -34,11 +34,14 @@ class ImportResult:
     speakers: list[str]
     unvoiced: list[str]  # speakers with only a placeholder description
     ignored_columns: list[str] = field(default_factory=list)
+    format: str | None = None  # output.format chosen for the project (None: the default)
+    format_reason: str | None = None  # why
 
     def to_dict(self) -> dict:
         return {"path": str(self.path), "file": str(self.file), "kind": self.kind, "title": self.title,
                 "sections": self.sections, "lines": self.lines, "speakers": self.speakers,
-                "speakers_without_voice": self.unvoiced, "ignored_columns": self.ignored_columns}
+                "speakers_without_voice": self.unvoiced, "ignored_columns": self.ignored_columns,
+                "format": self.format, "format_reason": self.format_reason}
 
 
 def read_source(source: Path, *, title: str | None = None, chapter_pattern: str | None = None) -> tuple[Draft, list]:
@@ -99,6 +102,8 @@ def import_project(source: Path | str, dest: Path | str | None = None, *, tasks:
     _use_library_voices(draft, library)
     with atomic_dir(dest) as tmp:
         (tmp / "voices").mkdir()
+        for name, data in draft.files.items():  # names the importer chose (cover.jpg), never the source's
+            (tmp / name).write_bytes(data)
         atomic_write_text(tmp / PROJECT_FILE, to_yaml(draft))
         try:
             load_project(tmp, tasks=tasks)
@@ -107,4 +112,5 @@ def import_project(source: Path | str, dest: Path | str | None = None, *, tasks:
                              hint="fix the source (the problems name lines of the generated project.yaml)") \
                 from None
     return ImportResult(dest, dest / PROJECT_FILE, draft.kind, draft.title, len(draft.sections), draft.line_count,
-                        list(draft.speakers), [s.name for s in draft.speakers.values() if not s.voice], ignored)
+                        list(draft.speakers), [s.name for s in draft.speakers.values() if not s.voice], ignored,
+                        format=draft.output.get("format"), format_reason=draft.output_reason)

@@ -16,6 +16,31 @@ from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
 from higgs_cli.project.schema import LINE_KEYS, MAX_NAME_CHARS, MAX_TITLE_CHARS, SPEAKER_NAME
 
 PLACEHOLDER_VOICE = "a clear, natural voice"  # a described voice renders with no recording at all
+PLACEHOLDER_VOICES = (  # one per character, in order, so that an imported cast does not all sound alike
+    "a warm, mid-pitched female voice, calm and clear",
+    "a deep male voice, slow and measured",
+    "a bright young female voice, quick and lively",
+    "a gravelly older male voice, unhurried",
+    "a clear tenor male voice, friendly and open",
+    "a low, husky female voice, relaxed",
+    "a light, youthful male voice, energetic",
+    "a crisp older female voice, precise",
+)
+
+
+def placeholder_voice(index: int, *, gender: str | None = None, age: str | None = None,
+                      accent: str | None = None) -> str:
+    """A described voice for the `index`-th character: from its sheet's gender, age and accent where
+    given ("an old male voice with a Scottish accent"), else one of PLACEHOLDER_VOICES by index."""
+    if not (gender or age or accent):
+        return PLACEHOLDER_VOICES[index % len(PLACEHOLDER_VOICES)]
+    words = " ".join(w for w in (age, gender) if w)
+    text = f"{words} voice" if words else "a voice"
+    if words:
+        text = ("an " if words[0].lower() in "aeiou" else "a ") + text
+    if accent:
+        text += f" with {'an' if accent[0].lower() in 'aeiou' else 'a'} {accent} accent"
+    return " ".join(text.split())
 _SENTENCE_END = re.compile(r"(?<=[.!?…。！？])\s+")
 
 
@@ -25,6 +50,7 @@ class DraftLine:
     speaker: str | None = None
     id: str | None = None
     scene: str | None = None
+    direction: str | None = None  # how to say it: joins the scene (`direction:`)
 
 
 @dataclass
@@ -34,6 +60,7 @@ class DraftSection:
     title: str  # what it was called in the source (a heading, a scene name), kept as a comment
     speaker: str | None = None
     lines: list[DraftLine] = field(default_factory=list)
+    named: bool = True  # the source named it (a heading); False for a made-up name
 
 
 @dataclass
@@ -53,6 +80,8 @@ class Draft:
     sections: list[DraftSection] = field(default_factory=list)
     author: str | None = None
     output: dict = field(default_factory=dict)
+    output_reason: str | None = None  # why the output format is what it is (the import summary says it)
+    files: dict[str, bytes] = field(default_factory=dict)  # written into the project folder (a cover image)
 
     @property
     def line_count(self) -> int:
@@ -131,8 +160,9 @@ def to_yaml(draft: Draft) -> str:
     out += ["", "# Each speaker needs one voice source: voice: NAME (a library voice, `higgs voice add`),",
             "# audio: FILE with transcript: (a recording in this folder), or description: alone.", "speakers:"]
     for speaker in draft.speakers.values():
-        note = f"  # {_comment(speaker.source_name)}" if speaker.source_name != speaker.name else ""
-        out.append(f"  {_q(speaker.name)}:{note}")
+        out.append(f"  {_q(speaker.name)}:")
+        if speaker.source_name != speaker.name:
+            out.append(f"    name: {_q(speaker.source_name)}  # as subtitles and the review page show it")
         if speaker.voice:
             out.append(f"    voice: {_q(speaker.voice)}")
         else:
@@ -148,7 +178,7 @@ def to_yaml(draft: Draft) -> str:
         out.append("    lines:")
         for line in section.lines:
             keys = [("id", line.id), ("speaker", line.speaker if line.speaker != section.speaker else None),
-                    ("text", line.text), ("scene", line.scene)]
+                    ("text", line.text), ("scene", line.scene), ("direction", line.direction)]
             given = [(k, v) for k, v in keys if v is not None]
             out += [f"      {'- ' if i == 0 else '  '}{k}: {_q(v)}" for i, (k, v) in enumerate(given)]
     return "\n".join(out) + "\n"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from higgs_cli.errors import UsageError
 from higgs_cli.project.importers.draft import Draft, DraftLine, DraftSection, DraftSpeaker, section_id, split_long
-from higgs_cli.project.importers.manuscript import BOOK_OUTPUT, NARRATOR
+from higgs_cli.project.importers.manuscript import NARRATOR, OPENING, book_output
 
 MAX_EPUB_BYTES = 200 * 1024 * 1024
 MAX_UNPACKED_BYTES = 1024 * 1024 * 1024  # a zip bomb stops here, before anything is inflated
@@ -80,6 +80,31 @@ def _metadata(book, name: str) -> str | None:
     return " ".join(str(value).split()) or None if value is not None else None
 
 
+_COVER_TYPES = {"image/jpeg": "cover.jpg", "image/png": "cover.png"}
+
+
+def _cover(book) -> tuple[str, bytes] | None:
+    """The book's cover image as (file name, bytes): the item the EPUB 3 manifest marks `cover-image`,
+    else the one EPUB 2 metadata names; only JPEG and PNG, at most MAX_COVER_BYTES."""
+    import ebooklib
+
+    from higgs_cli.project.delivery import MAX_COVER_BYTES
+
+    found = [item for item in book.get_items_of_type(ebooklib.ITEM_COVER)]
+    meta = book.get_metadata("OPF", "cover")
+    if meta:
+        cover_id = (meta[0][1] or {}).get("content")
+        item = book.get_item_with_id(cover_id) if cover_id else None
+        if item is not None:
+            found.append(item)
+    for item in found:
+        name = _COVER_TYPES.get(getattr(item, "media_type", ""))
+        data = item.get_content()
+        if name and data and len(data) <= MAX_COVER_BYTES:
+            return name, data
+    return None
+
+
 def read_epub(path: Path, *, title: str | None = None) -> Draft:
     """An .epub as a draft with one narrator and a section per chapter."""
     _check_archive(path)
@@ -94,7 +119,11 @@ def read_epub(path: Path, *, title: str | None = None) -> Draft:
         raise UsageError(f"{path} is not a readable EPUB ({type(error).__name__}: {error})",
                          hint="check that it opens in an e-book reader, or import its text as .txt or .md") from None
     draft = Draft(title=title or _metadata(book, "title") or path.stem, source=path.name, kind="epub",
-                  author=_metadata(book, "creator"), output=dict(BOOK_OUTPUT))
+                  author=_metadata(book, "creator"))
+    cover = _cover(book)
+    if cover is not None:
+        draft.files[cover[0]] = cover[1]
+    book_output(draft, cover[0] if cover is not None else None)
     draft.speakers[NARRATOR] = DraftSpeaker(NARRATOR, NARRATOR, description="a warm, clear narrator, measured pace")
     toc = _toc_titles(book)
     for entry in book.spine:
@@ -108,13 +137,16 @@ def read_epub(path: Path, *, title: str | None = None) -> Draft:
         if not blocks:
             continue  # a cover page, an image
         heading = next((text for tag, text in blocks if tag in HEADINGS), None)
-        name = heading or toc.get(item.get_name()) or f"Chapter {len(draft.sections) + 1}"
+        named = heading or toc.get(item.get_name())
+        # front matter (a title page, a dedication) before the first named chapter is the opening
+        name = named or (OPENING if all(not s.named for s in draft.sections) else
+                         f"Chapter {len(draft.sections) + 1}")
         lines = [DraftLine(part) for _, text in blocks for part in split_long(text)]
         if not lines:
             continue  # only invisible characters
         draft.sections.append(DraftSection(section_id(name, {s.id for s in draft.sections},
                                                       f"chapter-{len(draft.sections) + 1}"),
-                                           "clone", name, speaker=NARRATOR, lines=lines))
+                                           "clone", name, speaker=NARRATOR, lines=lines, named=bool(named)))
     if not draft.sections:
         raise UsageError(f"{path} has no text: its spine holds no document with words",
                          hint="a scanned book (images only) cannot be read aloud; import its text instead")

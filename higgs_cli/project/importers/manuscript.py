@@ -18,7 +18,25 @@ from higgs_cli.errors import UsageError
 from higgs_cli.project.importers.draft import Draft, DraftLine, DraftSection, DraftSpeaker, section_id, split_long
 
 NARRATOR = "narrator"
-BOOK_OUTPUT = {"format": "flac", "loudness": -18, "peak": -3, "max_hours": 24}
+BOOK_OUTPUT = {"loudness": -18, "peak": -3, "max_hours": 24}
+OPENING = "Opening"  # the title of text before the first chapter that has no heading of its own
+
+
+def book_output(draft: Draft, cover: str | None = None) -> None:
+    """A book's output settings: M4B (chapters from its sections, title, author, and `cover`, an
+    image file in `draft.files`) where this installation can write it, else FLAC;
+    `draft.output_reason` says which and why."""
+    from higgs_cli.audio.io import can_write
+
+    if can_write("m4b"):
+        draft.output = {"format": "m4b", **BOOK_OUTPUT, **({"cover": cover} if cover else {})}
+        carried = ["the chapters (one per section)", "the title"] + (["the author"] if draft.author else []) \
+            + (["the cover"] if cover else [])
+        draft.output_reason = f"m4b: an audiobook file that carries {', '.join(carried[:-1])} and {carried[-1]}"
+    else:
+        draft.output = {"format": "flac", **BOOK_OUTPUT}
+        draft.output_reason = ("flac: this installation cannot write m4b (PyAV with an AAC encoder is missing), "
+                               "and flac carries no chapters")
 CHAPTER_PATTERN = r"(?i)^\s*(chapter|part|book|prologue|epilogue)\b.{0,80}$"
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
@@ -93,8 +111,8 @@ def read_manuscript(path: Path, *, title: str | None = None, chapter_pattern: st
         raise UsageError(f"--chapter-pattern {chapter_pattern!r} is not a regular expression ({error})") from None
     where, text = read_bytes(path)
     heading_title = book_title(text.splitlines())[0] if markdown else None
-    draft = Draft(title=title or heading_title or path.stem, source=path.name, kind="manuscript",
-                  output=dict(BOOK_OUTPUT))
+    draft = Draft(title=title or heading_title or path.stem, source=path.name, kind="manuscript")
+    book_output(draft)
     draft.speakers[NARRATOR] = DraftSpeaker(NARRATOR, NARRATOR, description="a warm, clear narrator, measured pace")
     for number, (heading, body) in enumerate(_chapters(text.splitlines(), markdown, pattern)):
         paragraphs = _paragraphs(body, markdown)
@@ -104,7 +122,7 @@ def read_manuscript(path: Path, *, title: str | None = None, chapter_pattern: st
             continue
         taken = {s.id for s in draft.sections}
         draft.sections.append(DraftSection(section_id(heading, taken, f"part-{number}" if number else "opening"),
-                                           "clone", heading or "before the first chapter", speaker=NARRATOR,
+                                           "clone", heading or OPENING, speaker=NARRATOR,
                                            lines=[DraftLine(p) for p in paragraphs]))
     if not draft.sections:
         raise UsageError(f"{where} has no text to read", hint="give a manuscript with paragraphs of text")

@@ -2,8 +2,11 @@
 
 One speaker per distinct character; one `dialogue` section per run of rows with
 the same scene (or chapter) value; a row's `id` becomes its line's `id:` and its
-`direction` the line's `scene:`. Header names are read without case, with the
-usual aliases: speaker/character, text/line, scene/chapter.
+`direction` the line's `direction:` (which joins the scene). A character is
+spoken in a placeholder voice described from its `gender`, `age` and `accent`
+columns where the sheet has them (else a different one per character), and
+keeps its name as written (`name: "Old Man"`) for subtitles and the review page.
+Header names are read without case, with the usual aliases: speaker/character, text/line, scene/chapter.
 """
 
 from __future__ import annotations
@@ -12,13 +15,22 @@ from pathlib import Path
 
 from higgs_cli.batch.table import Sheet, as_text, pick_column, read_sheet
 from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
-from higgs_cli.project.importers.draft import Draft, DraftLine, DraftSection, DraftSpeaker, section_id, speaker_name
+from higgs_cli.project.importers.draft import (
+    Draft,
+    DraftLine,
+    DraftSection,
+    DraftSpeaker,
+    placeholder_voice,
+    section_id,
+    speaker_name,
+)
 from higgs_cli.project.schema import MAX_NAME_CHARS, SECTION_ID, SECTION_ID_RULE
 
 SPEAKER_COLUMNS = ("speaker", "character")
 TEXT_COLUMNS = ("text", "line")
 SECTION_COLUMNS = ("scene", "chapter")
-KNOWN = (*SPEAKER_COLUMNS, *TEXT_COLUMNS, *SECTION_COLUMNS, "id", "direction")
+VOICE_COLUMNS = ("gender", "age", "accent")  # describe a character's placeholder voice
+KNOWN = (*SPEAKER_COLUMNS, *TEXT_COLUMNS, *SECTION_COLUMNS, "id", "direction", *VOICE_COLUMNS)
 
 
 def _cell(sheet: Sheet, line: int, values: dict, key: str | None) -> str | None:
@@ -44,6 +56,7 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
     sheet.raise_problems("the header")
     draft = Draft(title=title or path.stem, source=path.name, kind="sheet", output={"stems": True})
     by_source: dict[str, str] = {}
+    found_traits: dict[str, dict[str, str]] = {}
     seen_ids: dict[str, int] = {}
     current: DraftSection | None = None
     current_value: object = object()
@@ -54,6 +67,7 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
         text = _cell(sheet, line, values, text_key)
         line_id = _cell(sheet, line, values, "id" if "id" in sheet.columns else None)
         direction = _cell(sheet, line, values, "direction" if "direction" in sheet.columns else None)
+        traits = {k: _cell(sheet, line, values, k if k in sheet.columns else None) for k in VOICE_COLUMNS}
         where = _cell(sheet, line, values, section_key)
         if who is None:
             sheet.add(line, f"{speaker_key} is empty: every line needs its character")
@@ -76,18 +90,24 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
             name = speaker_name(who, set(draft.speakers))
             by_source[who] = name
             draft.speakers[name] = DraftSpeaker(name, who)
+            found_traits[name] = {}
+        for key, value in traits.items():  # the first value the character's rows give
+            if value:
+                found_traits[by_source[who]].setdefault(key, value)
         if current is None or where != current_value:
             label = where or "dialogue"
             current = DraftSection(section_id(label, {s.id for s in draft.sections} | set(seen_ids), "dialogue"),
                                    "dialogue", where or "")
             current_value = where
             draft.sections.append(current)
-        current.lines.append(DraftLine(text, speaker=by_source[who], id=line_id, scene=direction))
+        current.lines.append(DraftLine(text, speaker=by_source[who], id=line_id, direction=direction))
     sheet.raise_problems("the rows")
     if not draft.sections:
         sheet.add(1, "the sheet has no rows")
         sheet.raise_problems()
     _keep_ids_apart(draft, set(seen_ids))
+    for index, speaker in enumerate(draft.speakers.values()):
+        speaker.description = placeholder_voice(index, **found_traits.get(speaker.name, {}))
     return draft, [c for c in sheet.columns if c not in KNOWN]
 
 
