@@ -130,6 +130,10 @@ def approve(path: ProjectPath, refs: Refs = None, section: SectionsOption = None
 
     tasks = get_tasks()
     data = approve_lines(load_project(path, tasks=tasks), refs or [], sections=section or [], every=all_, tasks=tasks)
+    if data["flagged"]:  # approving keeps the audio; a flagged take deserves a listen first
+        shown = ", ".join(f"{ref} ({', '.join(kinds)})" for ref, kinds in list(data["flagged"].items())[:8])
+        out.warn(f"approved {len(data['flagged'])} line(s) the quality guards flagged: {shown}; listen to them "
+                 f"(build/review.html), or render them again with `higgs project render PATH --line REF`")
     out.result(data, lambda console: console.print(f"approved {_lines(data['approved'])}", highlight=False))
 
 

@@ -65,7 +65,16 @@ def approve(project: Project, refs: Sequence[str] = (), *, sections: Sequence[st
             entry.approved, entry.voice = cur.keys[i], voice_digest(project, line.speaker)
             lock.lines[name] = entry
         lock.save()
-    return {"approved": [cur.refs.ref(i) for i in indexes], "lock_file": str(lock.path)}
+    flagged = {cur.refs.ref(i): _flag_kinds(cur, i) for i in indexes if _flag_kinds(cur, i)}
+    return {"approved": [cur.refs.ref(i) for i in indexes], "lock_file": str(lock.path), "flagged": flagged}
+
+
+def _flag_kinds(cur: Current, i: int) -> list[str]:
+    """The kinds of the quality guards' findings on line i's current audio (empty: none)."""
+    flags = (cur.store.meta(cur.keys[i]) or {}).get("flags") if cur.keys[i] else None
+    if not isinstance(flags, list):
+        return []
+    return [str(f.get("code") or f.get("kind") or "flag") if isinstance(f, dict) else str(f) for f in flags]
 
 
 def unapprove(project: Project, refs: Sequence[str] = (), *, sections: Sequence[str] = (), every: bool = False,
