@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import stat
@@ -321,3 +322,12 @@ def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 
         yield
     finally:
         lock.release()
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON object from `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

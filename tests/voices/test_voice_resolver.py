@@ -93,7 +93,7 @@ def test_say_a_project_and_the_server_build_the_same_prompt_and_codes_for_a_voic
 
     from higgs_cli import speech
     from higgs_cli.plugins.script import Speaker
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
     from higgs_cli.voices.library import VoiceLibrary
 
     library = VoiceLibrary()  # the default library ($HIGGS_HOME/voices), as each command finds it
