@@ -133,7 +133,11 @@ def _write_json_error(message: str, code: int, hint: str | None = None) -> None:
 
 def _report(error: HiggsError) -> int:
     if out.json_mode:
-        sys.stdout.write(json.dumps(error.to_dict(), ensure_ascii=False) + "\n")
+        data = error.to_dict()
+        warnings = out.take_warnings()
+        if warnings:
+            data["warnings"] = warnings
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         out.error(str(error))
     return error.exit_code
