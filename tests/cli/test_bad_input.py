@@ -112,6 +112,9 @@ PROJECTS = {
     "a chain of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
                           + "".join(f", &m{i} {{<<: *m{i - 1}}}" for i in range(1, 2000)) + "]\n",
                           "counting what aliases (*name) and merges (<<) bring in"),
+    # issue 31.4: a respelling of 200 characters for one letter made a valid line 480,000 characters long
+    "a lexicon bomb": (_replace("Welcome to the show.", " ".join(["a"] * 2400)) + "lexicon: {a: " + "x" * 200 + "}\n",
+                       "text is 482399 characters long once the lexicon respells it (4799 as written)"),
     # issue 16.13: YAML reads `[laugh] hello` as a list followed by text
     "unquoted marker first": (_replace("- host: Welcome", "- host: [laugh] Welcome"),
                               'text that starts with "[" in quotes, e.g. - host: "[laugh] hello"'),
