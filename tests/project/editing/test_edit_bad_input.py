@@ -102,6 +102,18 @@ def test_a_bad_lexicon_file_is_reported_at_its_own_position(cli, tmp_path):
     ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: x}\n", "seed must be a whole number"),
     ("version: 1\nlines:\n  talk:2: {text: abcdef12, colour: red}\n", "unknown key 'colour'"),
     ("version: 1\nlines: {talk:2: [\n", "project.lock.yaml:3:1: cannot be read"),
+    # issue 31.6: numbers that are not numbers of ours, text that is not text, bombs
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: " + "9" * 5000 + "}\n", "seed must be a whole number"),
+    ("version: " + "1" * 5000 + "\nlines: {}\n", "unsupported lock file version"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: 4294967296}\n", "seed 4294967296 is out of range"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: 1" + "0" * 35 + "}\n", "seed must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: .nan}\n", "seed must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, take: 1e400}\n", "take must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: \"\u00b2\"}\n", "seed must be a whole number"),
+    ('version: 1\nlines:\n  "talk:\\ud800": {text: abcdef12, seed: 1}\n',
+     "project.lock.yaml:3:3: a value holds a lone surrogate"),
+    ("version: 1\nlines: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("version: 1\nlines: &a [*a]\n", "lines must be a mapping"),
 ])
 def test_a_lock_file_edited_into_nonsense_is_refused_and_left_alone(cli, fake_model, tmp_path, text, expected):
     show = write(tmp_path / "show")
@@ -112,6 +124,18 @@ def test_a_lock_file_edited_into_nonsense_is_refused_and_left_alone(cli, fake_mo
         assert expected in out and "not a valid lock file" in out
     assert (show / "project.lock.yaml").read_text(encoding="utf-8") == text
     assert not fake_model and not (show / "build").exists()
+
+
+def test_a_lock_file_that_is_a_fifo_is_refused_at_once(cli, fake_model, tmp_path):
+    """A FIFO planted as project.lock.yaml used to block every status and render forever."""
+    import os
+
+    from procs import quickly
+
+    show = write(tmp_path / "show")
+    os.mkfifo(show / "project.lock.yaml")
+    out = quickly(lambda: refused(cli, "status", show), seconds=30)
+    assert "not a regular file" in out and "not a valid lock file" in out and "delete project.lock.yaml" in out
 
 
 def test_line_ids_are_unique_and_never_a_section_id(cli, tmp_path):
