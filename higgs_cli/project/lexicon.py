@@ -58,7 +58,7 @@ def _from_file(reader: ValueReader, file_node: Node) -> dict[str, LexiconEntry]:
         return {}
     inner = Problems(path)
     try:
-        node = compose(read_capped(path), inner)
+        node = compose(read_capped(path, what="lexicon file"), inner)
         sub = ValueReader(inner, reader.root, scan(node, inner), budget=MAX_ENTRIES * 4)
         entries = read_entries(sub, node, f"lexicon_file {path.name}")
     except ValidationError:

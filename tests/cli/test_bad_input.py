@@ -115,6 +115,18 @@ PROJECTS = {
     # issue 31.4: a respelling of 200 characters for one letter made a valid line 480,000 characters long
     "a lexicon bomb": (_replace("Welcome to the show.", " ".join(["a"] * 2400)) + "lexicon: {a: " + "x" * 200 + "}\n",
                        "text is 482399 characters long once the lexicon respells it (4799 as written)"),
+    # issue 31.5/31.6: text that is not text, numbers that are not numbers of ours, wherever they are
+    "a lone surrogate": (_replace("Welcome to the show.", '"Welcome \\ud800 to the show."'),
+                         "project.yaml:9:15: the value holds a lone surrogate U+D800"),
+    "a lone surrogate in a key": (GOOD + 'output: {"\\udc00": 1}\n', "the value holds a lone surrogate U+DC00"),
+    "a lone surrogate in a task field": (_replace("    task: dialogue\n", '    task: dialogue\n    x: ["\\ud800"]\n'),
+                                         "lone surrogate"),
+    "5,000 digits": (GOOD + "defaults: {seed: " + "9" * 5000 + "}\n", "a number of 5000 digits is out of range"),
+    "5,000 digits in a task field": (_replace("    task: dialogue\n", "    task: dialogue\n    x: [" + "9" * 5000
+                                              + "]\n"), "a number of 5000 digits is out of range"),
+    "an infinite float": (GOOD + "defaults: {temperature: .inf}\n", ".inf is not a finite number"),
+    "1e400": (GOOD + "defaults: {top_p: 1.0e+400}\n", "1.0e+400 is not a finite number"),
+    "NaN": (GOOD + "defaults: {temperature: .nan}\n", ".nan is not a finite number"),
     # issue 16.13: YAML reads `[laugh] hello` as a list followed by text
     "unquoted marker first": (_replace("- host: Welcome", "- host: [laugh] Welcome"),
                               'text that starts with "[" in quotes, e.g. - host: "[laugh] hello"'),
@@ -139,6 +151,14 @@ def test_not_utf8_and_oversized_project_files(show, refused):
     with open(show / "project.yaml", "wb") as handle:
         handle.truncate(11 * 1024 * 1024)  # sparse: the loader must not read it all
     refused("project", "validate", show, code=2, message="a project file is at most")
+
+
+def test_a_fifo_as_the_project_file_is_refused_at_once(show, refused):
+    from procs import quickly
+
+    (show / "project.yaml").unlink()
+    os.mkfifo(show / "project.yaml")
+    quickly(lambda: refused("project", "validate", show, code=2, message="not a regular file"), seconds=30)
 
 
 def test_mixed_scripts_render(show, cli):
