@@ -12,8 +12,12 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from higgs_cli.fsutil import atomic_write_text
+from higgs_cli import untrusted
+from higgs_cli.errors import UsageError
+from higgs_cli.fsutil import atomic_write_text, read_capped
 from higgs_cli.project.layout import ProjectLayout
+
+MAX_STATE_BYTES = 64 << 20  # a snapshot lists every output; far below this for any project
 
 
 @dataclass(frozen=True)
@@ -53,9 +57,10 @@ def clear_state(layout: ProjectLayout) -> None:
 
 
 def read_json(path: Path) -> dict | None:
-    """A JSON object from `path`, or None when it is missing, unreadable or not an object."""
+    """A JSON object from `path`, or None when it is missing, unreadable, not plain JSON (untrusted.loads)
+    or not an object. A regular file of at most MAX_STATE_BYTES only: the project folder may be someone else's."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = untrusted.loads(read_capped(path, MAX_STATE_BYTES, what="state file"))
+    except (OSError, ValueError, UsageError):
         return None
     return data if isinstance(data, dict) else None
