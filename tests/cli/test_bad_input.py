@@ -383,11 +383,19 @@ TEXT_DOORS = {
     "say --scene": (lambda t: ("say", "Hello.", "--scene", NOT_TEXT, "-o", t / "x.wav"), "--scene holds the byte"),
     "a sheet's text": (lambda t: _sheet(t, '{"text": "hi \\ud800"}'), "lone surrogate U+D800"),
     "a sheet's key": (lambda t: _sheet(t, '{"text": "hi", "\\udc00": 1}'), "lone surrogate U+DC00"),
+    "project import: a .jsonl with a lone surrogate": (lambda t: _import(t, '{"speaker": "Bo", "text": "\\ud800"}'),
+                                                       "lone surrogate U+D800"),
     "voice add --transcript": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", NOT_TEXT),
                                "the transcript holds the byte 0xFF"),
     "voice add --description": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", "Hi.", "-d", SURROGATE),
                                 "the description holds a lone surrogate"),
 }
+
+def _import(tmp_path, line: str):
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"speaker": "Ada", "text": "A good row."}\n' + line + "\n", encoding="utf-8")
+    return ("project", "import", path, "-o", tmp_path / "imported")
+
 
 NUMBER_DOORS = {
     "a sheet's seed: NaN": (lambda t: _sheet(t, '{"text": "hi", "seed": NaN}'), "NaN is not a number"),
@@ -397,6 +405,10 @@ NUMBER_DOORS = {
     "a sheet's seed: 10^35": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 35 + "}"), "36 digits"),
     "a sheet's seed: 10^19": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 19 + "}"), "seed must be"),
     "a sheet's seed: 2^32": (lambda t: _sheet(t, '{"text": "hi", "seed": 4294967296}'), "seed must be"),
+    "project import: a .jsonl with NaN": (lambda t: _import(t, '{"speaker": "Bo", "text": "Hi.", "x": NaN}'),
+                                          "NaN is not a number"),
+    "project import: a .jsonl nested deeply": (lambda t: _import(t, '{"text": "Hi.", "x": ' + "[" * 5000
+                                                                 + "]" * 5000 + "}"), "nested too deeply"),
     "say --temperature nan": (lambda t: ("say", "Hello.", "--temperature", "nan", "-o", t / "x.wav"),
                               "--temperature must be"),
     "say --top-p inf": (lambda t: ("say", "Hello.", "--top-p", "inf", "-o", t / "x.wav"), "--top-p must be"),
