@@ -158,7 +158,8 @@ def test_a_fifo_as_the_project_file_is_refused_at_once(show, refused):
 
     (show / "project.yaml").unlink()
     os.mkfifo(show / "project.yaml")
-    quickly(lambda: refused("project", "validate", show, code=2, message="not a regular file"), seconds=30)
+    quickly(lambda: refused("project", "validate", show, code=2, message="no project.yaml"), seconds=30)
+    quickly(lambda: refused("project", "validate", show / "project.yaml", code=2, message="is not a file"), seconds=30)
 
 
 def test_mixed_scripts_render(show, cli):
