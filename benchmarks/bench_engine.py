@@ -32,11 +32,12 @@ import higgs_cli.engine  # noqa: F401  (before torch: large tensors in huge page
 import torch
 # isort: on
 
+from higgs_cli.engine.request import FRAME_RATE
+
 ROOT = Path(__file__).resolve().parent
 TARGET_FLOOR_FRACTION = 0.80
 TARGET_RENDER_SPEEDUP = 4.0
 BATCH1_REPEATS = 7
-FRAMES_PER_SECOND = 25  # audio frames per second of speech
 
 
 def best_time(read: Callable[[], object], repeats: int, warm_up: bool = True) -> float:
@@ -202,7 +203,7 @@ def best(runs: list[dict]) -> dict:
     """The fastest of several runs, with the best steady decode rate seen in any of them."""
     top = dict(max(runs, key=lambda r: r["frames_per_s"]))
     top["decode_steps_per_s"] = max(r.get("decode_steps_per_s") or 0 for r in runs) or None
-    top["real_time_factor"] = top["frames_per_s"] / FRAMES_PER_SECOND
+    top["real_time_factor"] = top["frames_per_s"] / FRAME_RATE
     return top
 
 
@@ -240,11 +241,11 @@ script:
 
 
 def render_times(session, model, processor, texts: list[str], frames: int, batch: int) -> dict:
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.reading.load import load_project
 
     with tempfile.TemporaryDirectory() as tmp:
-        project = load_project(write_project(Path(tmp), texts, frames / 25))
+        project = load_project(write_project(Path(tmp), texts, frames / FRAME_RATE))
         start = time.perf_counter()
         summary = render_project(project, session, batch_size=batch)
         higgs_seconds = time.perf_counter() - start

@@ -36,11 +36,12 @@ from pathlib import Path
 
 import httpx
 
+from higgs_cli.engine.request import SAMPLE_RATE
+
 ROOT = Path(__file__).resolve().parent
 REPO = ROOT.parent
 TARGET_THROUGHPUT_RATIO = 4.0
 TARGET_SAY_SPEEDUP = 5.0
-SAMPLE_RATE = 24_000
 
 
 def percentile(values: list[float], q: float) -> float:

@@ -24,7 +24,6 @@ from higgs_cli.engine.api import Session
 from higgs_cli.engine.request import (
     DEFAULT_MAX_SECONDS,
     DEFAULT_SEED,
-    FRAME_RATE,
     RANDOM_WEIGHTS_NOTE,
     SAMPLE_RATE,
     SAMPLING_RANGES,
@@ -32,6 +31,7 @@ from higgs_cli.engine.request import (
     GenerationResult,
     Sampling,
     Turn,
+    seconds_to_frames,
 )
 from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, normalize_text, nothing_to_speak
 from higgs_cli.errors import UsageError
@@ -86,7 +86,7 @@ def build_request(text: str, *, voice: Turn | None = None, scene: str | None = N
     check_sampling(sampling, seed=seed, max_seconds=max_seconds)
     return GenerationRequest(text=normalize_text(text), history=(voice,) if voice else (),
                              scene=scene.strip() if scene and scene.strip() else None, sampling=sampling,
-                             seed=seed, max_frames=max(1, round(max_seconds * FRAME_RATE)))
+                             seed=seed, max_frames=seconds_to_frames(max_seconds))
 
 
 def say(session: Session, request: GenerationRequest, *, progress=None) -> GenerationResult:
@@ -116,7 +116,7 @@ class SayJob:
 
     @property
     def max_frames(self) -> int:
-        return max(1, round(self.max_seconds * FRAME_RATE))
+        return seconds_to_frames(self.max_seconds)
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-# Every model fixture (tiny_session, tiny_fp32_session, a module's transformers model) builds on this one.
-MODEL_FIXTURE = "tiny_model"
+# Tests that use these are slow: every model fixture (tiny_session, tiny_fp32_session, a module's
+# transformers model, the server tests' sessions) builds on tiny_model; s3_endpoint starts moto's S3 server.
+SLOW_FIXTURES = frozenset({"tiny_model", "s3_endpoint"})
 # marker -> (the programs it needs, how to install them on Debian)
 NEEDS = {"needs_ffmpeg": (("ffmpeg", "ffprobe"), "apt-get install ffmpeg"),
          "needs_chromium": (("chromium",), "apt-get install chromium chromium-driver")}
@@ -22,7 +23,7 @@ NEEDS = {"needs_ffmpeg": (("ffmpeg", "ffprobe"), "apt-get install ffmpeg"),
 def pytest_collection_modifyitems(config, items):
     missing = {mark: [p for p in programs if shutil.which(p) is None] for mark, (programs, _) in NEEDS.items()}
     for item in items:
-        if MODEL_FIXTURE in item.fixturenames and item.get_closest_marker("slow") is None:
+        if SLOW_FIXTURES.intersection(item.fixturenames) and item.get_closest_marker("slow") is None:
             item.add_marker(pytest.mark.slow)
         for mark, (_, install) in NEEDS.items():
             if missing[mark] and item.get_closest_marker(mark) is not None:

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from higgs_cli.engine.request import NUM_CODEBOOKS, SAMPLE_RATE, GenerationRequest, GenerationResult
-from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.model import Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+from higgs_cli.engine.request import CHUNK_FRAMES, NUM_CODEBOOKS, SAMPLE_RATE, GenerationRequest, GenerationResult
+from higgs_cli.plugins.script import GuardSettings, Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
 
 HOP = SAMPLE_RATE // 25  # samples per frame
 
@@ -55,7 +55,7 @@ class FakeSession:
         return _digest(request.text, request.scene, request.system, request.seed, request.max_frames,
                        request.sampling.to_dict(), history)
 
-    def generate(self, requests, *, batch_size=8, progress=None):
+    def generate(self, requests, *, batch_size=DEFAULT_BATCH_SIZE, progress=None):
         self.generate_calls += 1
         self.calls.append([r.text for r in requests])
         self.batch_sizes.append(batch_size)
@@ -74,7 +74,7 @@ class FakeSession:
                 progress(sum(r.frames > step for r in results))
         return results
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25):
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES):
         """The audio of generate(), in chunks of `chunk_frames` frames."""
         [result] = self.generate([request], batch_size=1)
         step = chunk_frames * HOP

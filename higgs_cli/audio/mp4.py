@@ -151,21 +151,20 @@ def _fill(data: bytes, size: int) -> bytes | None:
     out, length = bits >> (zeros + 3), len(data) * 8 - zeros - 3  # the block without ID_END
     room = size * 8 - length - 3  # bits for fill elements, leaving room for ID_END
     while room >= 3 + 4 + 8:  # the smallest element: id, count 1, the extension type and fill nibble
-        head = 3 + 4
-        count = (room - head) // 8
-        if count >= 15:
-            count = min(count - 1, 15 + 255 - 1)  # an escape byte costs 8 bits of the room
-            head += 8
+        count = (room - 7) // 8  # bytes after the 7 bits of id and count
+        escape = count >= 15  # counts of 15 and more take an escape byte (count = 14 + its value)
+        if escape:
+            count = min((room - 15) // 8, 15 + 255 - 1)
+            escape = count >= 15
+            count = count if escape else 14
         out = (out << 3) | _ID_FIL
-        if count >= 15:
-            out = (out << 12) | (15 << 8) | (count - 15 + 1)
-        else:
-            out = (out << 4) | count
+        out = (out << 12) | (15 << 8) | (count - 14) if escape else (out << 4) | count
         out = (out << 8) | 0b0000_0000  # extension_type EXT_FILL (0000), fill_nibble 0000
         for _ in range(count - 1):
             out = (out << 8) | 0b1010_0101  # fill_byte
-        length += head + 8 * count
-        room -= head + 8 * count
+        used = 7 + (8 if escape else 0) + 8 * count
+        length += used
+        room -= used
     out, length = (out << 3) | _ID_END, length + 3
     pad = -length % 8
     return (out << pad).to_bytes((length + pad) // 8, "big")

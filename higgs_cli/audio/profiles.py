@@ -1,7 +1,7 @@
 """Delivery profiles: what ACX, podcast platforms and broadcasters ask of a file, and how a master meets it.
 
 A profile is data: the limits `higgs project check` holds a delivered file to
-(project/check.py) and the targets mastering aims at so that the check passes.
+(project/commands/check.py) and the targets mastering aims at so that the check passes.
 The mastering targets sit inside the limits with a margin, because a lossy
 encoder moves peaks (an MP3 reads up to about 1 dB higher in true peak than
 the audio it was made from) and the room tone adds a little energy.
@@ -38,6 +38,7 @@ class Profile:
     rms_db: tuple[float, float] | None = None  # whole-file RMS range, dBFS
     max_peak_db: float = -1.0  # true peak (oversampled), dBTP
     max_noise_floor_db: float | None = None
+    max_dc_db: float = -60.0  # the file's mean (its DC offset), dBFS: every profile; RMS and noise floor are without it
     head_s: tuple[float, float] | None = None  # room tone before the first sound
     tail_s: tuple[float, float] | None = None  # room tone after the last sound
     sample_rate: int | None = None

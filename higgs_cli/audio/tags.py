@@ -21,8 +21,9 @@ from higgs_cli.errors import AudioError
 if TYPE_CHECKING:
     from higgs_cli.audio.mp4 import Chapter
 
-TAG_KEYS = ("title", "artist", "album", "composer")
-_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "composer": "TCOM"}
+TAG_KEYS = ("title", "artist", "album", "composer", "track")
+"""`track` is "N/TOTAL" (a section file's place among them): ID3 TRCK, MP4 trkn, Vorbis TRACKNUMBER and TRACKTOTAL."""
+_ID3_FRAMES = {"title": "TIT2", "artist": "TPE1", "album": "TALB", "composer": "TCOM", "track": "TRCK"}
 _MP4_ATOMS = {"title": "\xa9nam", "artist": "\xa9ART", "album": "\xa9alb", "composer": "\xa9wrt"}
 
 
@@ -46,9 +47,19 @@ def clean_tags(tags: Mapping[str, str | None] | None) -> dict[str, str]:
         value = tags.get(key)
         if value is not None:
             text = " ".join(str(value).split())  # newlines and tabs have no place in a tag
+            if key == "track" and text and not _track(text):
+                raise ValueError(f"a track tag is N/TOTAL with 1 <= N <= TOTAL, got {text!r}")
             if text:
                 out[key] = text
     return out
+
+
+def _track(text: str) -> tuple[int, int] | None:
+    """(N, TOTAL) of a "N/TOTAL" track tag; None when it is not one."""
+    number, _, total = text.partition("/")
+    if not (number.isdigit() and total.isdigit()) or not 1 <= int(number) <= int(total):
+        return None
+    return int(number), int(total)
 
 
 def write_tags(path: str | Path, fmt: str, tags: Mapping[str, str]) -> None:
@@ -133,7 +144,10 @@ def _mp4(path: Path, fmt: str, tags: Mapping[str, str]) -> None:
 
     audio = MP4(str(path))
     for key, value in tags.items():
-        audio[_MP4_ATOMS[key]] = [value]
+        if key == "track":
+            audio["trkn"] = [_track(value)]
+        else:
+            audio[_MP4_ATOMS[key]] = [value]
     audio.save()
 
 
@@ -144,7 +158,11 @@ def _vorbis_comments(path: Path, fmt: str, tags: Mapping[str, str]) -> None:
         from mutagen.oggvorbis import OggVorbis as Opener
     audio = Opener(str(path))
     for key, value in tags.items():
-        audio[key.upper()] = [value]
+        if key == "track":
+            number, total = _track(value)
+            audio["TRACKNUMBER"], audio["TRACKTOTAL"] = [str(number)], [str(total)]
+        else:
+            audio[key.upper()] = [value]
     audio.save()
 
 

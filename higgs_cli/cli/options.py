@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from higgs_cli.cli.output import set_json, set_quiet
-from higgs_cli.engine.checkpoint import DEFAULT_MODEL
+from higgs_cli.engine.checkpoint import DEFAULT_MODEL, MODEL_ENV
 from higgs_cli.engine.request import Sampling
 from higgs_cli.sessions.env import SERVER_ENV
 
@@ -27,9 +27,9 @@ QUIET_HELP = "Print only results and errors: no progress, no notes."
 JsonFlag = Annotated[bool, typer.Option("--json", help=JSON_HELP, callback=set_json, expose_value=False)]
 QuietFlag = Annotated[bool, typer.Option("--quiet", "-q", help=QUIET_HELP, callback=set_quiet, expose_value=False)]
 
-ModelOption = Annotated[Optional[str], typer.Option(
-    "--model", "-m", envvar="HIGGS_MODEL", show_envvar=True, show_default=False,
-    help=f"Hub repo id or local checkpoint folder [default: $HIGGS_MODEL, then a project's model:, "
+ModelOption = Annotated[Optional[str], typer.Option(  # $HIGGS_MODEL is read by engine.checkpoint alone
+    "--model", "-m", show_default=False,
+    help=f"Hub repo id or local checkpoint folder [default: ${MODEL_ENV}, then a project's model:, "
          f"then {DEFAULT_MODEL}].")]
 RevisionOption = Annotated[Optional[str], typer.Option(
     "--revision", show_default=False, help="Hub revision (branch, tag or commit), for reproducible results.")]

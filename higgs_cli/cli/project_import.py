@@ -1,7 +1,7 @@
 """`higgs project import FILE [-o DIR]`: a project from a dialogue sheet, a manuscript or an EPUB.
 
 Registered on the `project` app when this module is imported (cli/app.py does).
-Parses, calls `higgs_cli.project.importers.import_project`, prints.
+Parses, calls `higgs_cli.project.commands.importers.import_project`, prints.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def import_(
 ) -> None:
     """Make a project folder from a dialogue sheet, a manuscript or an EPUB; it validates and renders as is."""
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.importers import import_project
+    from higgs_cli.project import import_project
 
     result = import_project(source, output, tasks=get_tasks(), title=title, chapter_pattern=chapter_pattern)
     if result.ignored_columns:
@@ -44,6 +44,8 @@ def import_(
     def human(console: Console) -> None:
         console.print(f"created {result.file}: {result.sections} sections, {result.lines} lines, "
                       f"{len(result.speakers)} speakers")
+        if result.format_reason:
+            console.print(f"output format {result.format_reason}")
         if result.unvoiced:
             console.print(f"speakers without a voice (a placeholder description for now): {', '.join(result.unvoiced)}")
             console.print(f"  give each a voice: `higgs voice add NAME recording.wav --transcript \"...\"`, then "

@@ -130,7 +130,7 @@ def _say_batch(text, input_file, output_dir, settings, spec, *, paragraphs, stre
     from higgs_cli.batch.render import prepare_batch, render_batch
     from higgs_cli.batch.rows import read_rows
     from higgs_cli.cli.progress import SESSION_NOTES, generation_progress
-    from higgs_cli.sessions import open_session
+    from higgs_cli.sessions import describe_session, open_session
 
     if input_file is None or output_dir is None:
         raise UsageError("--input-file and --output-dir go together", hint="give both, e.g. "
@@ -160,7 +160,7 @@ def _say_batch(text, input_file, output_dir, settings, spec, *, paragraphs, stre
     for row in summary.rows:
         if row["status"] == "failed":
             out.warn(f"{summary.input}:{row['line']}: {row['error']}")
-    data = summary.to_dict()
+    data = {**summary.to_dict(), "session": describe_session(session)}  # as `say` and `project render`
     out.result(data, lambda console: console.print(
         f"{data['rows']} rows: {data['generated']} generated, {data['skipped']} already rendered"
         + (f", {data['failed']} failed" if data["failed"] else "") + f"; {data['manifest']}"))

@@ -17,10 +17,13 @@ import numpy as np
 # which would load a LazySession's model)
 from typing_extensions import Protocol, runtime_checkable
 
-from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.engine.request import CHUNK_FRAMES, GenerationRequest, GenerationResult
 
 DEFAULT_BATCH_SIZE = 32
-"""Lines generated together by default, for `project render` and the library alike."""
+"""Lines generated together by default: `project render`, `say --input-file`, the server's slots and
+every `Session.generate`."""
+CODEC_BATCH_SIZE = 8
+"""Clips of equal length the codec encodes or decodes in one pass by default (`encode_many`, `decode_many`)."""
 
 
 @runtime_checkable
@@ -32,12 +35,12 @@ class Session(Protocol):
     codec_id: str  # fingerprint of the audio tokenizer's files
     is_random: bool  # random-init weights (`higgs model init-random`): the audio is noise
 
-    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Generate every request (batched); `progress(frames)` after each decode step."""
         ...
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         """Yield 24 kHz audio while one request generates."""
         ...
 

@@ -17,6 +17,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, SAMPLES_PER_FRAME
 from higgs_cli.errors import ModelError, UsageError
 from higgs_cli.fsutil import atomic_dir
 
@@ -26,9 +27,19 @@ RANDOM_MARKER = "higgs_random_init"
 AUDIO_TOKENIZER_DIR = "audio_tokenizer"
 
 
+MODEL_ENV = "HIGGS_MODEL"
+
+
+def asked_model(cli_value: str | None = None, project_value: str | None = None) -> str | None:
+    """The model a command names: --model, then $HIGGS_MODEL, then the project's `model:`; None when
+    none does (then the default loads here, and any running server's model will do). The one
+    reader of $HIGGS_MODEL."""
+    return cli_value or os.environ.get(MODEL_ENV) or project_value or None
+
+
 def resolve_model(cli_value: str | None = None, project_value: str | None = None) -> str:
     """--model, then $HIGGS_MODEL, then the project's `model:`, then the default Hub id."""
-    return cli_value or os.environ.get("HIGGS_MODEL") or project_value or DEFAULT_MODEL
+    return asked_model(cli_value, project_value) or DEFAULT_MODEL
 
 
 def fingerprint_folder(folder: Path) -> str:
@@ -119,7 +130,7 @@ def _codec_config(size: RandomSize):
             "num_conv_pos_embedding_groups": 4, "mask_time_prob": 0.0,
         },
     )
-    if config.num_quantizers != 8 or config.frame_rate != 25:
+    if config.num_quantizers != 8 or config.frame_rate != FRAME_RATE:
         raise AssertionError(f"codec config gives {config.num_quantizers} codebooks at {config.frame_rate} fps")
     return config
 
@@ -211,7 +222,8 @@ def init_random(path: str | os.PathLike, *, size: str = "tiny", seed: int = 0, f
         codec.save_pretrained(tmp / AUDIO_TOKENIZER_DIR)
         codec.name_or_path = str(path / AUDIO_TOKENIZER_DIR)  # where it will live after the rename
         tokenizer = _text_tokenizer()
-        features = DacFeatureExtractor(feature_size=1, sampling_rate=24000, hop_length=960, padding_value=0.0)
+        features = DacFeatureExtractor(feature_size=1, sampling_rate=SAMPLE_RATE, hop_length=SAMPLES_PER_FRAME,
+                                       padding_value=0.0)
         processor = HiggsAudioV2Processor(features, tokenizer, codec, chat_template=tokenizer.chat_template)
         processor.save_pretrained(tmp)
         (tmp / "README.md").write_text(

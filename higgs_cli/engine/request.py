@@ -8,8 +8,18 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SAMPLE_RATE = 24_000
+"""Samples a second of the audio the codec takes and gives (the model's only rate)."""
 FRAME_RATE = 25
+"""Codec frames a second of audio (each frame: one code per codebook)."""
+SAMPLES_PER_FRAME = SAMPLE_RATE // FRAME_RATE
 NUM_CODEBOOKS = 8
+CHUNK_FRAMES = FRAME_RATE
+"""Frames a streamed chunk of audio holds by default (about one second)."""
+
+
+def seconds_to_frames(seconds: float) -> int:
+    """The frames of `seconds` of audio (at least one): the one conversion of a length in seconds."""
+    return max(1, round(seconds * FRAME_RATE))
 
 RANDOM_WEIGHTS_NOTE = "random-init model: the audio is noise, not speech"
 """The one wording of the warning shown wherever audio from a random checkpoint reaches a user."""

@@ -4,8 +4,9 @@
     ticket = scheduler.submit(request)      # from any thread; QueueFull past slots + max_queue
     ticket.wait(); ticket.result()          # or read ticket.take() as frames arrive
 
-One thread owns the model and runs the decode loop of `decode.loop.run_jobs`,
-but its job list is open: requests are admitted into free slots while other
+One thread owns the model and runs the engine's one decode loop
+(`decode.loop.decode_jobs`, the loop `ModelSession.generate` runs over a closed
+list) with an open job source: requests are admitted into free slots while other
 requests decode, so concurrent requests share every decode step. A request's
 codes depend only on the request and its seed (the counter-based sampler and
 a batch-invariant forward), so its audio is the same alone or beside others.
@@ -34,9 +35,9 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from higgs_cli.engine.decode.loop import CAPACITY_BUCKET, SPAN_STEP, power_of_two, size_bucket
+from higgs_cli.engine.api import CODEC_BATCH_SIZE, DEFAULT_BATCH_SIZE
+from higgs_cli.engine.decode.loop import CAPACITY_BUCKET, Job, JobSource, decode_jobs, size_bucket
 from higgs_cli.engine.decode.sampling import Mode
-from higgs_cli.engine.decode.step import device_step, make_step, sync_interval
 from higgs_cli.engine.decode.tickets import Cancelled, ModelCall, Ticket
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
 
@@ -52,7 +53,7 @@ class QueueFull(Exception):
 class Scheduler:
     """The decode loop of one session in its own thread, admitting requests as they come."""
 
-    def __init__(self, session, *, slots: int = 32, max_queue: int = 256) -> None:
+    def __init__(self, session, *, slots: int = DEFAULT_BATCH_SIZE, max_queue: int = 256) -> None:
         self.session = session
         self.slots = max(1, slots)
         self.max_queue = max_queue
@@ -62,7 +63,7 @@ class Scheduler:
         self._reserved = 0  # requests admitted by submit_many whose prompts are being built
         self._calls: collections.deque[ModelCall] = collections.deque()  # for the model's thread
         self._looping = False  # the model's thread is there to run calls
-        self._owner: list[Ticket | None] = [None] * self.slots
+        self._running: list[Ticket] = []  # the tickets in slots
         self._stopping = False
         self._thread: threading.Thread | None = None
         self.requests_total = 0
@@ -73,7 +74,7 @@ class Scheduler:
     # ------------------------------------------------------------------ callers
 
     @classmethod
-    def open(cls, load: Callable[[], object], *, slots: int = 32, max_queue: int = 256) -> Scheduler:
+    def open(cls, load: Callable[[], object], *, slots: int = DEFAULT_BATCH_SIZE, max_queue: int = 256) -> Scheduler:
         """Start the model's thread and load the session on it (`load()`), so that one thread does
         all of its torch work; `load`'s error is raised here, and the thread stopped."""
         scheduler = cls(None, slots=slots, max_queue=max_queue).start()
@@ -103,7 +104,7 @@ class Scheduler:
             if self._stopping:
                 raise Cancelled("the server is shutting down")
             waiting = sum(not t.cancelled for t in self._waiting)  # a timed-out one leaves at the next admission
-            held = waiting + self._reserved + sum(t is not None for t in self._owner)
+            held = waiting + self._reserved + len(self._running)
             if held + len(requests) > self.max_queue + self.slots:
                 raise QueueFull(f"{max(0, held - self.slots)} requests are waiting (at most {self.max_queue})")
             self._reserved += len(requests)
@@ -158,7 +159,7 @@ class Scheduler:
         """Codes -> audio as `ModelSession.generate` decodes one line (same samples)."""
         return self.call(lambda: self.session.decode_many([codes])[0])
 
-    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = CODEC_BATCH_SIZE) -> list[np.ndarray]:
         """Decode as `ModelSession.generate` decodes one call's lines (equal lengths together): a
         batched decode differs from a lone one by about 1e-5, so a client that wants the very samples
         of an in-process `generate` call asks for its lines together."""
@@ -176,22 +177,21 @@ class Scheduler:
             made = sum(n for _, n in self._recent)
             return {"requests_total": self.requests_total, "frames_total": self.frames_total,
                     "cancelled_total": self.cancelled_total,
-                    "queue_length": len(self._waiting), "busy_slots": sum(t is not None for t in self._owner),
+                    "queue_length": len(self._waiting), "busy_slots": len(self._running),
                     "slots": self.slots, "frames_per_second": made / 10.0}
 
     @property
     def busy(self) -> bool:
         with self._cond:
-            return bool(self._waiting) or any(t is not None for t in self._owner)
+            return bool(self._waiting or self._running)
 
     def close(self, *, drain: bool = True, timeout: float | None = None) -> None:
         """Stop taking requests; with `drain` let the queued and running ones finish, else cancel them."""
         with self._cond:
             self._stopping = True
             if not drain:
-                for ticket in [*self._waiting, *self._owner]:
-                    if ticket is not None:
-                        ticket.cancel()
+                for ticket in [*self._waiting, *self._running]:
+                    ticket.cancel()
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout)
@@ -220,18 +220,17 @@ class Scheduler:
                     self._serve_until_idle()
                 except BaseException as error:  # a failed step fails what ran; the loop goes on
                     with self._cond:
-                        running = [t for t in self._owner if t is not None]
-                        self._owner = [None] * self.slots
+                        running, self._running = self._running, []
                         if not running and self._waiting:  # no workspace for the first in line
                             running = [self._waiting.popleft()]
                     for ticket in running:
                         ticket._end(error=error)
 
-    def _workspace(self, head: Sequence[Ticket]):
+    def _workspace(self, head: Sequence[Job]):
         """A cache and slot table for the waiting requests (and at least the default RAS window)."""
         session = self.session
-        needed = max(len(t.job.prompt.input_ids) + t.job.max_steps for t in head) + 1
-        window = max([DEFAULT_WINDOW, *(t.job.sampling.ras_window for t in head)])
+        needed = max(len(job.prompt.input_ids) + job.max_steps for job in head) + 1
+        window = max([DEFAULT_WINDOW, *(job.sampling.ras_window for job in head)])
         mode = Mode(samples=True, window=window)  # fixed per workspace: greedy rows take the argmax anyway
         compiled = session.compiled_decode is not None or session.graphs
         capacity = max(CAPACITY_BUCKET, size_bucket(needed)) if compiled else \
@@ -240,119 +239,64 @@ class Scheduler:
                                       mode=mode, dtype=session.dtype, device=session.device)
         return work, mode
 
-    def _fits(self, ticket: Ticket, work, mode: Mode) -> bool:
-        job = ticket.job
-        window_ok = job.sampling.ras_window <= mode.window or job.sampling.ras_max_repeat <= 0
-        return len(job.prompt.input_ids) + job.max_steps + 1 <= work.cache.capacity and window_ok
-
     def _serve_until_idle(self) -> None:
         """Run one workspace until no slot is busy and the next waiting request (if any) needs another."""
         session = self.session
         with self._cond:
-            head = list(self._waiting)[:self.slots]
+            head = [ticket.job for ticket in list(self._waiting)[:self.slots]]
         work, mode = self._workspace(head)
-        cache, table = work.cache, work.table
-        step = make_step(session.runner, work, mode, session.compiled_decode, session.graphs)
-        forward = session.compiled_decode or session.runner.decode
-        heads: dict[int, tuple] = {}  # (cache, table) views of the busy low slots, by count
+        decode_jobs(session.runner, work, mode, _Queue(self), device=session.device, prefixes=session.prefixes,
+                    compiled_decode=session.compiled_decode, graphs=session.graphs)
 
-        def step_busy(span: int) -> None:
-            """One decode step over the lowest power-of-two slots that hold every busy one (free
-            slots still cost a row each, and most of the time few are busy); a lone request on a
-            compiled CPU session takes the batch-1 AOTInductor step. A CUDA graph replays the
-            whole table."""
-            if session.graphs:
-                return step(span)
-            highest = max(slot for slot, ticket in enumerate(self._owner) if ticket is not None)
-            n = min(self.slots, power_of_two(highest + 1))
-            if n not in heads:
-                heads[n] = (cache.head(n), table.head(n))
-            device_step(forward, *heads[n], mode, span)
-        sync_every = sync_interval(session.device)
-        starts = [0] * self.slots
-        reported = [0] * self.slots
-        device = session.device
 
-        def sync() -> int:
-            """Deliver new frames, end finished or cancelled slots; the furthest position + 1."""
-            done, steps = table.status()
-            made, furthest = 0, 0
-            for slot, ticket in enumerate(self._owner):
-                if ticket is None:
+class _Queue(JobSource):
+    """The scheduler's waiting tickets as the decode loop's open job source (on the model's thread)."""
+
+    streams = True  # a client reads its frames as they are made
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.scheduler = scheduler
+
+    def upcoming(self, count: int) -> list[Job]:
+        with self.scheduler._cond:
+            return [ticket.job for ticket in list(self.scheduler._waiting)[:count] if not ticket.cancelled]
+
+    def take(self, count: int, fits: Callable[[Job], bool]) -> list[tuple[object, Job]]:
+        s = self.scheduler
+        taken: list[tuple[object, Job]] = []
+        with s._cond:
+            while len(taken) < count and s._waiting:
+                ticket = s._waiting[0]
+                if ticket.cancelled:
+                    s._waiting.popleft()
+                    s.cancelled_total += 1
+                    ticket._end()
                     continue
-                if steps[slot] > reported[slot]:
-                    block = table.frames[slot, reported[slot]:steps[slot]].to("cpu", copy=True).numpy()
-                    made += steps[slot] - reported[slot]
-                    reported[slot] = steps[slot]
-                    ticket._push(block)
-                if done[slot] or ticket.cancelled:
-                    if not done[slot]:
-                        table.done[slot] = True  # a free slot counts as done: the step leaves it alone
-                        with self._cond:
-                            self.cancelled_total += 1
-                    self._owner[slot] = None
-                    ticket._end(finished=bool(table.finished[slot]) and done[slot])
-                else:
-                    furthest = max(furthest, starts[slot] + steps[slot])
-            if made:
-                with self._cond:
-                    self.frames_total += made
-                    self._recent.append((time.monotonic(), made))
-            return furthest
+                if not fits(ticket.job):
+                    break  # first in line: it waits for a workspace of its own, nothing passes it
+                s._waiting.popleft()
+                s._running.append(ticket)
+                taken.append((ticket, ticket.job))
+        return taken
 
-        def admit() -> bool:
-            """Move waiting requests that fit into free slots, prefill them together; False when none."""
-            rows, admitted = [], []
-            with self._cond:
-                free = [slot for slot in range(self.slots) if self._owner[slot] is None]
-                while free and self._waiting:
-                    ticket = self._waiting[0]
-                    if ticket.cancelled:
-                        self._waiting.popleft()
-                        self.cancelled_total += 1
-                        ticket._end()
-                        continue
-                    if not self._fits(ticket, work, mode):
-                        break  # first in line: it waits for a workspace of its own, nothing passes it
-                    self._waiting.popleft()
-                    slot = free.pop(0)
-                    self._owner[slot] = ticket
-                    admitted.append((slot, ticket))
-            if not admitted:
-                return False
-            prefixes = session.prefixes
-            for slot, ticket in admitted:
-                prompt = ticket.job.prompt
-                ids = torch.as_tensor(prompt.input_ids, device=device)
-                frames = torch.as_tensor(prompt.audio_frames, device=device)
-                start = 0
-                stored = prefixes.get(prompt.prefix_key) if prompt.prefix_len else None
-                if stored is not None:
-                    cache.write(slot, stored)
-                    start = prompt.prefix_len
-                    frames = frames[:0]  # reference audio lives in the prefix
-                rows.append((slot, ids, frames, start))
-            logits = session.runner.prefill_many(cache, rows)
-            for (slot, ticket), (_, _, _, start) in zip(admitted, rows):
-                job = ticket.job
-                if job.prompt.prefix_len and start == 0:
-                    prefixes.put(job.prompt.prefix_key, cache.read(slot, job.prompt.prefix_len))
-                table.admit(slot, length=len(job.prompt.input_ids), sampling=job.sampling, seed=job.seed,
-                            max_steps=job.max_steps)
-                starts[slot], reported[slot] = len(job.prompt.input_ids), 0
-            table.choose_and_record(logits, mode, torch.tensor([slot for slot, _ in admitted], device=device))
-            return True
+    def cancelled(self, handle) -> bool:
+        return handle.cancelled
 
-        furthest = sync()
-        while True:
-            self._run_calls()
-            while admit():  # a request may end on its first frame
-                furthest = sync()
-            if all(ticket is None for ticket in self._owner):
-                return
-            for ahead in range(sync_every):
-                span = min(cache.capacity, furthest + ahead)
-                if session.compiled_decode is not None and device.type == "cpu":
-                    span = min(cache.capacity, -(-span // SPAN_STEP) * SPAN_STEP)
-                step_busy(span)
-            furthest = sync()
+    def frames(self, handle, block: np.ndarray) -> None:
+        handle._push(block)
+
+    def end(self, handle, *, finished: bool, cancelled: bool) -> None:
+        s = self.scheduler
+        with s._cond:
+            s._running.remove(handle)
+            s.cancelled_total += cancelled
+        handle._end(finished=finished)
+
+    def made(self, count: int) -> None:
+        s = self.scheduler
+        with s._cond:
+            s.frames_total += count
+            s._recent.append((time.monotonic(), count))
+
+    def between(self) -> None:
+        self.scheduler._run_calls()

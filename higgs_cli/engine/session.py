@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from higgs_cli.engine import checkpoint
+from higgs_cli.engine.api import CODEC_BATCH_SIZE, DEFAULT_BATCH_SIZE
 from higgs_cli.engine.checkpoint import fingerprint_folder, resolve_model
 from higgs_cli.engine.decode.aot import AotDecodeStep, compiler_warnings_hidden
 from higgs_cli.engine.decode.chunks import ChunkDecoder
@@ -35,7 +36,7 @@ from higgs_cli.engine.model.placement import (
     weight_bytes,
 )
 from higgs_cli.engine.model.prompt import build_prompt
-from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.engine.request import CHUNK_FRAMES, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import ModelError, OutOfMemory, UsageError
 
 
@@ -191,7 +192,7 @@ class ModelSession:
 
     @property
     def sample_rate(self) -> int:
-        return 24_000
+        return SAMPLE_RATE
 
     @property
     def frame_rate(self) -> int:
@@ -208,7 +209,7 @@ class ModelSession:
         """24 kHz mono audio -> (8, frames) codes."""
         return self.codec.encode(audio)
 
-    def encode_many(self, clips: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+    def encode_many(self, clips: Sequence[np.ndarray], *, batch_size: int = CODEC_BATCH_SIZE) -> list[np.ndarray]:
         """Encode several clips: each distinct clip once, clips of equal length in one pass."""
         digests = [hashlib.sha256(np.ascontiguousarray(clip, dtype=np.float32).tobytes()).digest()
                    for clip in clips]
@@ -246,16 +247,16 @@ class ModelSession:
             jobs.append(Job(prompt, request.sampling, request.seed, request.max_frames + self.num_codebooks))
         return jobs
 
-    def generate_frames(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate_frames(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                         progress: Callable[[int], None] | None = None,
-                        on_frame: Callable[[int, torch.Tensor], None] | None = None,
+                        on_frame: Callable[[int, np.ndarray], None] | None = None,
                         reuse_prefixes: bool = True) -> list[tuple[np.ndarray, bool]]:
         """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
         return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
                         prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame,
                         compiled_decode=self.compiled_decode, graphs=self.graphs, workspaces=self.workspaces)
 
-    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Generate every request (continuously batched) and decode the audio.
 
@@ -291,7 +292,7 @@ class ModelSession:
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
 
-    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = 8) -> list[np.ndarray]:
+    def decode_many(self, batch: Sequence[np.ndarray], *, batch_size: int = CODEC_BATCH_SIZE) -> list[np.ndarray]:
         """Decode several code sequences, batching those of equal length (no padding, same audio)."""
         by_length: dict[int, list[int]] = {}
         for index, codes in enumerate(batch):
@@ -304,7 +305,7 @@ class ModelSession:
                     audio[index] = decoded
         return audio
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         """Yield audio while one request generates, about `chunk_frames` frames at a time.
 
         Each chunk is decoded with the frames before it as context and only
@@ -318,7 +319,7 @@ class ModelSession:
 
         def produce() -> None:
             try:
-                self.generate_frames([request], batch_size=1, on_frame=lambda _, f: frames.put(f.clone()))
+                self.generate_frames([request], batch_size=1, on_frame=lambda _, f: frames.put(f))
             except BaseException as error:  # handed to the consumer
                 failure.append(error)
             finally:
@@ -328,7 +329,7 @@ class ModelSession:
         worker.start()
         chunks = ChunkDecoder(self.decode, chunk_frames, request.max_frames)
         while (frame := frames.get()) is not None:
-            yield from chunks.add(frame.numpy())
+            yield from chunks.add(frame)
         rest = chunks.finish()
         if rest is not None:
             yield rest

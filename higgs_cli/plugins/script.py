@@ -1,6 +1,6 @@
 """What a task sees of a project: the in-memory form of a validated `project.yaml`. No I/O here.
 
-The project loader (`higgs_cli.project.load`) builds these from YAML, with a
+The project loader (`higgs_cli.project.reading.load`) builds these from YAML, with a
 file:line:column for every value; task plugins read them to plan sections
 into engine requests. They live beside the plugin contract, below the project
 layer, so that a plugin never needs to import `higgs_cli.project`.
@@ -8,13 +8,11 @@ layer, so that a plugin never needs to import `higgs_cli.project`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_PAUSE, DEFAULT_SEED, Sampling
-
-_SAMPLING = Sampling()  # the engine's defaults are the project's defaults
 
 
 @dataclass(frozen=True)
@@ -31,23 +29,26 @@ class Location:
 
 @dataclass(frozen=True)
 class SamplingDefaults:
-    """Project-wide generation settings; sections and lines may override the sampling ones,
-    seed, pause and scene."""
+    """Project-wide generation settings (`defaults:`); sections and lines may override the
+    temperature and RAS settings, the seed, pause, scene and retries."""
 
-    temperature: float = _SAMPLING.temperature
-    top_k: int | None = _SAMPLING.top_k
-    top_p: float = _SAMPLING.top_p
-    ras_window: int = _SAMPLING.ras_window
-    ras_max_repeat: int = _SAMPLING.ras_max_repeat
+    sampling: Sampling = field(default_factory=Sampling)  # the engine's defaults are the project's
     seed: int = DEFAULT_SEED
     max_seconds: float = DEFAULT_MAX_SECONDS
     pause: float = DEFAULT_PAUSE
     retries: int = 2  # a line the quality guards flag is generated again up to this many times
 
+    @classmethod
+    def of(cls, **keys: Any) -> SamplingDefaults:
+        """From the flat keys of a project file's `defaults:` (temperature, top_k, ..., seed, retries)."""
+        names = {f.name for f in fields(Sampling)}
+        return cls(Sampling(**{k: v for k, v in keys.items() if k in names}),
+                   **{k: v for k, v in keys.items() if k not in names})
+
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """`guards:`: the quality checks run on every generated line (project/guards.py)."""
+    """`guards:`: the quality checks run on every generated line (project/building/guards.py)."""
 
     enabled: bool = True
     asr_model: str | None = None  # a Whisper checkpoint for the speech-recognition check; None: off
@@ -64,10 +65,12 @@ class OutputSettings:
     stems: bool = True
     subtitles: bool = True
     max_hours: float = 4.0  # a render estimated longer than this is refused before it starts
-    # The two below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS),
-    # written out so the task contract loads no audio I/O; tests/architecture/test_layers.py keeps them equal.
+    # The three below are the audio layer's defaults (audio.subtitles.LABELS[0], audio.io.DEFAULT_MP3_KBPS,
+    # audio.cleanup.DEFAULT_HIGHPASS_HZ), written out so the task contract loads no audio I/O;
+    # tests/architecture/test_layers.py keeps them equal.
     subtitle_labels: str = "auto"  # speaker labels on cues: auto (2+ speakers) | always | never
-    bitrate: int = 192  # kbps of an mp3 master (constant bitrate); other formats ignore it
+    bitrate: int = 192  # kbps of an mp3 or m4b master (constant bitrate); other formats ignore it
+    highpass: float = 70.0  # Hz: the master's high-pass under speech (0: only DC is removed); not for bgm lines
     split: str = "none"  # none | section: one master file per section as well
     sample_rate: int | None = None  # None: the format's default
     profile: str = "none"  # none | acx | podcast | broadcast: master to that delivery profile
@@ -86,6 +89,7 @@ class Speaker:
     description: str | None = None  # free text, e.g. "warm female voice, British accent"
     location: Location | None = None
     transcript_file: Path | None = None  # project-local file the transcript was read from (resolved)
+    display_name: str | None = None  # `name:`, as subtitles and the review page show the speaker ("Old Man")
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,7 @@ class Line:
     ras_max_repeat: int | None = None
     retries: int | None = None  # quality-guard retries for this line
     id: str | None = None  # the line's own reference (`higgs project ... REF`), unique in the project
+    direction: str | None = None  # how to say it ("stern"): joins the scene instead of replacing it
 
 
 @dataclass(frozen=True)
@@ -150,5 +155,5 @@ class Project:
     author: str | None = None
     narrator: str | None = None
     guards: GuardSettings = field(default_factory=GuardSettings)
-    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)
+    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word -> respelling (reading/lexicon.py)
     cache: str | None = None  # a shared render cache URL (e.g. s3://bucket/prefix); None: the project's own

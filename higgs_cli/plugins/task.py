@@ -49,6 +49,7 @@ class PlannedLine:
     pause_after: float
     context_from: tuple[int, ...] = ()
     extra: dict = field(default_factory=dict)  # plugin data recorded in the manifest
+    retries: int | None = None  # more tries when the guards flag it; None: the planner fills in ctx.retries_for
 
 
 class PlanContext(Protocol):
@@ -66,6 +67,8 @@ class PlanContext(Protocol):
     def seed_for(self, line: Line, section: Section, index: int) -> int: ...
 
     def pause_for(self, line: Line, section: Section) -> float: ...
+
+    def retries_for(self, line: Line | None, section: Section) -> int: ...
 
     def scene_for(self, line: Line, section: Section) -> str | None: ...
 

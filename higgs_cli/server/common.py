@@ -63,9 +63,9 @@ def authorize(request: Request, state: ServerState) -> None:
 def check_prompt(request, limits: Limits, where: str = "") -> None:
     """413 when one request's prompt (reference and history audio, and all its text) is past the
     server's bound: a prompt's cost (memory, prefill) grows with it, whatever each part's own limit."""
-    from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
+    from higgs_cli.engine.request import FRAME_RATE, SAMPLES_PER_FRAME
 
-    per_frame = SAMPLE_RATE // FRAME_RATE
+    per_frame = SAMPLES_PER_FRAME
     frames = sum(turn.codes.shape[-1] if turn.codes is not None else -(-len(turn.audio) // per_frame)
                  for turn in request.history)
     chars = len(request.text) + len(request.scene or "") + len(request.system or "") + \
@@ -111,7 +111,14 @@ class Waiter:
         self.deadline = time.monotonic() + limits.request_timeout
         self.event = asyncio.Event()
         loop = asyncio.get_running_loop()
-        ticket.listener = lambda: loop.call_soon_threadsafe(self.event.set)
+
+        def tell() -> None:  # from the model's thread; the loop may be gone once the server stopped
+            try:
+                loop.call_soon_threadsafe(self.event.set)
+            except RuntimeError:
+                pass
+
+        ticket.listener = tell
 
     async def next(self) -> tuple[list, bool]:
         """The next frame blocks (maybe none) and whether the ticket has ended."""

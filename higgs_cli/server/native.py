@@ -21,7 +21,8 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
-from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+from higgs_cli.engine.request import CHUNK_FRAMES, SAMPLE_RATE, seconds_to_frames
 from higgs_cli.server.body import read_json
 from higgs_cli.server.common import ServerState, Waiter, authorize, check_prompt, submit, to_thread
 from higgs_cli.server.errors import ApiError, bad
@@ -32,8 +33,8 @@ NDJSON = "application/x-ndjson"
 
 def _job_limits(state: ServerState) -> JobLimits:
     limits = state.limits
-    return JobLimits(max_chars=limits.max_input_chars, max_frames=int(limits.max_seconds * FRAME_RATE),
-                     max_history=limits.max_history, max_turn_frames=int(limits.max_seconds * FRAME_RATE),
+    return JobLimits(max_chars=limits.max_input_chars, max_frames=seconds_to_frames(limits.max_seconds),
+                     max_history=limits.max_history, max_turn_frames=seconds_to_frames(limits.max_seconds),
                      max_turn_samples=int(limits.max_reference_seconds * SAMPLE_RATE))
 
 
@@ -58,7 +59,7 @@ async def generate(request: Request, state: ServerState) -> Response:
         raise bad(str(error), error.field) from None
     for i, generation in enumerate(requests):
         check_prompt(generation, state.limits, f"jobs[{i}]")
-    batch_size = body.get("batch_size", 8)
+    batch_size = body.get("batch_size", DEFAULT_BATCH_SIZE)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= 1024:
         raise bad("'batch_size' must be a whole number from 1 to 1024", "batch_size")
     tickets = await submit(state, requests)
@@ -106,7 +107,7 @@ async def stream(request: Request, state: ServerState) -> Response:
 
     authorize(request, state)
     body = await read_json(request, state.limits)
-    chunk_frames = body.get("chunk_frames", 25)
+    chunk_frames = body.get("chunk_frames", CHUNK_FRAMES)
     if isinstance(chunk_frames, bool) or not isinstance(chunk_frames, int) or not 1 <= chunk_frames <= 1000:
         raise bad("'chunk_frames' must be a whole number from 1 to 1000", "chunk_frames")
     try:
@@ -160,7 +161,7 @@ async def decode(request: Request, state: ServerState) -> Response:
     authorize(request, state)
     body = await read_json(request, state.limits)
     try:
-        codes = codes_from(body.get("codes"), "codes", max_frames=int(state.limits.max_seconds * FRAME_RATE) * 4)
+        codes = codes_from(body.get("codes"), "codes", max_frames=seconds_to_frames(state.limits.max_seconds) * 4)
     except WireError as error:
         raise bad(str(error), error.field) from None
     audio = await to_thread(state.scheduler.decode, codes)

@@ -81,13 +81,14 @@ def uvicorn_config(app, state, host: str, port: int, *, drain_seconds: float = 3
 
 async def drain(server, state, options: ServeOptions) -> None:
     """Once a signal set `state.draining`: keep listening (new generations answer 503 with
-    Retry-After, /health says "draining") until nothing runs or `drain_seconds` pass, then stop."""
+    Retry-After, /health says "draining") until no generation runs and every response has been
+    sent (uvicorn's tasks: a stream outlives its handler), or `drain_seconds` pass; then stop."""
     while not state.draining:
         if server.should_exit:
             return
         await asyncio.sleep(0.05)
     deadline = asyncio.get_running_loop().time() + options.drain_seconds
-    while (state.scheduler.busy or state.in_flight) and asyncio.get_running_loop().time() < deadline:
+    while (state.scheduler.busy or server.server_state.tasks) and asyncio.get_running_loop().time() < deadline:
         if server.should_exit:
             return
         await asyncio.sleep(0.05)

@@ -27,7 +27,17 @@ import numpy as np
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
-from higgs_cli.engine.request import DEFAULT_MAX_SECONDS, DEFAULT_SEED, FRAME_RATE, GenerationRequest, Sampling, Turn
+from higgs_cli.engine.request import (
+    CHUNK_FRAMES,
+    DEFAULT_MAX_SECONDS,
+    DEFAULT_SEED,
+    FRAME_RATE,
+    SAMPLE_RATE,
+    GenerationRequest,
+    Sampling,
+    Turn,
+    seconds_to_frames,
+)
 from higgs_cli.engine.text import normalize_text, nothing_to_speak
 from higgs_cli.errors import HiggsError
 from higgs_cli.server import audio as audio_out
@@ -39,7 +49,6 @@ from higgs_cli.server.names import STOCK_VOICES, served_models
 from higgs_cli.sessions.wire import WireError, number
 
 log = logging.getLogger("higgs.server")
-CHUNK_FRAMES = 25  # streamed audio: about one second per chunk
 
 
 @dataclass
@@ -84,11 +93,13 @@ def _voice(body: dict, state: ServerState) -> tuple[str | None, str | None]:
     from higgs_cli.errors import UsageError
 
     try:
+        if state.library is None:  # a server without a library (an embedding app's): stock names only
+            raise UsageError(f"no voice '{voice}'")
         return state.library.get(state.voice_aliases.get(voice, voice)).name, None  # names checked there
     except UsageError:
         if voice in STOCK_VOICES and voice not in state.voice_aliases:
             return None, STOCK_VOICES[voice]
-        names = [v.name for v in state.library.list()]
+        names = [v.name for v in state.library.list()] if state.library is not None else []
         raise bad(f"unknown voice '{voice}'; voices on this server: {', '.join(names) or 'none'}, and OpenAI's "
                   f"{', '.join(STOCK_VOICES)} (or send 'references' with audio and its transcript to clone one)",
                   "voice", "voice_not_found") from None
@@ -134,7 +145,7 @@ def _references(uploads: list[tuple[str, bytes, str]], limits) -> list[Turn]:
                                            max_decoded_bytes=limits.max_reference_decoded_bytes)
         except ValueError as error:
             raise bad(f"{where}.audio is not usable audio: {error}", f"{where}.audio", "invalid_audio") from None
-        if len(clip) < MIN_SECONDS * 24_000 or not np.abs(clip).max() > 1e-3:
+        if len(clip) < MIN_SECONDS * SAMPLE_RATE or not np.abs(clip).max() > 1e-3:
             raise bad(f"{where}.audio is silent or shorter than {MIN_SECONDS} s", f"{where}.audio", "invalid_audio")
         turns.append(reference_turn(ResolvedVoice(transcript, audio=peak_normalize(clip, REFERENCE_PEAK_DB))))
     return turns
@@ -171,10 +182,10 @@ def parse(body: dict, state: ServerState) -> SpeechJob:
         seed = number(body.get("seed", DEFAULT_SEED), "seed", "seed")
     except WireError as error:
         raise bad(str(error), error.field) from None
-    most = int(limits.max_seconds * FRAME_RATE)
-    frames = body.get("max_new_tokens", round(min(DEFAULT_MAX_SECONDS, limits.max_seconds) * FRAME_RATE))
+    most = seconds_to_frames(limits.max_seconds)
+    frames = body.get("max_new_tokens", seconds_to_frames(min(DEFAULT_MAX_SECONDS, limits.max_seconds)))
     if isinstance(frames, bool) or not isinstance(frames, int) or not 1 <= frames <= most:
-        raise bad(f"'max_new_tokens' (audio frames, 25 a second) must be a whole number from 1 to {most}",
+        raise bad(f"'max_new_tokens' (audio frames, {FRAME_RATE} a second) must be a whole number from 1 to {most}",
                   "max_new_tokens")
     uploads = _uploads(body, state)
     voice, described = (None, None) if uploads else _voice(body, state)

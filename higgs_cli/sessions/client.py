@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
-from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+from higgs_cli.engine.request import CHUNK_FRAMES, GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
 from higgs_cli.sessions import env
 from higgs_cli.sessions.transport import Reply, Transport, TransportError, lines
@@ -84,7 +85,7 @@ class RemoteSession:
 
     # ------------------------------------------------------------------ Session
 
-    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Generate every request on the server (batched there with whatever else it runs)."""
         if not requests:
@@ -103,7 +104,7 @@ class RemoteSession:
                               hint="see the server's log; render again to resume from the cache")
         return results
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         """Yield 24 kHz audio chunks as the server generates them (the same chunks as in-process)."""
         for event in self._lines("/higgs/v1/stream", {"job": request_to_json(request), "chunk_frames": chunk_frames}):
             if "audio" in event:

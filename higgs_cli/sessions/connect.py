@@ -27,9 +27,10 @@ def choose_server(*, server: str | None = None, no_server: bool = False, model: 
     """A connected `client.RemoteSession`, or None to load the model in this process."""
     if no_server:
         return None
+    from higgs_cli.engine.checkpoint import asked_model
     from higgs_cli.sessions.client import RemoteSession
 
-    asked = model or project_model
+    asked = asked_model(model, project_model)
     url = server or server_url()
     if url:
         remote = RemoteSession.connect(url)

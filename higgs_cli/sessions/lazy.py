@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+from higgs_cli.engine.request import CHUNK_FRAMES, GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError
 from higgs_cli.sessions.identity import ModelIdentity
 
@@ -82,11 +83,11 @@ class LazySession:
 
     # The members of engine.api.Session, with its signatures, each loading the model first.
 
-    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         return self.session.generate(requests, batch_size=batch_size, progress=progress)
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         return self.session.stream(request, chunk_frames=chunk_frames)
 
     def encode_audio(self, audio: np.ndarray) -> np.ndarray:

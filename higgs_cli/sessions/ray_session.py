@@ -10,7 +10,7 @@ audio is byte for byte a local render's on the same device type.
 An actor that dies is restarted by Ray (max_restarts) and its queued and
 running tasks are retried there (max_task_retries); if it cannot come back, its
 tasks go to another actor. The render caches each call's results as it
-returns (project/generate.py), so an interrupted distributed render resumes
+returns (project/building/generate.py), so an interrupted distributed render resumes
 like a local one. Progress: the frames of each finished task.
 """
 
@@ -26,7 +26,8 @@ import numpy as np
 from higgs_cli.distributed.cluster import Placement, connect, plan_workers
 from higgs_cli.distributed.split import assign, chunks, decode_groups
 from higgs_cli.distributed.worker import ModelWorker
-from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
+from higgs_cli.engine.request import CHUNK_FRAMES, GenerationRequest, GenerationResult
 from higgs_cli.errors import HiggsError, ModelError, UsageError
 
 MAX_RESTARTS = 3  # per actor: a node lost for good is not retried forever
@@ -71,7 +72,7 @@ class RaySession:
 
     # ------------------------------------------------------------------ Session
 
-    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = 8,
+    def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,
                  progress: Callable[[int], None] | None = None) -> list[GenerationResult]:
         """Every request generated across the actors; results in request order."""
         requests = list(requests)
@@ -101,7 +102,7 @@ class RaySession:
         self.timing["busiest"] += max(busy)
         return [GenerationResult(codes=codes[i], audio=audio[i], finished=made[i][1]) for i in range(len(requests))]
 
-    def stream(self, request: GenerationRequest, *, chunk_frames: int = 25) -> Iterator[np.ndarray]:
+    def stream(self, request: GenerationRequest, *, chunk_frames: int = CHUNK_FRAMES) -> Iterator[np.ndarray]:
         """Audio while one request generates on one actor."""
         actor = self._pick()
         for ref in actor.stream.options(num_returns="streaming").remote(request, chunk_frames):

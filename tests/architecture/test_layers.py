@@ -85,6 +85,18 @@ def test_the_engine_imports_no_upper_layer():
     assert _violations(rule) == []
 
 
+def test_sessions_sit_below_the_workstation():
+    """sessions/ opens models for the CLI and is imported by the workstation (identity, lazy): it
+    imports neither, nor the server's app half (the server imports sessions' wire and discovery)."""
+    upper = ("higgs_cli.cli", "higgs_cli.project", "higgs_cli.batch", "higgs_cli.speech", "higgs_cli.voices",
+             "higgs_cli.plugins", "higgs_cli.server", "higgs_cli.storage")
+
+    def rule(package, module, top):
+        if package == "higgs_cli.sessions" and module.startswith(upper):
+            return "sessions/ imports only the engine, distributed/ and the shared helpers"
+    assert _violations(rule) == []
+
+
 def test_torch_backed_engine_modules_load_only_inside_functions_elsewhere():
     def rule(package, module, top):
         if top and package != "higgs_cli.engine" and module.startswith("higgs_cli.engine") \
@@ -100,9 +112,9 @@ SESSIONS = {f"higgs_cli.sessions.{p.stem}" for p in (ROOT / "higgs_cli" / "sessi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(TORCH_FREE_ENGINE | {
-    "higgs_cli.cli.app", "higgs_cli.project.render", "higgs_cli.project.status", "higgs_cli.speech",
-    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.storage.cache", "higgs_cli.batch.render",
-    "higgs_cli.project.importers"} | SESSIONS))
+    "higgs_cli.cli.app", "higgs_cli.project.building.render", "higgs_cli.project.commands.status", "higgs_cli.speech",
+    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.project.folder.cache", "higgs_cli.batch.render",
+    "higgs_cli.project.commands.importers"} | SESSIONS))
 def test_importing_leaves_torch_unloaded(module):
     code = f"import sys, {module}; sys.exit(any(m in sys.modules for m in {sorted(TORCH)!r}))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, f"{module} loads torch"
@@ -117,11 +129,13 @@ def test_a_checkpoints_identity_is_read_without_torch(tiny_model):
 
 
 def test_the_task_contracts_output_defaults_are_the_audio_layers():
+    from higgs_cli.audio.cleanup import DEFAULT_HIGHPASS_HZ
     from higgs_cli.audio.io import DEFAULT_MP3_KBPS
     from higgs_cli.audio.subtitles import LABELS
     from higgs_cli.plugins import OutputSettings
 
     assert (OutputSettings().subtitle_labels, OutputSettings().bitrate) == (LABELS[0], DEFAULT_MP3_KBPS)
+    assert OutputSettings().highpass == DEFAULT_HIGHPASS_HZ
 
 
 @pytest.mark.slow

@@ -16,8 +16,7 @@ from higgs_cli.audio.io import SAMPLE_RATE, load_audio, supported_output_formats
 from higgs_cli.errors import UsageError
 
 FFPROBE = shutil.which("ffprobe")
-needs_ffprobe = pytest.mark.skipif(FFPROBE is None, reason="ffprobe is not installed (apt-get install ffmpeg): "
-                                   "it is the independent reader of the bitrates written")
+needs_ffprobe = pytest.mark.needs_ffmpeg  # ffprobe reads the bitrates back
 RATES = (8000, 16000, 22050, 24000, 32000, 44100, 48000)
 
 
@@ -109,7 +108,32 @@ def test_aac_fill_elements_leave_the_decoded_audio_as_it_was(tmp_path, monkeypat
 
 def test_a_fill_element_is_not_added_to_a_block_that_does_not_end_as_expected():
     assert mp4._fill(b"\x00\x00", 10) is None  # no ID_END
-    block = bytes([0b1010_0000, 0b0000_0111 << 5])  # some bits, then ID_END (111) and alignment zeros
-    grown = mp4._fill(block, 40)
-    assert len(grown) <= 40 and len(grown) >= 38 and grown[0] == block[0]
-    assert mp4._fill(block, len(block)) in (None, block) or len(mp4._fill(block, len(block))) <= len(block)
+    assert mp4._fill(b"\xe0\x00", 10) is None  # more than a byte of zeros after it
+
+
+@pytest.mark.parametrize("extra", [1, 2, 3, 15, 16, 17, 18, 100, 269, 272, 600])
+def test_blocks_filled_by_any_number_of_bytes_decode_to_the_same_audio(extra):
+    """Every fill size, around the 15-byte escape and the 269-byte element limit included."""
+    import av
+
+    if "m4b" not in supported_output_formats():
+        pytest.skip("this installation has no AAC encoder")
+    encoder = av.CodecContext.create("aac", "w")
+    encoder.sample_rate, encoder.layout, encoder.format, encoder.bit_rate = 44100, "mono", "fltp", 64000
+    noise = (0.1 * np.random.default_rng(2).standard_normal(44100)).astype(np.float32)
+    packets = []
+    for start in range(0, noise.size, 1024):
+        frame = av.AudioFrame.from_ndarray(noise[None, start:start + 1024].copy(), format="fltp", layout="mono")
+        frame.sample_rate, frame.pts = 44100, start
+        packets += [bytes(p) for p in encoder.encode(frame)]
+    packets += [bytes(p) for p in encoder.encode(None)]
+
+    def decoded(blocks):
+        decoder = av.CodecContext.create("aac", "r")
+        decoder.extradata = encoder.extradata
+        return np.concatenate([f.to_ndarray().reshape(-1) for b in blocks for f in decoder.decode(av.Packet(b))])
+
+    filled = [mp4._fill(p, len(p) + extra) for p in packets]
+    assert all(f is not None and len(p) <= len(f) <= len(p) + extra for p, f in zip(packets, filled))
+    assert extra < 2 or all(len(f) >= len(p) + extra - 1 for p, f in zip(packets, filled))  # at most a byte short
+    assert np.array_equal(decoded(filled), decoded(packets))

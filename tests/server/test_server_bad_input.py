@@ -22,7 +22,7 @@ pytestmark = pytest.mark.slow
 
 MARK = "@@BAD@@"  # replaced by the raw JSON of the bad value
 SURROGATES = ['"\\ud800"', '"a\\udfffb"', '"\\udc00\\ud800"']  # lone surrogates, as JSON escapes
-NOT_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400"]
+NOT_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e400", "-1e400", "9" * 5_000]
 
 
 def _clip() -> str:
@@ -103,7 +103,7 @@ def test_a_lone_surrogate_is_a_400_at_every_door(server, door, raw):
 @pytest.mark.parametrize("door", list(NUMBER_DOORS))
 def test_a_number_that_is_not_a_number_is_a_400_at_every_door(server, door, raw):
     path, body = NUMBER_DOORS[door]
-    _refused(_post(server, path, body, raw), "finite number")
+    _refused(_post(server, path, body, raw), "number")
 
 
 @pytest.mark.parametrize("depth", [40, 5_000, 200_000])

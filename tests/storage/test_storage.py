@@ -18,8 +18,8 @@ pytest.importorskip("s3fs")
 
 from higgs_cli.engine.request import GenerationResult  # noqa: E402
 from higgs_cli.errors import HiggsError, UsageError  # noqa: E402
-from higgs_cli.project.store import Store  # noqa: E402
-from higgs_cli.storage.cache import RemoteStore, open_store  # noqa: E402
+from higgs_cli.project.folder.cache import RemoteStore, open_store  # noqa: E402
+from higgs_cli.project.folder.store import Store  # noqa: E402
 from higgs_cli.storage.files import local_copy, read_text  # noqa: E402
 from higgs_cli.storage.objects import Prefix  # noqa: E402
 from higgs_cli.storage.remote import scrub  # noqa: E402
@@ -203,7 +203,7 @@ def test_two_renders_share_a_cache_url(cli, s3, loads, tmp_path, monkeypatch):
 
 def _shared_cache_in_render(monkeypatch):
     """render.py makes its store with open_store(project) once integrated; until then, route it there."""
-    import higgs_cli.project.render as render
+    import higgs_cli.project.building.render as render
 
     if "open_store" in vars(render):
         return
@@ -257,7 +257,7 @@ def test_bad_credentials_are_a_clear_error_without_the_secret(cli, s3, loads, tm
 
 
 def test_publish_removes_the_old_manifest_first_and_stale_outputs_after(s3, tmp_path):
-    from higgs_cli.storage.publish import publish_build
+    from higgs_cli.project.folder.publish import publish_build
 
     client, bucket = s3
     build = tmp_path / "build"

@@ -51,6 +51,18 @@ def test_every_kind_of_voice_gets_the_same_transcript_rule(tmp_path):
         reference_turn(library_voice("ana", library))
 
 
+def test_cached_work_is_keyed_by_the_transcript_the_prompt_carries():
+    """A `say --input-file` row made when the transcript was normalized is not reused for the
+    transcript as written; a transcript that differs only at its ends keeps its key."""
+    from higgs_cli.batch.render import _voice_id
+    from higgs_cli.engine.text import normalize_text
+
+    audio = np.full(24_000, 0.1, dtype=np.float32)
+    as_sent = _voice_id(ResolvedVoice(TRANSCRIPT, audio=audio), None)
+    assert _voice_id(ResolvedVoice(normalize_text(TRANSCRIPT), audio=audio), None) != as_sent
+    assert _voice_id(ResolvedVoice(f"  {TRANSCRIPT}\n", audio=audio), None) == as_sent
+
+
 class _Recording:
     """A session that records the requests it generates and their results (everything else: the session's)."""
 
@@ -81,7 +93,7 @@ def test_say_a_project_and_the_server_build_the_same_prompt_and_codes_for_a_voic
 
     from higgs_cli import speech
     from higgs_cli.plugins.script import Speaker
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
     from higgs_cli.voices.library import VoiceLibrary
 
     library = VoiceLibrary()  # the default library ($HIGGS_HOME/voices), as each command finds it
@@ -98,7 +110,7 @@ def test_say_a_project_and_the_server_build_the_same_prompt_and_codes_for_a_voic
     # a project line spoken by a speaker with `voice: tone`
     project = make_project(tmp_path / "show", [section("intro", "clone", ("x", TEXT))],
                            speakers={"x": Speaker("x", voice="tone")})
-    project = replace(project, defaults=replace(project.defaults, temperature=0.0, max_seconds=SECONDS))
+    project = replace(project, defaults=replace(project.defaults, sampling=greedy, max_seconds=SECONDS))
     rendered = _Recording(tiny_session)
     render_project(project, rendered)
     [line] = rendered.requests

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 
 from higgs_cli.engine.model.delay import generated_codes
+from higgs_cli.engine.request import CHUNK_FRAMES
 
 # The codec's decoder sees about 10 frames either way: 12 earlier frames as context give the
 # same samples as 25 or 100 (5.7e-5 from a whole decode of 200 frames, the lookahead's part;
@@ -25,7 +26,7 @@ LOOKAHEAD = 8  # frames held back until the end: the decoder looks this far ahea
 class ChunkDecoder:
     """Feed delayed frames (K,) or (n, K) as they come; get audio chunks back."""
 
-    def __init__(self, decode: Callable[[np.ndarray], np.ndarray], chunk_frames: int = 25,
+    def __init__(self, decode: Callable[[np.ndarray], np.ndarray], chunk_frames: int = CHUNK_FRAMES,
                  max_frames: int | None = None) -> None:
         """`max_frames`: the request's length limit. A chunk due less than half a chunk before
         the stream must end is left to `finish`, which then decodes once instead of twice

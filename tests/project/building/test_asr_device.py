@@ -6,6 +6,7 @@ downloaded or loaded."""
 
 from __future__ import annotations
 
+from functools import partial
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,8 +17,8 @@ from higgs_cli.engine import asr
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import generate_missing
-from higgs_cli.project.guards import LineChecker
+from higgs_cli.project.building.generate import PendingLine, generate_missing
+from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.sessions.client import RemoteSession
 from higgs_cli.sessions.lazy import LazySession
 
@@ -102,13 +103,14 @@ def check_once(whisper, session, device: str | None = None) -> list:
 
 
 def render_once(whisper, session, device: str | None = None) -> None:
-    """The render's generation loop, which builds the checker from the session and --device."""
+    """The render's generation loop with the checks a render makes: from the session and --device,
+    built only when a line is generated."""
     done: dict = {}
-    generate_missing(session, [0], depends=[()], is_done=done.__contains__,
-                     build_request=lambda i: GenerationRequest(text=TEXT),
-                     on_done=lambda i, r, rep: done.update({i: r}), estimate_seconds=lambda i: 2.0, batch_size=1,
-                     progress=SimpleNamespace(frames=lambda n: None), guards=GuardSettings(asr_model=str(whisper)),
-                     device=device)
+    sink = SimpleNamespace(request=lambda p: GenerationRequest(text=TEXT),
+                           done=lambda p, r, rep: done.update({p.index: r}))
+    generate_missing(session, [PendingLine(0, seconds=2.0)], sink, batch_size=1,
+                     progress=SimpleNamespace(frames=lambda n: None),
+                     checks=partial(LineChecker, GuardSettings(asr_model=str(whisper)), session=session, device=device))
     assert list(done) == [0]
 
 

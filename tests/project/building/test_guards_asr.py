@@ -3,6 +3,9 @@ once and lazily, bad model settings, and a fake transcriber that forces a retry.
 
 from __future__ import annotations
 
+from functools import partial
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from biased_models import tiny_whisper
@@ -10,9 +13,9 @@ from biased_models import tiny_whisper
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import generate_missing, retry_seed
-from higgs_cli.project.guards import LineChecker
-from higgs_cli.project.guards_asr import AsrCheck, word_error_rate, words_of
+from higgs_cli.project.building.generate import PendingLine, generate_missing, retry_seed
+from higgs_cli.project.building.guards import LineChecker
+from higgs_cli.project.building.guards_asr import AsrCheck, word_error_rate, words_of
 
 TEXT = "Hello there, how are you today?"
 
@@ -43,6 +46,7 @@ def whisper(tmp_path_factory):
     return tiny_whisper(tmp_path_factory.mktemp("asr") / "whisper")
 
 
+@pytest.mark.slow  # makes and loads a random Whisper
 def test_a_random_whisper_flags_a_line_and_loads_once_lazily(whisper, monkeypatch):
     from higgs_cli.engine import asr
 
@@ -66,6 +70,7 @@ def test_a_random_whisper_flags_a_line_and_loads_once_lazily(whisper, monkeypatc
         assert "over guards.max_wer 0.5 is flagged" in flag["message"]
 
 
+@pytest.mark.slow  # makes and loads a random Whisper
 def test_a_relative_model_folder_is_found_in_the_project(whisper, tmp_path):
     project = whisper.parent
     check = AsrCheck(whisper.name, 0.5, root=project)
@@ -112,18 +117,16 @@ def test_a_fake_transcriber_forces_a_retry():
     done = {}
     checker = LineChecker(GuardSettings(asr_model="whisper", max_wer=0.5), transcriber=transcriber,
                           plugin_checks=lambda **kw: [])
-    stats = generate_missing(
-        Session(), [0], depends=[()], is_done=done.__contains__,
-        build_request=lambda i: GenerationRequest(text=TEXT, seed=7), on_done=lambda i, r, rep: done.update({i: rep}),
-        estimate_seconds=lambda i: 2.0, batch_size=1, progress=type("P", (), {"frames": lambda self, n: None})(),
-        retries_for=lambda i: 2, checker=checker)
+    sink = SimpleNamespace(request=lambda p: GenerationRequest(text=TEXT, seed=7),
+                           done=lambda p, r, rep: done.update({p.index: rep}))
+    stats = generate_missing(Session(), [PendingLine(0, retries=2, seconds=2.0)], sink, batch_size=1,
+                             progress=SimpleNamespace(frames=lambda n: None), checks=lambda: checker)
     report = done[0]
     assert report.tries == 2 and report.seed == retry_seed(7, 1) and report.flags == []
     assert stats.retried == [0] and stats.flagged == []
 
 
 def test_nothing_to_generate_looks_at_no_asr_model(tmp_path):
-    stats = generate_missing(
-        None, [], depends=[], is_done=lambda i: True, build_request=None, on_done=None,
-        estimate_seconds=None, batch_size=1, progress=None, guards=GuardSettings(asr_model="./gone"), root=tmp_path)
+    stats = generate_missing(None, [], None, batch_size=1, progress=None,
+                             checks=partial(LineChecker, GuardSettings(asr_model="./gone"), root=tmp_path))
     assert stats.generated == set()

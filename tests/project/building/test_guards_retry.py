@@ -1,4 +1,4 @@
-"""Retries inside the render's generation loop (project/generate.py): a flagged line is generated
+"""Retries inside the render's generation loop (project/building/generate.py): a flagged line is generated
 again with a derived seed, batched with the next call, and its best try is kept."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import generate_missing, retry_seed
-from higgs_cli.project.guards import LineChecker
+from higgs_cli.project.building.generate import PendingLine, generate_missing, retry_seed
+from higgs_cli.project.building.guards import LineChecker
 
 HOP = SAMPLE_RATE // FRAME_RATE
 TEXTS = ["This is the first line of the story.", "And this is the second one, a little longer.",
@@ -53,23 +53,32 @@ class Progress:
         self.expected.append(seconds)
 
 
+class Sink:
+    """The render's side of the loop: fixed requests out, kept results in (each once)."""
+
+    def __init__(self, requests):
+        self.requests = requests
+        self.kept: dict[int, tuple[GenerationResult, object]] = {}
+
+    def request(self, pending):
+        return self.requests[pending.index]
+
+    def done(self, pending, result, report):
+        assert pending.index not in self.kept, "done is called once per line"
+        self.kept[pending.index] = (result, report)
+
+
 def run(session, *, retries=2, guards=None, checker=None, depends=None, texts=TEXTS, batch_size=8,
         sampling=None):
-    done: dict[int, tuple[GenerationResult, object]] = {}
     requests = [GenerationRequest(text=t, seed=10 + i, max_frames=250, **({"sampling": sampling} if sampling else {}))
                 for i, t in enumerate(texts)]
-
-    def on_done(i, result, report):
-        assert i not in done, "on_done is called once per line"
-        done[i] = (result, report)
-
+    sink = Sink(requests)
+    depends = depends or [()] * len(texts)
+    lines = [PendingLine(i, after=depends[i], retries=retries, seconds=len(t) / 15) for i, t in enumerate(texts)]
     progress = Progress()
-    stats = generate_missing(
-        session, range(len(texts)), depends=depends or [()] * len(texts), is_done=done.__contains__,
-        build_request=lambda i: requests[i], on_done=on_done,
-        estimate_seconds=lambda i: len(texts[i]) / 15, batch_size=batch_size, progress=progress,
-        retries_for=lambda i: retries, guards=guards, checker=checker)
-    return stats, done, progress
+    stats = generate_missing(session, lines, sink, batch_size=batch_size, progress=progress,
+                             checks=lambda: checker or LineChecker(guards))
+    return stats, sink.kept, progress
 
 
 def test_a_flagged_line_is_retried_with_a_derived_seed_in_the_next_call():

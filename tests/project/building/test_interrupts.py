@@ -108,7 +108,7 @@ def test_a_kill_inside_a_cache_write_leaves_no_entry(tmp_path, sig):
     assert _temporaries(root) == []  # swept by the next render, under the project lock
 
 
-WRITING = ["write:*_000_host.wav", "write:.show.wav*"]  # a stem, the encoded master: before any rename
+WRITING = ["write:*_001_host.wav", "write:.show.wav*"]  # a stem, the encoded master: before any rename
 RENAMING = ["write:show.srt", "write:manifest.json"]  # while the finished files are renamed into place
 
 
@@ -122,7 +122,7 @@ def rendered(tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("point", "sig"), [
-    ("write:*_000_host.wav", signal.SIGINT), ("write:*_000_host.wav", signal.SIGKILL),
+    ("write:*_001_host.wav", signal.SIGINT), ("write:*_001_host.wav", signal.SIGKILL),
     ("write:.show.wav*", signal.SIGKILL), ("write:show.srt", signal.SIGINT), ("write:manifest.json", signal.SIGKILL),
 ])
 def test_a_kill_while_writing_outputs_leaves_each_file_whole(rendered, tmp_path, point, sig):

@@ -15,9 +15,9 @@ from fakes import FakeInterrupt, FakeSession, make_project, section, write_voice
 from higgs_cli.audio.master import assemble, trim_silence
 from higgs_cli.errors import LockedError
 from higgs_cli.fsutil import exclusive_lock
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.render import clean_project, project_status, render_project
-from higgs_cli.project.store import Store
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project import clean_project, project_status, render_project
+from higgs_cli.project.folder.store import Store
 
 SENTENCES = [f"This is sentence {w} of the story." for w in ("one", "two", "three", "four", "five")]
 
@@ -56,7 +56,7 @@ def test_render_writes_master_stems_subtitles_and_manifest(tmp_path):
     assert (summary.lines, summary.generated, summary.cached) == (4, 4, 0)
     assert session.generate_calls == 1  # four independent lines fit one batch
     stems = sorted(p.name for p in (build / "stems").iterdir())
-    assert stems == ["intro_000_alice.wav", "talk_000_alice.wav", "talk_001_bob.wav", "talk_002_alice.wav"]
+    assert stems == ["intro_001_alice.wav", "talk_001_alice.wav", "talk_002_bob.wav", "talk_003_alice.wav"]
     audio, rate = sf.read(build / "test-show.wav")
     assert rate == 24000 and abs(len(audio) / rate - summary.duration) < 1e-6
     assert np.abs(audio).max() <= 10 ** (-1 / 20) + 1e-4

@@ -46,7 +46,7 @@ def test_a_podcast_passes_its_check_and_agrees_with_ffmpeg(cli, fake_model, tmp_
     result, report = check(cli, show)  # the profile comes from the project
     assert result.exit_code == 0, result.output
     assert report["passed"] and report["profile"] == "podcast"
-    assert {r["rule"] for r in report["rows"]} == {"integrated loudness", "true peak", "length"}
+    assert {r["rule"] for r in report["rows"]} == {"integrated loudness", "true peak", "DC offset", "length"}
     lufs, peak = ebur128(master)
     assert figure(report, "integrated loudness")["figure"] == pytest.approx(lufs, abs=0.5)
     assert figure(report, "true peak")["figure"] == pytest.approx(peak, abs=0.5)
@@ -66,7 +66,7 @@ def test_acx_mastering_passes_every_acx_rule_on_each_file(cli, fake_model, tmp_p
     assert files == {master.name, "sections/01_ch1.mp3", "sections/02_ch2.mp3"}
     for name in files:
         rules = {r["rule"]: r for r in report["rows"] if r["file"] == name}
-        assert set(rules) == {"format", "sample rate", "bitrate", "RMS", "true peak", "noise floor",
+        assert set(rules) == {"format", "sample rate", "bitrate", "RMS", "true peak", "noise floor", "DC offset",
                               "head room tone", "tail room tone", "length"}
         assert all(r["passed"] for r in rules.values()), rules
         assert 0.5 <= rules["head room tone"]["figure"] <= 1.0 and 1.0 <= rules["tail room tone"]["figure"] <= 5.0
@@ -132,8 +132,8 @@ def test_check_delivery_is_what_validate_and_render_call(tmp_path):
 
     from higgs_cli.errors import UsageError
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.delivery import check_delivery
-    from higgs_cli.project.load import load_project
+    from higgs_cli.project.building.delivery import check_delivery
+    from higgs_cli.project.reading.load import load_project
 
     show = book(tmp_path / "show", output="format: mp3, cover: cover.jpg")
     (show / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)

@@ -116,6 +116,8 @@ def test_split_by_section_writes_one_file_per_section(cli, fake_model, tmp_path)
     assert sum(lengths) == pytest.approx(manifest["duration"], abs=0.01)  # the master, cut at section starts
     assert {p["format"]["tags"].get("TITLE") or p["format"]["tags"].get("title") for p in probes} == {
         "ch1", "ch2", "ch3"}
+    tags = [{k.lower(): v for k, v in p["format"]["tags"].items()} for p in probes]  # issue 35.5: track numbers
+    assert [(t.get("track"), t.get("tracktotal")) for t in tags] == [("1", "3"), ("2", "3"), ("3", "3")]
 
     (show / "project.yaml").write_text((show / "project.yaml").read_text().replace("split: section", "split: none"))
     summary = render(cli, show)
@@ -127,10 +129,10 @@ def test_missing_lines_are_left_out_of_master_stems_and_subtitles(cli, fake_mode
     from fakes import FakeSession
 
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.assemble import LineAudio, write_build
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.plan import global_context, plan_project
-    from higgs_cli.project.store import Store, line_keys
+    from higgs_cli.project.building.assemble import LineAudio, write_build
+    from higgs_cli.project.folder.store import Store, line_keys
+    from higgs_cli.project.planning.plan import global_context, plan_project
+    from higgs_cli.project.reading.load import load_project
 
     show = book(tmp_path / "show", sections=2, lines=2)
     full = render(cli, show)
@@ -147,7 +149,7 @@ def test_missing_lines_are_left_out_of_master_stems_and_subtitles(cli, fake_mode
     outputs, manifest = write_build(project, show / "build", planned, keys, lines, store, FAKE)
     assert [m.missing for m in manifest.lines] == [False, True, False, False]
     assert manifest.lines[1].stem is None and manifest.lines[1].start == manifest.lines[1].end
-    assert len(outputs["stems"]) == 3 and not (show / "build" / "stems" / "ch1_001_reader.wav").exists()
+    assert len(outputs["stems"]) == 3 and not (show / "build" / "stems" / "ch1_002_reader.wav").exists()
     assert manifest.duration < full["duration"]
     srt = (show / "build" / "the-long-book.srt").read_text(encoding="utf-8")
     assert "sentence 2" not in srt.split("Chapter 2")[0] and srt.count("-->") == 3

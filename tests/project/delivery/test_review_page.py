@@ -64,6 +64,7 @@ def _distinct_colours(page, png: bytes) -> int:
     }""", "data:image/png;base64," + base64.b64encode(png).decode())
 
 
+@pytest.mark.slow  # starts a browser
 @pytest.mark.needs_chromium
 def test_the_review_page_shows_every_line_and_plays_it(cli, fake_model, browser, tmp_path):
     show = _show(tmp_path / "show")

@@ -75,7 +75,7 @@ def test_one_edited_clone_line_generates_only_it_and_every_other_stem_is_identic
     assert summary["generated"] == 1 and summary["cached"] == 5
     after = stems(show)
     assert after.keys() == before.keys()
-    assert [name for name in before if before[name] != after[name]] == ["intro_000_alice.wav"]
+    assert [name for name in before if before[name] != after[name]] == ["intro_001_alice.wav"]
     # intro:2 and intro:3 heard the old intro:1: status marks them, --refresh-context redoes them and intro:4,
     # which hears the redone intro:2 and intro:3
     assert summary["context_changed"] == ["intro:2", "intro:3"]
@@ -136,8 +136,8 @@ def test_an_approved_line_keeps_its_bytes_through_a_temperature_change(cli, fake
     assert summary["generated"] == 4 and summary["approved"] == 2
     after = stems(show)
     assert after["walk.wav"] == before["walk.wav"]
-    assert after["talk_001_bob.wav"] == before["talk_001_bob.wav"]
-    assert after["intro_000_alice.wav"] != before["intro_000_alice.wav"]
+    assert after["talk_002_bob.wav"] == before["talk_002_bob.wav"]
+    assert after["intro_001_alice.wav"] != before["intro_001_alice.wav"]
     status = run_json(cli, "status", show)
     assert [line["ref"] for line in status["lines"] if line["approved"]] == ["intro:3", "talk:2"]
     assert status["outputs_current"]
@@ -184,12 +184,12 @@ def test_takes_and_pick(cli, fake_model, tmp_path):
     summary = run_json(cli, "render", show)
     assert summary["generated"] == 0  # the take was cached
     assert run_json(cli, "status", show)["lines"][5]["take"] == 2
-    mine = stems(show)["talk_001_bob.wav"]
+    mine = stems(show)["talk_002_bob.wav"]
     # a fresh clone (project.yaml, the lock file, the voice) renders the same audio
     fresh = tmp_path / "fresh"
     shutil.copytree(show, fresh, ignore=shutil.ignore_patterns(".higgs", "build"))
     run_json(cli, "render", fresh)
-    assert stems(fresh)["talk_001_bob.wav"] == mine
+    assert stems(fresh)["talk_002_bob.wav"] == mine
     # take 0: back to the line's own seed
     run_json(cli, "pick", show, "talk:2", "0")
     assert "seed:" not in (show / "project.lock.yaml").read_text()
@@ -223,7 +223,7 @@ def test_partial_render_generates_only_the_chosen_lines_and_reports_the_rest(cli
     assert summary["generated"] == 2 and summary["missing"] == ["intro:1", "intro:2", "intro:3", "intro:4"]
     manifest = json.loads((show / "build" / "manifest.json").read_text())
     assert [m["missing"] for m in manifest["lines"]] == [True] * 4 + [False] * 2
-    assert sorted(stems(show)) == ["talk_000_alice.wav", "talk_001_bob.wav"]
+    assert sorted(stems(show)) == ["talk_001_alice.wav", "talk_002_bob.wav"]
     # a line that hears unrendered lines brings them along, reported as context
     summary = run_json(cli, "render", show, "--line", "walk")
     assert summary["generated"] == 3 and summary["context_lines"] == ["intro:1", "intro:2"]
@@ -239,9 +239,9 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import render_project
-    from higgs_cli.project.takes import list_takes, make_takes, pick
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.commands.approvals import approve
+    from higgs_cli.project.commands.takes import list_takes, make_takes, pick
 
     def project_with(second: str):
         project = make_project(tmp_path / "p", [section("story", "clone", ("alice", "One."), ("alice", second),
@@ -267,8 +267,8 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_path):
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import project_status, render_project
+    from higgs_cli.project import project_status, render_project
+    from higgs_cli.project.commands.approvals import approve
 
     class NextRevision(FakeSession):
         model_id = "fake-model-sha-2"
@@ -280,7 +280,7 @@ def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_pat
     summary = render_project(project, NextRevision())
     assert summary.generated == 1 and summary.approved == 1
     after = stems(tmp_path)
-    assert after["talk_001_bob.wav"] == before["talk_001_bob.wav"]  # the fake's audio ignores the model id:
+    assert after["talk_002_bob.wav"] == before["talk_002_bob.wav"]  # the fake's audio ignores the model id:
     # that alice's line was generated again is what shows the new revision's key
     assert [line.approved for line in project_status(project)] == [False, True]
 
@@ -296,3 +296,23 @@ def test_takes_are_checked_by_the_quality_guards(cli, fake_model, tmp_path):
     made = run_json(cli, "takes", show, "talk:2", "--count", "2")
     assert all(any(f["code"] == "too_short" for f in take["flags"]) for take in made["takes"])  # the fake's
     assert "too_short" in cli("project", "takes", show, "talk:2").stdout  # tones are short for 19 words
+
+
+def test_approving_a_flagged_line_warns(cli, fake_model, tmp_path):
+    """Issue 35.7: an approval keeps the audio; one the quality guards flagged is named in a warning."""
+    from higgs_cli.engine.request import GenerationResult
+    from higgs_cli.project.commands.approvals import current_lines
+    from higgs_cli.project.reading.load import load_project
+
+    show = write(tmp_path / "show")
+    run_json(cli, "render", show)
+    cur = current_lines(load_project(show))
+    i = cur.refs.resolve("talk:2")[0]
+    entry = cur.store.get(cur.keys[i])
+    cur.store.put(cur.keys[i], GenerationResult(codes=entry.codes, audio=entry.audio, finished=entry.finished),
+                  {**entry.meta, "flags": [{"code": "silence", "message": "2.1 s of silence"}]})
+    quiet = cli("project", "approve", show, "talk:1")
+    assert quiet.exit_code == 0 and "warning:" not in quiet.stderr
+    loud = cli("project", "approve", show, "talk:1", "talk:2")
+    assert loud.exit_code == 0 and "warning:" in loud.stderr and "talk:2 (silence)" in loud.stderr
+    assert run_json(cli, "approve", show, "--section", "talk")["flagged"] == {"talk:2": ["silence"]}

@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 from fakes import FakeSession, make_project, section
 
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.names import safe_name, slugify
-from higgs_cli.project.render import render_project
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project.building.render import render_project
+from higgs_cli.project.folder.names import safe_name, slugify
 
 
 @pytest.mark.parametrize(("title", "slug"), [
@@ -36,7 +36,7 @@ def test_unicode_speakers_and_titles_name_their_files(tmp_path):
     summary = render_project(project, FakeSession())
     build = tmp_path / "build"
     assert summary.outputs["master"] == build / "游戏对白.wav"
-    assert sorted(p.name for p in (build / "stems").iterdir()) == ["对白_000_小明.wav", "对白_001_bob.wav"]
+    assert sorted(p.name for p in (build / "stems").iterdir()) == ["对白_001_小明.wav", "对白_002_bob.wav"]
     assert (build / "游戏对白.srt").is_file()
 
 
@@ -73,8 +73,8 @@ def test_a_custom_output_dir_loses_only_what_its_manifest_listed(tmp_path):
 def test_a_line_with_an_id_names_its_stem_and_names_never_collide(tmp_path):
     from higgs_cli.engine.request import GenerationRequest
     from higgs_cli.plugins.task import PlannedLine
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.names import stem_names
+    from higgs_cli.project.folder.names import stem_names
+    from higgs_cli.project.reading.load import load_project
 
     (tmp_path / "project.yaml").write_text("""\
 title: Game
@@ -91,7 +91,7 @@ script:
 """, encoding="utf-8")
     render_project(load_project(tmp_path), FakeSession())
     assert sorted(p.name for p in (tmp_path / "build" / "stems").iterdir()) == [
-        "gate_001_npc.wav", "guard_halt.wav", "guard_pass.wav"]
+        "gate_002_npc.wav", "guard_halt.wav", "guard_pass.wav"]
     manifest = json.loads((tmp_path / "build" / "manifest.json").read_text())
     assert "stems/guard_halt.wav" in manifest["outputs"]["stems"]
 
@@ -99,6 +99,8 @@ script:
         return PlannedLine(section, speaker, "x", GenerationRequest(text="x"), 0.0)
 
     planned = [line("a", "s"), line("a", "s"), line("a", "s"), line("b", "t"), line("b", "t")]
+    # numbered from 1 as references are: a_003_s.wav is a:3 (issue 35.5)
+    assert stem_names(planned) == ["a_001_s.wav", "a_002_s.wav", "a_003_s.wav", "b_001_t.wav", "b_002_t.wav"]
     # chunks of one id, an id equal to another line's name, and two ids that differ only in case
-    assert stem_names(planned, ["long", "long", "b_000_t", None, "B_000_T"]) == [
-        "long_1.wav", "long_2.wav", "b_000_t.wav", "b_000_t_2.wav", "B_000_T_3.wav"]
+    assert stem_names(planned, ["long", "long", "b_001_t", None, "B_001_T"]) == [
+        "long_1.wav", "long_2.wav", "b_001_t.wav", "b_001_t_2.wav", "B_001_T_3.wav"]

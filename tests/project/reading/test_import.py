@@ -59,7 +59,8 @@ def test_a_dialogue_sheet_becomes_a_project_that_validates_and_renders(cli, tiny
     raw = yaml.safe_load((tmp_path / "game" / "project.yaml").read_text(encoding="utf-8"))
     gate, tavern = raw["script"]
     assert (gate["id"], gate["task"], tavern["id"]) == ("gate", "dialogue", "tavern")
-    assert gate["lines"][0] == {"id": "g_001", "speaker": "Guard", "text": "Halt! Who goes there?", "scene": "stern"}
+    assert gate["lines"][0] == {"id": "g_001", "speaker": "Guard", "text": "Halt! Who goes there?",
+                                "direction": "stern"}  # joins the scene instead of replacing it (issue 35.4)
     assert gate["lines"][1]["text"] == "Just a traveller, sir."
     assert cli("project", "validate", tmp_path / "game").exit_code == 0
     _short(tmp_path / "game")
@@ -231,3 +232,91 @@ def test_the_default_folder_is_named_after_the_file(cli, tmp_path, monkeypatch):
     (tmp_path / "quest.csv").write_text(SHEET, encoding="utf-8")
     assert cli("project", "import", "quest.csv").exit_code == 0
     assert (tmp_path / "quest" / "project.yaml").is_file() and (tmp_path / "quest" / "voices").is_dir()
+
+
+def _jpeg() -> bytes:
+    return b"\xff\xd8\xff\xe0" + b"\x00" * 64 + b"\xff\xd9"
+
+
+def test_a_book_imports_as_m4b_with_its_cover_and_an_opening(cli, tmp_path):
+    """Issue 35.3: chapters reach the delivered file (M4B), with the title, author and cover; front matter
+    before the first chapter is the "Opening"; the summary says which format and why."""
+    from ebooklib import epub
+
+    book = epub.EpubBook()
+    book.set_identifier("b")
+    book.set_title("The Lighthouse")
+    book.set_language("en")
+    book.add_author("A. Keeper")
+    book.set_cover("cover.jpg", _jpeg(), create_page=False)
+    front = epub.EpubHtml(title="", file_name="front.xhtml", lang="en")
+    front.content = "<html><body><p>For my mother.</p></body></html>"  # a dedication: no heading, not in the toc
+    one = epub.EpubHtml(title="Chapter One", file_name="ch1.xhtml", lang="en")
+    one.content = "<html><body><h1>Chapter One</h1><p>The keeper climbed.</p></body></html>"
+    for item in (front, one):
+        book.add_item(item)
+    book.toc = [one]
+    book.add_item(epub.EpubNcx())
+    book.add_item(epub.EpubNav())
+    book.spine = [front, one]
+    epub.write_epub(str(tmp_path / "light.epub"), book)
+
+    result = cli("--json", "project", "import", tmp_path / "light.epub", "-o", tmp_path / "audio")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["format"] == "m4b" and "chapters" in data["format_reason"] and "cover" in data["format_reason"]
+    raw = yaml.safe_load((tmp_path / "audio" / "project.yaml").read_text(encoding="utf-8"))
+    assert raw["output"]["format"] == "m4b" and raw["output"]["cover"] == "cover.jpg"
+    assert (tmp_path / "audio" / "cover.jpg").read_bytes() == _jpeg()
+    assert [(s["id"], s["title"]) for s in raw["script"]] == [("opening", "Opening"), ("chapter-one", "Chapter One")]
+    human = cli("project", "import", tmp_path / "light.epub", "-o", tmp_path / "again")
+    assert "output format m4b: an audiobook file that carries the chapters" in " ".join(human.stdout.split())
+    assert cli("project", "validate", tmp_path / "audio").exit_code == 0
+
+
+def test_a_manuscript_imports_as_m4b_and_its_front_matter_is_the_opening(cli, tmp_path):
+    source = tmp_path / "novel.md"
+    source.write_text("A foreword.\n\n# Chapter 1\n\nIt began.\n", encoding="utf-8")
+    result = cli("--json", "project", "import", source, "-o", tmp_path / "n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["format"] == "m4b"
+    raw = yaml.safe_load((tmp_path / "n" / "project.yaml").read_text(encoding="utf-8"))
+    assert raw["output"]["format"] == "m4b" and "cover" not in raw["output"]
+    assert [(s["id"], s["title"]) for s in raw["script"]] == [("opening", "Opening"), ("chapter-1", "Chapter 1")]
+
+
+def test_an_imported_cast_has_distinct_voices_display_names_and_directions_that_join_the_scene(cli, tmp_path):
+    """Issue 35.4."""
+    from higgs_cli.plugins.manager import get_tasks
+    from higgs_cli.project.planning.plan import plan_project
+    from higgs_cli.project.reading.load import load_project
+
+    sheet = tmp_path / "quest.csv"
+    sheet.write_text(SHEET, encoding="utf-8")
+    assert cli("project", "import", sheet, "-o", tmp_path / "game").exit_code == 0
+    raw = yaml.safe_load((tmp_path / "game" / "project.yaml").read_text(encoding="utf-8"))
+    descriptions = [s["description"] for s in raw["speakers"].values()]
+    assert len(set(descriptions)) == 3  # no longer all "a clear, natural voice"
+    assert raw["speakers"]["Old_Man"]["name"] == "Old Man" and "name" not in raw["speakers"]["Guard"]
+
+    cast = tmp_path / "cast.csv"
+    cast.write_text("character,line,gender,age,accent\nOld Man,Hello.,male,old,Scottish\n"
+                    "Ada,Hi.,female,young,\nOld Man,Bye.,,,\n", encoding="utf-8")
+    assert cli("project", "import", cast, "-o", tmp_path / "cast").exit_code == 0
+    raw = yaml.safe_load((tmp_path / "cast" / "project.yaml").read_text(encoding="utf-8"))
+    assert raw["speakers"]["Old_Man"]["description"] == "an old male voice with a Scottish accent"
+    assert raw["speakers"]["Ada"]["description"] == "a young female voice"
+
+    project_file = tmp_path / "game" / "project.yaml"
+    text = project_file.read_text(encoding="utf-8")
+    assert 'title: "quest"' in text
+    project_file.write_text(text.replace('title: "quest"', 'title: "quest"\nscene: "A windy castle gate at night."'),
+                            encoding="utf-8")
+    project = load_project(tmp_path / "game", tasks=get_tasks())
+    assert project.speakers["Old_Man"].display_name == "Old Man"
+    from fakes import FakeSession
+
+    planned = plan_project(project, FakeSession(), tasks=get_tasks())
+    first = planned[0].request.scene
+    assert "A windy castle gate at night." in first and "Delivery: stern" in first  # joined, not replaced
+    assert "Delivery" not in planned[1].request.scene

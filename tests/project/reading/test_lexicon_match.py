@@ -12,7 +12,7 @@ import time
 import pytest
 
 from higgs_cli.plugins.script import LexiconEntry
-from higgs_cli.project.lexicon import Lexicon
+from higgs_cli.project.reading.lexicon import Lexicon
 
 _CJK = re.compile("[\u2e80-\u2fff\u3040-\u30ff\u3100-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af]")
 

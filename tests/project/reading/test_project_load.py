@@ -1,4 +1,4 @@
-"""Loading and validating project.yaml (higgs_cli.project.load)."""
+"""Loading and validating project.yaml (higgs_cli.project.reading.load)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from higgs_cli.engine.request import Sampling
 from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.plugins import OutputSettings, Problem, Project, SamplingDefaults
-from higgs_cli.project.load import TEMPLATES, find_project_file, load_project, new_project
+from higgs_cli.project.commands.new import TEMPLATES, new_project
+from higgs_cli.project.reading.load import find_project_file, load_project
 
 
 class FakeTask:
@@ -117,9 +119,10 @@ def test_valid_project_loads_into_the_model(tmp_path, tasks):
     assert project.model == "bosonai/higgs-audio-v2-generation-3B-base"
     assert project.scene == "A quiet studio with warm acoustics."
     # given values win, the rest are the defaults
-    assert project.defaults == SamplingDefaults(temperature=0.5, top_k=50, seed=42, max_seconds=20.0, pause=0.25)
+    assert project.defaults == SamplingDefaults(Sampling(temperature=0.5, top_k=50), seed=42, max_seconds=20.0,
+                                                pause=0.25)
     assert project.output == OutputSettings(format="flac", loudness=-14.0, stems=False)
-    assert isinstance(project.defaults.temperature, float) and isinstance(project.defaults.top_k, int)
+    assert isinstance(project.defaults.sampling.temperature, float) and isinstance(project.defaults.sampling.top_k, int)
 
     alice, bob, carol, narrator = (project.speakers[n] for n in ("alice", "bob", "carol", "narrator"))
     assert (alice.voice, alice.description, alice.audio) == ("alice", "warm female voice", None)
@@ -709,7 +712,7 @@ def test_ras_settings_on_sections_and_lines(tmp_path, tasks):
                 ras_max_repeat: 4
     """)
     project = load_project(tmp_path, tasks=tasks)
-    assert (project.defaults.ras_window, project.defaults.ras_max_repeat) == (5, 3)
+    assert (project.defaults.sampling.ras_window, project.defaults.sampling.ras_max_repeat) == (5, 3)
     assert [(line.ras_window, line.ras_max_repeat) for line in project.sections[0].lines] == \
         [(0, None), (9, 1), (0, 4)]
     text = """
