@@ -147,7 +147,7 @@ def _recorded_build(layout: ProjectLayout, snap: dict, default: str) -> Path:
 
     The snapshot file is the project's, so it may come from someone else: an
     absolute path or `..` there would make restore write wherever it says. A
-    render to an --output-dir outside the project is restored with --out.
+    render to an --output-dir outside the project is restored with --output-dir.
     """
     recorded = snap.get("build_dir", default)
     if not isinstance(recorded, str):
@@ -157,7 +157,7 @@ def _recorded_build(layout: ProjectLayout, snap: dict, default: str) -> Path:
     except UsageError as error:
         raise UsageError(f"{error.message}; restore writes only inside the project unless you name the folder",
                          hint=f"give the folder yourself: higgs project restore {layout.root} {snap['id']} "
-                              "--out DIR") from None
+                              "--output-dir DIR") from None
 
 
 def drop_snapshots(project: Project) -> list[str]:
