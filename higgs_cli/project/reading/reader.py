@@ -14,7 +14,7 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, nothing_to_speak
 from higgs_cli.plugins.script import (
     GuardSettings,
     Line,
@@ -255,9 +255,8 @@ class ProjectReader(SpeakerReader):
                              f"({len(value)} as written)", f"at most {MAX_TEXT_CHARS} characters as the model reads "
                              "it: split the line, or shorten the lexicon's respellings")
             return BAD
-        if value is not BAD and not normalize_text(value):
-            self.p.add(node, f"{what} has nothing to speak once invisible characters are removed",
-                       "words to speak")
+        if value is not BAD and (problem := nothing_to_speak(value, what)):
+            self.p.add(node, problem, "words to speak")
             return BAD
         return value
 

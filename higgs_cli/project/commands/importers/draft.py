@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, nothing_to_speak
 from higgs_cli.project.reading.schema import LINE_KEYS, MAX_NAME_CHARS, MAX_TITLE_CHARS, SPEAKER_NAME
 
 PLACEHOLDER_VOICE = "a clear, natural voice"  # a described voice renders with no recording at all
@@ -114,7 +114,7 @@ def section_id(title: str, taken: set[str], fallback: str) -> str:
 def split_long(text: str, limit: int = MAX_TEXT_CHARS) -> list[str]:
     """A paragraph as lines: cut at sentence ends (then at spaces) when longer than a line may be;
     none when nothing is left to speak once invisible characters go (a line of zero-width spaces)."""
-    if not normalize_text(text):
+    if nothing_to_speak(text):
         return []
     if len(text) <= limit:
         return [text]

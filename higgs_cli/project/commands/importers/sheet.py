@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from higgs_cli.engine.text import MAX_TEXT_CHARS, normalize_text
+from higgs_cli.engine.text import MAX_TEXT_CHARS, nothing_to_speak
 from higgs_cli.project.commands.importers.draft import (
     Draft,
     DraftLine,
@@ -75,8 +75,8 @@ def read_dialogue_sheet(path: Path, *, title: str | None = None) -> tuple[Draft,
             sheet.add(line, f"{text_key} is empty")
         elif len(text) > MAX_TEXT_CHARS:
             sheet.add(line, f"{text_key} is {len(text)} characters long; the limit is {MAX_TEXT_CHARS}")
-        elif not normalize_text(text):
-            sheet.add(line, f"{text_key} has nothing to speak once invisible characters are removed")
+        elif problem := nothing_to_speak(text, text_key):
+            sheet.add(line, problem)
         if line_id is not None:
             if not SECTION_ID.fullmatch(line_id) or len(line_id) > MAX_NAME_CHARS:
                 sheet.add(line, f"id {line_id!r} cannot be a line id ({SECTION_ID_RULE})")
