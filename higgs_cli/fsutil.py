@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import json
 import os
 import shutil
 import stat
@@ -71,6 +72,12 @@ def refuse_dangling_link(path: str | os.PathLike) -> None:
 
 def check_writable(target: str | os.PathLike) -> Path:
     """Raise UsageError unless a file could be written at `target`; creates nothing."""
+    from higgs_cli.storage.urls import looks_like_url, unfolded
+
+    if looks_like_url(target):  # s3://b/x.wav is not a folder named s3: (and is shown as written)
+        raise UsageError(f"cannot write {unfolded(target)}: this output is a local file, not a URL",
+                         hint="write a local file (and copy it to the bucket), or render a project, whose "
+                              "outputs may live on s3:// (docs/scale.md)")
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     refuse_dangling_link(target)
@@ -321,3 +328,12 @@ def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 
         yield
     finally:
         lock.release()
+
+
+def read_json(path: str | os.PathLike) -> dict | None:
+    """A JSON object from `path`, or None when it is missing, unreadable or not an object."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

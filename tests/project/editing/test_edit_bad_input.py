@@ -9,9 +9,9 @@ from test_edit_loop import run_json, write
 
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import LexiconEntry
-from higgs_cli.project.lexicon import Lexicon
-from higgs_cli.project.load import load_project
-from higgs_cli.project.refs import LineRefs
+from higgs_cli.project.planning.refs import LineRefs
+from higgs_cli.project.reading.lexicon import Lexicon
+from higgs_cli.project.reading.load import load_project
 
 
 @pytest.fixture
@@ -151,7 +151,7 @@ def test_refs_of_a_multi_chunk_clone_line(tmp_path):
                                                     "    max_chunk_chars: 40\n")
                                        .replace("Nguyen walked to the market.", long))
     project = load_project(show)
-    from higgs_cli.project.plan import ProjectPlanContext, plan_sections
+    from higgs_cli.project.planning.plan import ProjectPlanContext, plan_sections
 
     planned = plan_sections(project, ProjectPlanContext(project, codec_id="none"))
     refs = LineRefs(project, planned)

@@ -239,9 +239,9 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import render_project
-    from higgs_cli.project.takes import list_takes, make_takes, pick
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.commands.approvals import approve
+    from higgs_cli.project.commands.takes import list_takes, make_takes, pick
 
     def project_with(second: str):
         project = make_project(tmp_path / "p", [section("story", "clone", ("alice", "One."), ("alice", second),
@@ -267,8 +267,8 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_path):
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import project_status, render_project
+    from higgs_cli.project import project_status, render_project
+    from higgs_cli.project.commands.approvals import approve
 
     class NextRevision(FakeSession):
         model_id = "fake-model-sha-2"
@@ -301,8 +301,8 @@ def test_takes_are_checked_by_the_quality_guards(cli, fake_model, tmp_path):
 def test_approving_a_flagged_line_warns(cli, fake_model, tmp_path):
     """Issue 35.7: an approval keeps the audio; one the quality guards flagged is named in a warning."""
     from higgs_cli.engine.request import GenerationResult
-    from higgs_cli.project.approvals import current_lines
-    from higgs_cli.project.load import load_project
+    from higgs_cli.project.commands.approvals import current_lines
+    from higgs_cli.project.reading.load import load_project
 
     show = write(tmp_path / "show")
     run_json(cli, "render", show)
