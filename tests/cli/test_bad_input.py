@@ -295,6 +295,20 @@ def test_links_planted_in_a_project_are_not_followed(show, refused, tmp_path, fo
     refused("project", command, show, code=2, message="is a symbolic link")
 
 
+def test_a_link_planted_inside_build_is_replaced_never_written_through(show, cli, tmp_path):
+    """Issue 31.1: build/stems pointing at your folder: the render swaps in its own folder; yours is untouched."""
+    victim = tmp_path / "outside"
+    stems = show / "build" / "stems"
+    for stem in stems.iterdir():
+        (victim / stem.name).write_bytes(b"yours")
+    shutil.rmtree(stems)
+    stems.symlink_to(victim, target_is_directory=True)
+    (show / "project.yaml").write_text(GOOD.replace("Welcome to the show.", "Welcome again."))
+    assert cli("project", "render", show).exit_code == 0
+    assert all(p.read_bytes() == b"yours" for p in victim.glob("*.wav")) and not stems.is_symlink()
+    assert (victim / "precious.txt").read_text() == "mine"
+
+
 def test_clean_removes_only_what_a_manifest_lists_inside_its_folder(show, cli, tmp_path):
     """A tampered manifest (or last_render.json) cannot make `clean` delete files elsewhere."""
     out = tmp_path / "exports"
