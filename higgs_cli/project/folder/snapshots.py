@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import time
 import uuid
@@ -33,6 +34,9 @@ from higgs_cli.project.layout import BUILD_DIR, LOCK_YAML, MANIFEST, PROJECT_FIL
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def snapshots_dir(layout: ProjectLayout) -> Path:
@@ -147,9 +151,12 @@ def find_snapshot(project: Project, snapshot_id: str) -> dict:
     raise UsageError(f"'{snapshot_id}' {what}", hint=f"`higgs project snapshots` lists them; the newest: {shown}")
 
 
-def _check_blob(layout: ProjectLayout, snap: dict, rel: str, digest: object) -> Path:
-    blob = _blob(layout, str(digest))
-    if not isinstance(digest, str) or not blob.is_file():
+def _check_blob(layout: ProjectLayout, snap: dict, rel: object, digest: object) -> Path:
+    if not isinstance(rel, str) or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+        raise UsageError(f"snapshot {snap['id']} is damaged: {rel!r} has no sha256",
+                         hint=f"remove {snapshots_dir(layout) / (snap['id'] + '.json')}")
+    blob = _blob(layout, digest)
+    if not blob.is_file():
         raise UsageError(f"snapshot {snap['id']} cannot be restored: the saved copy of {rel} is gone",
                          hint="`higgs project clean --snapshots` or a deleted .higgs/ removes them; nothing was "
                               "written")
@@ -166,7 +173,7 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
     written. Every blob and place is checked first: nothing is written unless all are there and intact."""
     layout = ProjectLayout(project.root)
     snap = find_snapshot(project, snapshot_id)
-    build = Path(out_dir) if out_dir is not None else layout.root / snap.get("build_dir", BUILD_DIR)
+    build = Path(out_dir) if out_dir is not None else _recorded_build(layout, snap, BUILD_DIR)
     build, custom = layout.build_dir(build)
     layout.check_folders(build, custom=custom, is_render=is_build)
     files: dict[str, str] = snap["files"]
@@ -179,8 +186,11 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
                          hint="restore it with --with-project")
     with layout.lock(f"project {project.title}"):
         # every place and every blob first: a bad one refuses the restore before anything is written
-        targets = [(resolve_inside(build, rel, what="snapshot file"), _check_blob(layout, snap, rel, digest))
-                   for rel, digest in sorted(files.items(), key=lambda kv: kv[0] == MANIFEST)]  # the manifest last
+        # inside the build folder, through no link: a link planted in build/ could lead anywhere
+        targets = []
+        for rel, digest in sorted(files.items(), key=lambda kv: kv[0] == MANIFEST):  # the manifest last
+            blob = _check_blob(layout, snap, rel, digest)
+            targets.append((resolve_inside(build, rel, what=f"snapshot {snap['id']}'s file"), blob))
         project_targets = []
         if with_project:
             for name in (PROJECT_FILE, LOCK_YAML):
@@ -215,6 +225,24 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
             project_written.append(str(target))
     return {"snapshot": snap["id"], "build_dir": str(build), "files": [str(p) for p in written],
             "project_files": project_written, "kept_as": before}
+
+
+def _recorded_build(layout: ProjectLayout, snap: dict, default: str) -> Path:
+    """The build folder a snapshot records, which must lie inside the project.
+
+    The snapshot file is the project's, so it may come from someone else: an
+    absolute path or `..` there would make restore write wherever it says. A
+    render to an --output-dir outside the project is restored with --output-dir.
+    """
+    recorded = snap.get("build_dir", default)
+    if not isinstance(recorded, str):
+        raise UsageError(f"snapshot {snap['id']} is damaged: its build_dir is not a path")
+    try:
+        return resolve_inside(layout.root, recorded, what=f"snapshot {snap['id']}'s build folder")
+    except UsageError as error:
+        raise UsageError(f"{error.message}; restore writes only inside the project unless you name the folder",
+                         hint=f"give the folder yourself: higgs project restore {layout.root} {snap['id']} "
+                              "--output-dir DIR") from None
 
 
 def drop_snapshots(project: Project) -> list[str]:
