@@ -241,8 +241,8 @@ script:
 
 
 def render_times(session, model, processor, texts: list[str], frames: int, batch: int) -> dict:
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.reading.load import load_project
 
     with tempfile.TemporaryDirectory() as tmp:
         project = load_project(write_project(Path(tmp), texts, frames / FRAME_RATE))

@@ -32,8 +32,8 @@ EXAMPLE = ROOT.parent / "projects" / "jingle"
 
 def render_once(project_dir: Path, session, batch_size: int) -> dict:
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.reading.load import load_project
 
     tasks = get_tasks()
     started = time.perf_counter()

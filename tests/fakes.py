@@ -11,8 +11,7 @@ import numpy as np
 
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.engine.request import CHUNK_FRAMES, NUM_CODEBOOKS, SAMPLE_RATE, GenerationRequest, GenerationResult
-from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.model import Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
+from higgs_cli.plugins.script import GuardSettings, Line, OutputSettings, Project, SamplingDefaults, Section, Speaker
 
 HOP = SAMPLE_RATE // 25  # samples per frame
 

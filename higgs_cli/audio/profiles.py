@@ -1,7 +1,7 @@
 """Delivery profiles: what ACX, podcast platforms and broadcasters ask of a file, and how a master meets it.
 
 A profile is data: the limits `higgs project check` holds a delivered file to
-(project/check.py) and the targets mastering aims at so that the check passes.
+(project/commands/check.py) and the targets mastering aims at so that the check passes.
 The mastering targets sit inside the limits with a margin, because a lossy
 encoder moves peaks (an MP3 reads up to about 1 dB higher in true peak than
 the audio it was made from) and the room tone adds a little energy.

@@ -13,10 +13,10 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-from higgs_cli.batch.table import Record, Sheet, as_text, pick_column, read_bytes, read_csv, read_jsonl
 from higgs_cli.engine.request import SAMPLING_RANGES
 from higgs_cli.engine.text import MAX_TEXT_CHARS, check_text, nothing_to_speak
 from higgs_cli.errors import HiggsError, UsageError
+from higgs_cli.sheets import Record, Sheet, as_text, pick_column, read_bytes, read_csv, read_jsonl
 
 COLUMNS = ("id", "text", "voice", "scene", "direction", "seed", "format")
 SUFFIXES = (".txt", ".csv", ".tsv", ".jsonl")

@@ -32,14 +32,22 @@ from higgs_cli.cli.output import out
 from higgs_cli.cli.progress import SESSION_NOTES, RenderBars
 from higgs_cli.engine.api import DEFAULT_BATCH_SIZE
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.delivery import check_delivery
-from higgs_cli.project.lexicon import unused_entry_warnings
-from higgs_cli.project.load import load_project, new_project
-from higgs_cli.project.lockfile import LockFile
-from higgs_cli.project.plan import check_library_voices, library_voice_warnings
-from higgs_cli.project.render import clean_project, project_status, render_project
+from higgs_cli.project import (
+    LockFile,
+    ProjectLayout,
+    check_delivery,
+    check_library_voices,
+    clean_project,
+    library_voice_warnings,
+    load_project,
+    new_project,
+    prepare_project,
+    prepare_render,
+    project_status,
+    render_project,
+    unused_entry_warnings,
+)
 from higgs_cli.sessions import SessionSpec, describe_session, open_session
-from higgs_cli.storage.place import prepare_project, prepare_render
 
 app = make_app("project", help="Create, validate and render projects.")
 
@@ -59,9 +67,10 @@ def new(
 ) -> None:
     """Create a project folder with a commented project.yaml to edit."""
     folder = new_project(name, title=title or name.resolve().name, template=template)
-    out.result({"path": str(folder), "file": str(folder / "project.yaml"), "template": template},
+    file = ProjectLayout(folder).project_file
+    out.result({"path": str(folder), "file": str(file), "template": template},
                lambda console: console.print(
-                   f"created {folder / 'project.yaml'}\nnext: edit it, then run "
+                   f"created {file}\nnext: edit it, then run "
                    f"`higgs project validate {folder}` and `higgs project render {folder}`", highlight=False))
 
 
@@ -180,7 +189,7 @@ def _edit_warnings(summary) -> None:
 @app.command()
 def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show which lines are rendered, stale (cached, not in the outputs) or missing; loads no model."""
-    from higgs_cli.storage.publish import published_url
+    from higgs_cli.project import published_url
 
     tasks = get_tasks()
     place = prepare_project(path)  # a URL: mirrored as render mirrors it (its cache, its last render's state)
@@ -242,5 +251,3 @@ def clean(
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
 
-
-from higgs_cli.cli import project_edit  # noqa: E402,F401  (adds takes, pick, approve, snapshots, restore)

@@ -1,6 +1,6 @@
 """`higgs project check PATH --profile acx|podcast|broadcast`: a build measured as delivered.
 
-Registered on the `project` app; the measuring is in `higgs_cli.project.check`.
+Registered on the `project` app; the measuring is in `higgs_cli.project.commands.check`.
 Exit code 0 when every rule passes, 1 when one fails, 2 for bad input
 (an unknown profile, no build).
 """
@@ -19,7 +19,7 @@ from higgs_cli.cli.options import JsonFlag, QuietFlag
 from higgs_cli.cli.output import out
 from higgs_cli.cli.project import ProjectPath, app
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.load import load_project
+from higgs_cli.project import load_project
 
 
 @app.command()
@@ -35,7 +35,7 @@ def check(
     quiet: QuietFlag = False,
 ) -> None:
     """Measure the build's delivered files (as encoded) against a delivery profile: one row per rule."""
-    from higgs_cli.project.check import check_build
+    from higgs_cli.project import check_build
 
     project = load_project(path, tasks=get_tasks())
     report = check_build(project, profile, out_dir=output_dir)

@@ -1,7 +1,7 @@
 """The producer's editing loop on the `project` app: takes, pick, approve, unapprove, snapshots, restore.
 
 Registered when cli/project.py imports this module. Each command parses, calls one library
-function (project/takes.py, approvals.py, snapshots.py) and prints. Only `takes --count` loads a
+function (project/commands/takes.py, approvals.py, snapshots.py) and prints. Only `takes --count` loads a
 model; the rest read the project, the lock file and the cache.
 """
 
@@ -29,7 +29,7 @@ from higgs_cli.cli.options import (
 from higgs_cli.cli.output import out
 from higgs_cli.cli.project import ProjectPath, app
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.load import load_project
+from higgs_cli.project import load_project
 from higgs_cli.sessions import SessionSpec
 
 Ref = Annotated[str, typer.Argument(metavar="REF", show_default=False,
@@ -64,7 +64,7 @@ def takes(
     quiet: QuietFlag = False,
 ) -> None:
     """List a line's takes, or render N new ones with other seeds (--count N); pick one with `project pick`."""
-    from higgs_cli.project.takes import list_takes, make_takes
+    from higgs_cli.project import list_takes, make_takes
 
     tasks = get_tasks()
     spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
@@ -74,7 +74,7 @@ def takes(
         data = list_takes(project, ref, tasks=tasks)
     else:
         from higgs_cli.cli.progress import SESSION_NOTES
-        from higgs_cli.project.plan import check_library_voices
+        from higgs_cli.project import check_library_voices
         from higgs_cli.sessions import describe_session, open_session
 
         check_library_voices(project)
@@ -113,7 +113,7 @@ def pick(
     quiet: QuietFlag = False,
 ) -> None:
     """Make one take of a line current: recorded in project.lock.yaml, used by the next render."""
-    from higgs_cli.project.takes import pick as pick_take
+    from higgs_cli.project import pick as pick_take
 
     tasks = get_tasks()
     data = pick_take(load_project(path, tasks=tasks), ref, take, tasks=tasks)
@@ -126,10 +126,14 @@ def pick(
 def approve(path: ProjectPath, refs: Refs = None, section: SectionsOption = None, all_: AllFlag = False,
             json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Approve lines: they keep their audio through project-wide changes until their own text or voice changes."""
-    from higgs_cli.project.approvals import approve as approve_lines
+    from higgs_cli.project import approve as approve_lines
 
     tasks = get_tasks()
     data = approve_lines(load_project(path, tasks=tasks), refs or [], sections=section or [], every=all_, tasks=tasks)
+    if data["flagged"]:  # approving keeps the audio; a flagged take deserves a listen first
+        shown = ", ".join(f"{ref} ({', '.join(kinds)})" for ref, kinds in list(data["flagged"].items())[:8])
+        out.warn(f"approved {len(data['flagged'])} line(s) the quality guards flagged: {shown}; listen to them "
+                 f"(build/review.html), or render them again with `higgs project render PATH --line REF`")
     out.result(data, lambda console: console.print(f"approved {_lines(data['approved'])}", highlight=False))
 
 
@@ -137,7 +141,7 @@ def approve(path: ProjectPath, refs: Refs = None, section: SectionsOption = None
 def unapprove(path: ProjectPath, refs: Refs = None, section: SectionsOption = None, all_: AllFlag = False,
               json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Drop lines' approvals: the next render gives them the project's current settings."""
-    from higgs_cli.project.approvals import unapprove as unapprove_lines
+    from higgs_cli.project import unapprove as unapprove_lines
 
     tasks = get_tasks()
     data = unapprove_lines(load_project(path, tasks=tasks), refs or [], sections=section or [], every=all_,
@@ -148,7 +152,7 @@ def unapprove(path: ProjectPath, refs: Refs = None, section: SectionsOption = No
 @app.command()
 def snapshots(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """List the snapshots every render recorded (restore one with `project restore`)."""
-    from higgs_cli.project.snapshots import list_snapshots
+    from higgs_cli.project import list_snapshots
 
     found = list_snapshots(load_project(path, tasks=get_tasks()))
     data = {"snapshots": [{k: v for k, v in s.items() if k not in ("keys", "files")} | {"files": len(s["files"])}
@@ -178,7 +182,7 @@ def restore(
     quiet: QuietFlag = False,
 ) -> None:
     """Write a snapshot's outputs again, byte for byte; loads no model."""
-    from higgs_cli.project.snapshots import restore_snapshot
+    from higgs_cli.project import restore_snapshot
 
     data = restore_snapshot(load_project(path, tasks=get_tasks()), snapshot, out_dir=output_dir)
     out.result(data, lambda console: console.print(

@@ -1,7 +1,7 @@
 """`higgs project import FILE [-o DIR]`: a project from a dialogue sheet, a manuscript or an EPUB.
 
 Registered on the `project` app when this module is imported (cli/app.py does).
-Parses, calls `higgs_cli.project.importers.import_project`, prints.
+Parses, calls `higgs_cli.project.commands.importers.import_project`, prints.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def import_(
 ) -> None:
     """Make a project folder from a dialogue sheet, a manuscript or an EPUB; it validates and renders as is."""
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.importers import import_project
+    from higgs_cli.project import import_project
 
     result = import_project(source, output, tasks=get_tasks(), title=title, chapter_pattern=chapter_pattern)
     if result.ignored_columns:

@@ -1,6 +1,6 @@
 """Speech recognition for the quality guards: a transformers Whisper pipeline on a local checkpoint.
 
-Loaded once per render, at the first line checked (project/guards_asr.py); it
+Loaded once per render, at the first line checked (project/building/guards_asr.py); it
 never reaches the network: a folder is used as it is, a model name only from
 the local Hugging Face cache. Which device it runs on is the render's choice
 (guards_asr.asr_device); an explicit one is checked here before any line is made.

@@ -1,6 +1,6 @@
 """What a task sees of a project: the in-memory form of a validated `project.yaml`. No I/O here.
 
-The project loader (`higgs_cli.project.load`) builds these from YAML, with a
+The project loader (`higgs_cli.project.reading.load`) builds these from YAML, with a
 file:line:column for every value; task plugins read them to plan sections
 into engine requests. They live beside the plugin contract, below the project
 layer, so that a plugin never needs to import `higgs_cli.project`.
@@ -48,7 +48,7 @@ class SamplingDefaults:
 
 @dataclass(frozen=True)
 class GuardSettings:
-    """`guards:`: the quality checks run on every generated line (project/guards.py)."""
+    """`guards:`: the quality checks run on every generated line (project/building/guards.py)."""
 
     enabled: bool = True
     asr_model: str | None = None  # a Whisper checkpoint for the speech-recognition check; None: off
@@ -155,5 +155,5 @@ class Project:
     author: str | None = None
     narrator: str | None = None
     guards: GuardSettings = field(default_factory=GuardSettings)
-    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word or phrase -> respelling (project/lexicon.py)
+    lexicon: dict[str, LexiconEntry] = field(default_factory=dict)  # word -> respelling (reading/lexicon.py)
     cache: str | None = None  # a shared render cache URL (e.g. s3://bucket/prefix); None: the project's own

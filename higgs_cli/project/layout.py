@@ -1,31 +1,38 @@
 """Where a project keeps things: one object owns every path under the project folder.
 
-    <project>/project.yaml
-    <project>/.higgs/cache/<key>.npz     generated lines (store.py)
-    <project>/.higgs/codes/<id>.npy      project recordings as audio codes (plan.py)
-    <project>/.higgs/last_render.json    the last render's state (state.py)
+    <project>/project.yaml               the project (reading/load.py)
+    <project>/voices/                    recordings made for the project (`project new`, `project import`)
+    <project>/.higgs/cache/<key>.npz     generated lines (folder/store.py)
+    <project>/.higgs/codes/<id>.npy      project recordings as audio codes (planning/plan.py)
+    <project>/.higgs/last_render.json    the last render's state (folder/state.py)
     <project>/.higgs/render.lock         held by every writer: render and clean
-    <project>/.higgs/snapshots/          every render's outputs, for `project restore` (snapshots.py)
-    <project>/.higgs/takes.json          the takes made of each line (takes.py)
-    <project>/project.lock.yaml          picks and approvals, kept in git (lockfile.py)
-    <project>/build/                     the default output folder (manifest.py lists its files)
+    <project>/.higgs/snapshots/          every render's outputs, for `project restore` (folder/snapshots.py)
+    <project>/.higgs/takes.json          the takes made of each line (commands/takes.py)
+    <project>/project.lock.yaml          picks and approvals, kept in git (folder/lockfile.py)
+    <project>/build/                     the default output folder (folder/manifest.py lists its files)
 
-Nothing here remembers an absolute path: a project folder that is copied or
+Every room of the project layer imports this module (it imports none of them);
+no other module spells these names. Nothing here remembers an absolute path: a project folder that is copied or
 moved is a fresh project at its new place.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
 from higgs_cli.errors import UsageError
 from higgs_cli.fsutil import exclusive_lock, sweep_temporaries
 
+PROJECT_FILE = "project.yaml"
+LOCK_YAML = "project.lock.yaml"
+VOICES_DIR = "voices"
 HIGGS_DIR = ".higgs"
 BUILD_DIR = "build"
-MANIFEST = "manifest.json"
+MANIFEST = "manifest.json"  # in a build folder
+NOT_INPUTS = (HIGGS_DIR, BUILD_DIR)  # what a copy of a project's inputs leaves out (a mirror from a bucket)
 
 
 class ProjectLayout:
@@ -33,6 +40,19 @@ class ProjectLayout:
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
+
+    @property
+    def project_file(self) -> Path:
+        return self.root / PROJECT_FILE
+
+    @property
+    def lock_yaml(self) -> Path:
+        """Picks and approvals (`project.lock.yaml`), kept beside project.yaml in git."""
+        return self.root / LOCK_YAML
+
+    @property
+    def voices_dir(self) -> Path:
+        return self.root / VOICES_DIR
 
     @property
     def higgs_dir(self) -> Path:
@@ -50,6 +70,14 @@ class ProjectLayout:
     @property
     def state_file(self) -> Path:
         return self.higgs_dir / "last_render.json"
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.higgs_dir / "snapshots"
+
+    @property
+    def takes_file(self) -> Path:
+        return self.higgs_dir / "takes.json"
 
     @property
     def lock_file(self) -> Path:
@@ -76,18 +104,17 @@ class ProjectLayout:
         for folder in (self.cache_dir, self.codes_dir, self.higgs_dir, build):
             sweep_temporaries(folder)
 
-    def check_folders(self, build: Path, *, custom: bool) -> None:
+    def check_folders(self, build: Path, *, custom: bool, is_render: Callable[[Path], bool]) -> None:
         """Refuse to write through links planted in a project, or into a folder higgs did not make.
 
         A project may come from someone else: its `.higgs/` or `build/` could be a
         symbolic link to a folder of yours that a render or clean would then write
         into or delete. An --output-dir may be anywhere, but if it already holds
-        files they must be an earlier render's.
+        files they must be an earlier render's: `is_render(folder)` says so
+        (`folder.manifest.is_build`, passed in: this module imports no room).
         """
-        from higgs_cli.project.manifest import is_manifest
-
-        folders = [self.higgs_dir, self.cache_dir, self.codes_dir, self.higgs_dir / "snapshots",
-                   self.higgs_dir / "snapshots" / "blobs"] + ([] if custom else [self.default_build])
+        folders = [self.higgs_dir, self.cache_dir, self.codes_dir, self.snapshots_dir,
+                   self.snapshots_dir / "blobs"] + ([] if custom else [self.default_build])
         for folder in folders:
             if folder.is_symlink():
                 raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}); higgs does not write or "
@@ -96,7 +123,7 @@ class ProjectLayout:
         if custom:
             if build.exists() and not build.is_dir():
                 raise UsageError(f"--output-dir {build} is a file, not a folder")
-            if build.is_dir() and any(build.iterdir()) and not is_manifest(build / MANIFEST):
+            if build.is_dir() and any(build.iterdir()) and not is_render(build):
                 raise UsageError(f"--output-dir {build} already holds files that are not a higgs render (it has "
                                  f"no {MANIFEST}); refusing to write into it", hint="choose an empty or a new folder")
 

@@ -12,6 +12,8 @@ be written or spoken; both, and nesting past 32 levels, are refused here by
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.requests import ClientDisconnect, Request
 
 from higgs_cli import untrusted
@@ -19,6 +21,7 @@ from higgs_cli.server.errors import ApiError
 from higgs_cli.server.limits import Limits
 
 JSON_MEDIA_TYPE = "application/json"
+INLINE_PARSE_BYTES = 256 * 1024  # bodies up to this are parsed on the event loop (a millisecond or so)
 
 
 def check_media_type(request: Request) -> None:
@@ -48,8 +51,10 @@ async def read_json(request: Request, limits: Limits) -> dict:
             chunks.append(chunk)
     except ClientDisconnect:  # gone, or closed by the server for sending too slowly: nobody reads this
         raise ApiError(400, "the body did not arrive in time", code="incomplete_body") from None
+    raw = b"".join(chunks)
     try:  # the rules for data from outside are untrusted.py's, for every door alike
-        body = untrusted.loads(b"".join(chunks))
+        # a large body (uploaded audio) is parsed in a worker thread: other clients are not kept waiting
+        body = await asyncio.to_thread(untrusted.loads, raw) if size > INLINE_PARSE_BYTES else untrusted.loads(raw)
     except untrusted.BadJSON as error:
         raise ApiError(400, f"the request body is not plain JSON data: {error}", code="invalid_json") from None
     except (ValueError, UnicodeDecodeError) as error:

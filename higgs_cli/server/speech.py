@@ -93,11 +93,13 @@ def _voice(body: dict, state: ServerState) -> tuple[str | None, str | None]:
     from higgs_cli.errors import UsageError
 
     try:
+        if state.library is None:  # a server without a library (an embedding app's): stock names only
+            raise UsageError(f"no voice '{voice}'")
         return state.library.get(state.voice_aliases.get(voice, voice)).name, None  # names checked there
     except UsageError:
         if voice in STOCK_VOICES and voice not in state.voice_aliases:
             return None, STOCK_VOICES[voice]
-        names = [v.name for v in state.library.list()]
+        names = [v.name for v in state.library.list()] if state.library is not None else []
         raise bad(f"unknown voice '{voice}'; voices on this server: {', '.join(names) or 'none'}, and OpenAI's "
                   f"{', '.join(STOCK_VOICES)} (or send 'references' with audio and its transcript to clone one)",
                   "voice", "voice_not_found") from None

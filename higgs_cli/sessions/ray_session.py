@@ -10,7 +10,7 @@ audio is byte for byte a local render's on the same device type.
 An actor that dies is restarted by Ray (max_restarts) and its queued and
 running tasks are retried there (max_task_retries); if it cannot come back, its
 tasks go to another actor. The render caches each call's results as it
-returns (project/generate.py), so an interrupted distributed render resumes
+returns (project/building/generate.py), so an interrupted distributed render resumes
 like a local one. Progress: the frames of each finished task.
 """
 

@@ -112,9 +112,9 @@ SESSIONS = {f"higgs_cli.sessions.{p.stem}" for p in (ROOT / "higgs_cli" / "sessi
 
 @pytest.mark.slow
 @pytest.mark.parametrize("module", sorted(TORCH_FREE_ENGINE | {
-    "higgs_cli.cli.app", "higgs_cli.project.render", "higgs_cli.project.status", "higgs_cli.speech",
-    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.storage.cache", "higgs_cli.batch.render",
-    "higgs_cli.project.importers"} | SESSIONS))
+    "higgs_cli.cli.app", "higgs_cli.project.building.render", "higgs_cli.project.commands.status", "higgs_cli.speech",
+    "higgs_cli.plugins", "higgs_cli.voices.library", "higgs_cli.project.folder.cache", "higgs_cli.batch.render",
+    "higgs_cli.project.commands.importers"} | SESSIONS))
 def test_importing_leaves_torch_unloaded(module):
     code = f"import sys, {module}; sys.exit(any(m in sys.modules for m in {sorted(TORCH)!r}))"
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0, f"{module} loads torch"

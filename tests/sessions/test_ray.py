@@ -24,9 +24,9 @@ from higgs_cli.engine.api import Session  # noqa: E402
 from higgs_cli.engine.request import GenerationRequest  # noqa: E402
 from higgs_cli.errors import UsageError  # noqa: E402
 from higgs_cli.plugins.manager import get_tasks  # noqa: E402
-from higgs_cli.project.load import load_project  # noqa: E402
-from higgs_cli.project.render import NullProgress, render_project  # noqa: E402
-from higgs_cli.project.store import Store  # noqa: E402
+from higgs_cli.project.building.render import NullProgress, render_project  # noqa: E402
+from higgs_cli.project.folder.store import Store  # noqa: E402
+from higgs_cli.project.reading.load import load_project  # noqa: E402
 from higgs_cli.sessions.ray_session import RaySession  # noqa: E402
 
 pytestmark = pytest.mark.slow

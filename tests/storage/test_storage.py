@@ -18,8 +18,8 @@ pytest.importorskip("s3fs")
 
 from higgs_cli.engine.request import GenerationResult  # noqa: E402
 from higgs_cli.errors import HiggsError, UsageError  # noqa: E402
-from higgs_cli.project.store import Store  # noqa: E402
-from higgs_cli.storage.cache import RemoteStore, open_store  # noqa: E402
+from higgs_cli.project.folder.cache import RemoteStore, open_store  # noqa: E402
+from higgs_cli.project.folder.store import Store  # noqa: E402
 from higgs_cli.storage.files import local_copy, read_text  # noqa: E402
 from higgs_cli.storage.objects import Prefix  # noqa: E402
 from higgs_cli.storage.remote import scrub  # noqa: E402
@@ -203,7 +203,7 @@ def test_two_renders_share_a_cache_url(cli, s3, loads, tmp_path, monkeypatch):
 
 def _shared_cache_in_render(monkeypatch):
     """render.py makes its store with open_store(project) once integrated; until then, route it there."""
-    import higgs_cli.project.render as render
+    import higgs_cli.project.building.render as render
 
     if "open_store" in vars(render):
         return
@@ -257,7 +257,7 @@ def test_bad_credentials_are_a_clear_error_without_the_secret(cli, s3, loads, tm
 
 
 def test_publish_removes_the_old_manifest_first_and_stale_outputs_after(s3, tmp_path):
-    from higgs_cli.storage.publish import publish_build
+    from higgs_cli.project.folder.publish import publish_build
 
     client, bucket = s3
     build = tmp_path / "build"
@@ -276,3 +276,15 @@ def test_publish_removes_the_old_manifest_first_and_stale_outputs_after(s3, tmp_
     with pytest.raises(HiggsError, match="not a finished build"):
         publish_build(tmp_path / "empty", f"s3://{bucket}/out2")
     assert Prefix(f"s3://{bucket}/out2").keys() == {}
+
+
+def test_an_unsupported_scheme_is_named_as_written():
+    """A path-typed option folds `gs://b/x` to `gs:/b/x`; the error shows what the user typed."""
+    from pathlib import Path
+
+    from higgs_cli.errors import UsageError
+    from higgs_cli.storage.urls import parse_url, unfolded
+
+    assert unfolded(Path("gs://b/x.wav")) == "gs://b/x.wav" and unfolded("plain/x.wav") == "plain/x.wav"
+    with pytest.raises(UsageError, match=r"gs://b/x\.wav uses the scheme gs://"):
+        parse_url(Path("gs://b/x.wav"), what="voice audio")

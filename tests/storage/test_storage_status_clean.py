@@ -10,8 +10,8 @@ import json
 from fakes import write_voice
 from test_storage import PROJECT, _keys, _result, _upload_project
 
-from higgs_cli.project.store import Store
-from higgs_cli.storage.cache import RemoteStore
+from higgs_cli.project.folder.cache import RemoteStore
+from higgs_cli.project.folder.store import Store
 from higgs_cli.storage.objects import Prefix
 
 
@@ -101,7 +101,7 @@ def test_clean_of_a_project_url_from_another_machine(cli, s3, loads, tmp_path, m
 
 
 def test_snapshots_of_a_project_url_go_only_with_the_flag(cli, s3, loads, tmp_path):
-    from higgs_cli.storage.mirror import mirror_dir
+    from higgs_cli.project.folder.mirror import mirror_dir
     from higgs_cli.storage.urls import parse_url
 
     client, bucket = s3
@@ -160,7 +160,7 @@ def test_clean_fails_on_the_bucket_before_removing_anything_local(cli, s3, loads
 
 
 def test_unpublish_leaves_a_prefix_whose_manifest_is_not_a_render(s3):
-    from higgs_cli.storage.publish import unpublish
+    from higgs_cli.project.folder.publish import unpublish
 
     client, bucket = s3
     client.put_object(Bucket=bucket, Key="out/manifest.json", Body=b'{"outputs": {"master": "data.csv"}}')

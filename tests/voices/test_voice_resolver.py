@@ -52,8 +52,8 @@ def test_every_kind_of_voice_gets_the_same_transcript_rule(tmp_path):
 
 
 def test_cached_work_is_keyed_by_the_transcript_the_prompt_carries():
-    """A `say --input-file` row made when the transcript was normalized is not reused for the
-    transcript as written; a transcript that differs only at its ends keeps its key."""
+    """A `say --input-file` row or a project line made when the transcript was normalized is not
+    reused for the transcript as written; a transcript that differs only at its ends keeps its key."""
     from higgs_cli.batch.render import _voice_id
     from higgs_cli.engine.text import normalize_text
 
@@ -61,6 +61,18 @@ def test_cached_work_is_keyed_by_the_transcript_the_prompt_carries():
     as_sent = _voice_id(ResolvedVoice(TRANSCRIPT, audio=audio), None)
     assert _voice_id(ResolvedVoice(normalize_text(TRANSCRIPT), audio=audio), None) != as_sent
     assert _voice_id(ResolvedVoice(f"  {TRANSCRIPT}\n", audio=audio), None) == as_sent
+
+    # a project line: its render cache key holds each reference turn's text as sent
+    from higgs_cli.engine.request import GenerationRequest
+    from higgs_cli.project.folder.store import line_key
+
+    codes = np.zeros((8, 5), dtype=np.int64)
+
+    def key(transcript: str) -> str:
+        turn = reference_turn(ResolvedVoice(transcript, codes=codes))
+        return line_key(GenerationRequest(TEXT, history=(turn,)), model_id="m", codec_id="c")
+
+    assert key(TRANSCRIPT) != key(normalize_text(TRANSCRIPT)) and key(f" {TRANSCRIPT} ") == key(TRANSCRIPT)
 
 
 class _Recording:
@@ -93,7 +105,7 @@ def test_say_a_project_and_the_server_build_the_same_prompt_and_codes_for_a_voic
 
     from higgs_cli import speech
     from higgs_cli.plugins.script import Speaker
-    from higgs_cli.project.render import render_project
+    from higgs_cli.project.building.render import render_project
     from higgs_cli.voices.library import VoiceLibrary
 
     library = VoiceLibrary()  # the default library ($HIGGS_HOME/voices), as each command finds it

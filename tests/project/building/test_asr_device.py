@@ -17,8 +17,8 @@ from higgs_cli.engine import asr
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import PendingLine, generate_missing
-from higgs_cli.project.guards import LineChecker
+from higgs_cli.project.building.generate import PendingLine, generate_missing
+from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.sessions.client import RemoteSession
 from higgs_cli.sessions.lazy import LazySession
 

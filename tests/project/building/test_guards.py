@@ -1,4 +1,4 @@
-"""The quality guards one by one (project/guards.py), the choice among tries, and the check_line hook."""
+"""The quality guards one by one (project/building/guards.py), the choice among tries, and the check_line hook."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest,
 from higgs_cli.plugins import hookimpl
 from higgs_cli.plugins.manager import get_plugin_manager
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project import guards
-from higgs_cli.project.guards import LineChecker, best_try, builtin_checks, longest_loop, rank, text_amount
+from higgs_cli.project.building import guards
+from higgs_cli.project.building.guards import LineChecker, best_try, builtin_checks, longest_loop, rank, text_amount
 
 HOP = SAMPLE_RATE // FRAME_RATE
 

@@ -13,9 +13,9 @@ from biased_models import tiny_whisper
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.errors import UsageError
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import PendingLine, generate_missing, retry_seed
-from higgs_cli.project.guards import LineChecker
-from higgs_cli.project.guards_asr import AsrCheck, word_error_rate, words_of
+from higgs_cli.project.building.generate import PendingLine, generate_missing, retry_seed
+from higgs_cli.project.building.guards import LineChecker
+from higgs_cli.project.building.guards_asr import AsrCheck, word_error_rate, words_of
 
 TEXT = "Hello there, how are you today?"
 

@@ -10,7 +10,7 @@ import pytest
 from biased_models import biased_eos_model, tiny_whisper
 
 from higgs_cli.plugins import hookimpl
-from higgs_cli.project.guards import spoken_text
+from higgs_cli.project.building.guards import spoken_text
 
 LINES = ["This line has quite a few words in it, so it should last a while.",
          "And a second line, which is also long enough to take a few seconds."]

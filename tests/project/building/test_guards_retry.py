@@ -1,4 +1,4 @@
-"""Retries inside the render's generation loop (project/generate.py): a flagged line is generated
+"""Retries inside the render's generation loop (project/building/generate.py): a flagged line is generated
 again with a derived seed, batched with the next call, and its best try is kept."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pytest
 
 from higgs_cli.engine.request import FRAME_RATE, SAMPLE_RATE, GenerationRequest, GenerationResult
 from higgs_cli.plugins.script import GuardSettings
-from higgs_cli.project.generate import PendingLine, generate_missing, retry_seed
-from higgs_cli.project.guards import LineChecker
+from higgs_cli.project.building.generate import PendingLine, generate_missing, retry_seed
+from higgs_cli.project.building.guards import LineChecker
 
 HOP = SAMPLE_RATE // FRAME_RATE
 TEXTS = ["This is the first line of the story.", "And this is the second one, a little longer.",

@@ -11,7 +11,7 @@ import pytest
 from fakes import FakeSession, make_project, section
 
 from higgs_cli.errors import UsageError
-from higgs_cli.project.render import render_project
+from higgs_cli.project.building.render import render_project
 from higgs_cli.sessions.identity import ModelIdentity, model_identity
 from higgs_cli.sessions.lazy import LazySession
 

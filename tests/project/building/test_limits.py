@@ -18,9 +18,9 @@ from procs import run
 
 from higgs_cli.engine.text import MAX_TEXT_CHARS
 from higgs_cli.errors import UsageError, ValidationError
-from higgs_cli.project.load import load_project
-from higgs_cli.project.plan import speech_seconds
-from higgs_cli.project.render import render_project
+from higgs_cli.project.building.render import render_project
+from higgs_cli.project.planning.plan import speech_seconds
+from higgs_cli.project.reading.load import load_project
 
 
 def _yaml(lines: list[str], output: str = "", max_seconds: float = 30) -> str:

@@ -8,8 +8,8 @@ import pytest
 from fakes import FakeSession, make_project, section
 
 from higgs_cli.errors import HiggsError, OutOfMemory
-from higgs_cli.project.render import render_project
-from higgs_cli.project.store import Store
+from higgs_cli.project.building.render import render_project
+from higgs_cli.project.folder.store import Store
 
 
 class TightSession(FakeSession):

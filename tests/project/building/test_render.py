@@ -15,9 +15,9 @@ from fakes import FakeInterrupt, FakeSession, make_project, section, write_voice
 from higgs_cli.audio.master import assemble, trim_silence
 from higgs_cli.errors import LockedError
 from higgs_cli.fsutil import exclusive_lock
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.render import clean_project, project_status, render_project
-from higgs_cli.project.store import Store
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project import clean_project, project_status, render_project
+from higgs_cli.project.folder.store import Store
 
 SENTENCES = [f"This is sentence {w} of the story." for w in ("one", "two", "three", "four", "five")]
 

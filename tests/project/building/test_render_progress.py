@@ -10,7 +10,7 @@ from rich.console import Console
 
 from higgs_cli.cli.progress import RenderBars
 from higgs_cli.engine.request import FRAME_RATE
-from higgs_cli.project.render import render_project
+from higgs_cli.project.building.render import render_project
 
 
 def batch_project(root, lines: int = 16):

@@ -132,8 +132,8 @@ def test_check_delivery_is_what_validate_and_render_call(tmp_path):
 
     from higgs_cli.errors import UsageError
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.delivery import check_delivery
-    from higgs_cli.project.load import load_project
+    from higgs_cli.project.building.delivery import check_delivery
+    from higgs_cli.project.reading.load import load_project
 
     show = book(tmp_path / "show", output="format: mp3, cover: cover.jpg")
     (show / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)

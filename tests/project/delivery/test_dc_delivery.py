@@ -13,9 +13,9 @@ from higgs_cli.audio.cleanup import DEFAULT_HIGHPASS_HZ
 from higgs_cli.audio.io import SAMPLE_RATE, write_audio
 from higgs_cli.audio.loudness import measure_loudness
 from higgs_cli.audio.profiles import get_profile
-from higgs_cli.project.check import measure_file, rules
-from higgs_cli.project.mastering import line_highpass
-from higgs_cli.project.render import render_project
+from higgs_cli.project.building.mastering import line_highpass
+from higgs_cli.project.building.render import render_project
+from higgs_cli.project.commands.check import measure_file, rules
 
 DC = 0.3  # -10.5 dBFS, as the random checkpoint's every line carries about that much
 

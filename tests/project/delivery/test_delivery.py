@@ -129,10 +129,10 @@ def test_missing_lines_are_left_out_of_master_stems_and_subtitles(cli, fake_mode
     from fakes import FakeSession
 
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.assemble import LineAudio, write_build
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.plan import global_context, plan_project
-    from higgs_cli.project.store import Store, line_keys
+    from higgs_cli.project.building.assemble import LineAudio, write_build
+    from higgs_cli.project.folder.store import Store, line_keys
+    from higgs_cli.project.planning.plan import global_context, plan_project
+    from higgs_cli.project.reading.load import load_project
 
     show = book(tmp_path / "show", sections=2, lines=2)
     full = render(cli, show)

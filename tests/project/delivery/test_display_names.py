@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fakes import FakeSession, make_project, section
 
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.render import render_project
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project.building.render import render_project
 
 
 def test_subtitles_and_the_review_page_show_the_display_name(tmp_path):

@@ -239,9 +239,9 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import render_project
-    from higgs_cli.project.takes import list_takes, make_takes, pick
+    from higgs_cli.project.building.render import render_project
+    from higgs_cli.project.commands.approvals import approve
+    from higgs_cli.project.commands.takes import list_takes, make_takes, pick
 
     def project_with(second: str):
         project = make_project(tmp_path / "p", [section("story", "clone", ("alice", "One."), ("alice", second),
@@ -267,8 +267,8 @@ def test_takes_pick_and_an_edit_with_a_real_tiny_model(tiny_session, tmp_path):
 def test_an_approved_line_keeps_its_audio_through_another_model_revision(tmp_path):
     from fakes import make_project, section
 
-    from higgs_cli.project.approvals import approve
-    from higgs_cli.project.render import project_status, render_project
+    from higgs_cli.project import project_status, render_project
+    from higgs_cli.project.commands.approvals import approve
 
     class NextRevision(FakeSession):
         model_id = "fake-model-sha-2"
@@ -296,3 +296,23 @@ def test_takes_are_checked_by_the_quality_guards(cli, fake_model, tmp_path):
     made = run_json(cli, "takes", show, "talk:2", "--count", "2")
     assert all(any(f["code"] == "too_short" for f in take["flags"]) for take in made["takes"])  # the fake's
     assert "too_short" in cli("project", "takes", show, "talk:2").stdout  # tones are short for 19 words
+
+
+def test_approving_a_flagged_line_warns(cli, fake_model, tmp_path):
+    """Issue 35.7: an approval keeps the audio; one the quality guards flagged is named in a warning."""
+    from higgs_cli.engine.request import GenerationResult
+    from higgs_cli.project.commands.approvals import current_lines
+    from higgs_cli.project.reading.load import load_project
+
+    show = write(tmp_path / "show")
+    run_json(cli, "render", show)
+    cur = current_lines(load_project(show))
+    i = cur.refs.resolve("talk:2")[0]
+    entry = cur.store.get(cur.keys[i])
+    cur.store.put(cur.keys[i], GenerationResult(codes=entry.codes, audio=entry.audio, finished=entry.finished),
+                  {**entry.meta, "flags": [{"code": "silence", "message": "2.1 s of silence"}]})
+    quiet = cli("project", "approve", show, "talk:1")
+    assert quiet.exit_code == 0 and "warning:" not in quiet.stderr
+    loud = cli("project", "approve", show, "talk:1", "talk:2")
+    assert loud.exit_code == 0 and "warning:" in loud.stderr and "talk:2 (silence)" in loud.stderr
+    assert run_json(cli, "approve", show, "--section", "talk")["flagged"] == {"talk:2": ["silence"]}

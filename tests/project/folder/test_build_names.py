@@ -9,9 +9,9 @@ from dataclasses import replace
 import pytest
 from fakes import FakeSession, make_project, section
 
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.names import safe_name, slugify
-from higgs_cli.project.render import render_project
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project.building.render import render_project
+from higgs_cli.project.folder.names import safe_name, slugify
 
 
 @pytest.mark.parametrize(("title", "slug"), [
@@ -73,8 +73,8 @@ def test_a_custom_output_dir_loses_only_what_its_manifest_listed(tmp_path):
 def test_a_line_with_an_id_names_its_stem_and_names_never_collide(tmp_path):
     from higgs_cli.engine.request import GenerationRequest
     from higgs_cli.plugins.task import PlannedLine
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.names import stem_names
+    from higgs_cli.project.folder.names import stem_names
+    from higgs_cli.project.reading.load import load_project
 
     (tmp_path / "project.yaml").write_text("""\
 title: Game

@@ -9,7 +9,7 @@ from fakes import FakeSession, make_project, section, write_voice
 from higgs_cli.errors import HiggsError
 from higgs_cli.plugins import Location, PlannedLine, Speaker
 from higgs_cli.plugins.manager import get_tasks
-from higgs_cli.project.plan import ProjectPlanContext, global_context, is_placeholder, plan_project
+from higgs_cli.project.planning.plan import ProjectPlanContext, global_context, is_placeholder, plan_project
 
 LONG = " ".join(f"Sentence number {i} tells a little more of the story." for i in range(12))
 
@@ -240,7 +240,7 @@ def test_a_plugin_that_plans_bad_context_is_reported(tmp_path):
 def test_ras_settings_flow_from_defaults_sections_and_lines_into_sampling(tmp_path):
     """ras_window / ras_max_repeat reach each request's Sampling as temperature does: line, else section,
     else the project's defaults."""
-    from higgs_cli.project.load import load_project
+    from higgs_cli.project.reading.load import load_project
 
     (tmp_path / "project.yaml").write_text("""\
 defaults: {temperature: 0.5, ras_window: 5, ras_max_repeat: 3}

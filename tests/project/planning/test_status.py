@@ -9,8 +9,8 @@ from dataclasses import replace
 import pytest
 from fakes import FakeSession, make_project, section, write_voice
 
-from higgs_cli.project.model import Speaker
-from higgs_cli.project.render import project_status, render_project
+from higgs_cli.plugins.script import Speaker
+from higgs_cli.project import project_status, render_project
 from higgs_cli.voices.library import CODES_DIR, VoiceLibrary
 
 

@@ -288,8 +288,8 @@ def test_a_manuscript_imports_as_m4b_and_its_front_matter_is_the_opening(cli, tm
 def test_an_imported_cast_has_distinct_voices_display_names_and_directions_that_join_the_scene(cli, tmp_path):
     """Issue 35.4."""
     from higgs_cli.plugins.manager import get_tasks
-    from higgs_cli.project.load import load_project
-    from higgs_cli.project.plan import plan_project
+    from higgs_cli.project.planning.plan import plan_project
+    from higgs_cli.project.reading.load import load_project
 
     sheet = tmp_path / "quest.csv"
     sheet.write_text(SHEET, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Loading and validating project.yaml (higgs_cli.project.load)."""
+"""Loading and validating project.yaml (higgs_cli.project.reading.load)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 from higgs_cli.engine.request import Sampling
 from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.plugins import OutputSettings, Problem, Project, SamplingDefaults
-from higgs_cli.project.load import TEMPLATES, find_project_file, load_project, new_project
+from higgs_cli.project.commands.new import TEMPLATES, new_project
+from higgs_cli.project.reading.load import find_project_file, load_project
 
 
 class FakeTask:
@@ -380,7 +381,11 @@ CASES = {
     "nan": ("""
         defaults: {temperature: .nan}
         script: [{task: clone, text: hi}]
-    """, ('.nan', "defaults.temperature must be a number")),
+    """, ('.nan', ".nan is not a finite number")),  # refused wherever it is, a task's own fields too (issue 31)
+    "inf": ("""
+        defaults: {temperature: -.inf}
+        script: [{task: clone, text: hi}]
+    """, ('-.inf', "-.inf is not a finite number")),
     "defaults not a mapping": ("""
         defaults: [1, 2]
         script: [{task: clone, text: hi}]

@@ -37,9 +37,9 @@ from higgs_cli.audio.master import (
 )
 from higgs_cli.engine.text import chunk_text, normalize_text
 from higgs_cli.errors import ValidationError
-from higgs_cli.project.load import load_project
-from higgs_cli.project.plan import ProjectPlanContext, global_context, plan_sections
-from higgs_cli.project.render import _keys
+from higgs_cli.project.folder.store import line_keys as _keys
+from higgs_cli.project.planning.plan import ProjectPlanContext, global_context, plan_sections
+from higgs_cli.project.reading.load import load_project
 
 SR = 24_000
 SOME = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
