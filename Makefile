@@ -14,12 +14,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev,ray,s3]"
 	touch $@
 
-test: install
-	$(BIN)/python -m pytest -q
+# One process by default; `make test PYTEST_WORKERS="-n 2 --dist loadfile"` runs two pytest-xdist workers
+# (a test file each at a time, so its module fixtures are made once).
+PYTEST_WORKERS ?=
 
-# The fast lane: everything but the tests marked slow (a model loaded, a process started).
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS)
+
+# The fast lane: everything but the tests marked slow (a model loaded, a process or a server started).
 test-fast: install
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q $(PYTEST_WORKERS) -m "not slow"
 
 lint: install
 	$(BIN)/ruff check higgs_cli plugins tests benchmarks projects

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import json
 import os
 import shutil
 import stat
@@ -19,6 +18,7 @@ from higgs_cli.errors import LockedError, UsageError
 
 TMP_MARK = ".higgs-tmp"  # in the name of every temporary file or folder made here (see sweep_temporaries)
 OLD_MARK = ".higgs-old"  # a folder holding what atomic_dir is replacing, for the moment of the swap
+MAX_JSON_FILE = 64 << 20  # read_json's files (a render's snapshot lists every output) are far smaller
 ABANDONED_AFTER = 10.0  # seconds: a half-built folder younger than this is never taken for a leftover
 _UMASK_LOCK = threading.Lock()
 
@@ -72,6 +72,12 @@ def refuse_dangling_link(path: str | os.PathLike) -> None:
 
 def check_writable(target: str | os.PathLike) -> Path:
     """Raise UsageError unless a file could be written at `target`; creates nothing."""
+    from higgs_cli.storage.urls import looks_like_url, unfolded
+
+    if looks_like_url(target):  # s3://b/x.wav is not a folder named s3: (and is shown as written)
+        raise UsageError(f"cannot write {unfolded(target)}: this output is a local file, not a URL",
+                         hint="write a local file (and copy it to the bucket), or render a project, whose "
+                              "outputs may live on s3:// (docs/scale.md)")
     target = Path(target)
     parent = target.parent if str(target.parent) else Path(".")
     refuse_dangling_link(target)
@@ -325,9 +331,15 @@ def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 
 
 
 def read_json(path: str | os.PathLike) -> dict | None:
-    """A JSON object from `path`, or None when it is missing, unreadable or not an object."""
+    """A JSON object from `path`, or None when it is missing, unreadable, not plain JSON (see
+    higgs_cli.untrusted: no NaN, number or nesting bombs, lone surrogates) or not an object.
+
+    A regular file of at most MAX_JSON_FILE only: the folder may be someone else's (a project's .higgs/).
+    """
+    from higgs_cli import untrusted
+
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        data = untrusted.loads(read_capped(path, MAX_JSON_FILE, what="state file"))
+    except (OSError, ValueError, UsageError):
         return None
     return data if isinstance(data, dict) else None

@@ -87,7 +87,10 @@ def resume(proc: subprocess.Popen, pause_file: Path, timeout: float = 60) -> sub
 
 
 def quickly(call, seconds=5.0):
-    """Run `call` in a thread; fail if it has not finished in `seconds` (a FIFO would block forever)."""
+    """Run `call` in a thread; fail if it has not finished in `seconds` (a FIFO would block forever).
+
+    Returns what `call` returned, or the exception it raised (an AssertionError is raised here).
+    """
     outcome: list = []
 
     def run():
@@ -100,4 +103,6 @@ def quickly(call, seconds=5.0):
     thread.start()
     thread.join(seconds)
     assert outcome, f"still reading after {seconds} s"
+    if isinstance(outcome[0], AssertionError):  # a check inside `call` failed: fail here
+        raise outcome[0]
     return outcome[0]

@@ -61,6 +61,11 @@ class Batch:
 
 
 def _check_output_dir(folder: Path) -> None:
+    from higgs_cli.storage.urls import looks_like_url, unfolded
+
+    if looks_like_url(folder):  # gs://b/out is not a local folder named gs:, and is shown as written
+        raise UsageError(f"--output-dir {unfolded(folder)}: rows are written to a local folder, not a URL",
+                         hint="give a local folder (and copy it to the bucket afterwards)")
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"--output-dir {folder} is a file", hint="give a folder (it is created if missing)")
     if not folder.exists() and not folder.parent.is_dir():

@@ -72,8 +72,13 @@ def _register_serve() -> None:
 
 
 def _register_other_nouns() -> None:
+    # the order of registration is the order `higgs project --help` lists the commands in
+    # isort: off
+    import higgs_cli.cli.project_edit  # noqa: F401  (adds takes, pick, approve, unapprove, snapshots, restore)
     import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
     import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
+    # isort: on
+
     from higgs_cli.cli import model, plugins, project, voice
 
     for noun in (model, voice, project, plugins):
@@ -133,7 +138,11 @@ def _write_json_error(message: str, code: int, hint: str | None = None) -> None:
 
 def _report(error: HiggsError) -> int:
     if out.json_mode:
-        sys.stdout.write(json.dumps(error.to_dict(), ensure_ascii=False) + "\n")
+        data = error.to_dict()
+        warnings = out.take_warnings()
+        if warnings:
+            data["warnings"] = warnings
+        sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
     else:
         out.error(str(error))
     return error.exit_code

@@ -53,12 +53,14 @@ class Output:
     console: Console = field(default_factory=_console)
     err: Console = field(default_factory=lambda: _console(stderr=True))
     _noted_random: bool = False
+    _warnings: list[str] = field(default_factory=list)  # --json: held for the result document, not stderr
 
     def reset(self) -> None:
         """Back to the defaults: once per command line (tests run many in one process)."""
         self.json_mode = False
         self.quiet = False
         self._noted_random = False
+        self._warnings = []
 
     def result(self, data: Any, human: Callable[[Console], None] | None = None, *, to_stderr: bool = False) -> None:
         """Print a command's result: JSON in --json mode, else through `human`.
@@ -67,6 +69,9 @@ class Output:
         which -q silences.
         """
         if self.json_mode:
+            if self._warnings and isinstance(data, dict):  # --json keeps stderr quiet: warnings are a field
+                data = {**data, "warnings": [*data.get("warnings", []), *self._warnings]}
+                self._warnings = []
             (sys.stderr if to_stderr else sys.stdout).write(dump_json(data) + "\n")
         elif to_stderr:
             if not self.quiet:
@@ -75,6 +80,11 @@ class Output:
             human(self.console)
         elif not self.quiet:
             self.console.print(data)
+
+    def take_warnings(self) -> list[str]:
+        """The warnings --json held back and no result has carried yet (an error document carries them)."""
+        held, self._warnings = self._warnings, []
+        return held
 
     def note(self, message: str) -> None:
         """A message for people on stderr; none with --json or -q."""
@@ -88,6 +98,10 @@ class Output:
             self.note(f"note: {RANDOM_WEIGHTS_NOTE}")
 
     def warn(self, message: str) -> None:
+        """A warning on stderr; with --json, a `warnings` field of the command's result instead."""
+        if self.json_mode:
+            self._warnings.append(message)
+            return
         self.err.print(Text.assemble(("warning:", "yellow"), " ", message))
 
     def error(self, message: str) -> None:

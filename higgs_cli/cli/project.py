@@ -251,5 +251,3 @@ def clean(
     out.result({"removed": removed}, lambda console: console.print(
         "\n".join(f"removed {p}" for p in removed) if removed else "nothing to remove", highlight=False))
 
-
-from higgs_cli.cli import project_edit  # noqa: E402,F401  (adds takes, pick, approve, snapshots, restore)

@@ -39,7 +39,7 @@ def check_address(address: str) -> None:
     """Refuse a malformed address, or one whose head does not accept a connection."""
     if address in ("auto", "local"):
         return
-    match = _HOST_PORT.match(address)
+    match = _HOST_PORT.fullmatch(address)  # `$` alone would let a trailing newline through
     if not match:
         raise UsageError(f"--ray {address!r} is not a Ray address",
                          hint="pass auto, local, HOST:PORT (the head's GCS port, usually 6379) or ray://HOST:10001")

@@ -1,6 +1,6 @@
 """Projects: a folder with a `project.yaml`, read, planned, rendered and edited.
 
-The rooms, each importing only the ones listed before it (tests/test_layers.py checks it):
+The rooms, each importing only the ones listed before it (tests/architecture/test_layers.py checks it):
 
     layout.py   every path under a project folder (imports no room)
     reading/    project.yaml into the project model: safe YAML, schema, values, lexicon, length

@@ -51,6 +51,10 @@ def encode(audio: np.ndarray, fmt: str) -> bytes:
     buffer = io.BytesIO()
     with sf.SoundFile(buffer, "w", SAMPLE_RATE, 1, subtype=subtype, format=container) as sink:
         sink.write(np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0))
+    if container == "OGG":  # libsndfile's random stream serial: the same audio would differ between answers
+        from higgs_cli.audio.ogg import with_fixed_serial
+
+        return with_fixed_serial(buffer.getvalue())
     return buffer.getvalue()
 
 

@@ -51,6 +51,13 @@ def looks_like_url(value: str | os.PathLike) -> bool:
     return _URL.match(os.fspath(value)) is not None
 
 
+def unfolded(value: str | os.PathLike) -> str:
+    """`value` as the user wrote it: a URL folded by Path() (`gs:/b/x`) gets its double slash back."""
+    text = os.fspath(value)
+    match = _URL.match(text)
+    return f"{match['scheme']}://{match['rest']}" if match else text
+
+
 def parse_url(value: str | os.PathLike, *, what: str = "URL") -> StorageUrl:
     """A supported storage URL, or a UsageError saying why not (scheme, extra, form)."""
     text = os.fspath(value)
@@ -88,4 +95,5 @@ def require_extra(scheme: str) -> None:
 
 
 def _shown(text: str) -> str:
+    text = unfolded(text)
     return text if len(text) <= 200 else text[:197] + "..."

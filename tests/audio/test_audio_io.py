@@ -255,3 +255,18 @@ def test_an_ogg_is_the_same_bytes_each_time(tmp_path):
                                "-"], capture_output=True, text=True, check=True)
         assert done.stderr == ""
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ogg", "b.ogg"]  # nothing left beside
+
+
+def test_a_servers_opus_answer_is_the_same_bytes_each_time():
+    """The server's in-memory `opus` answer gets the same fixed serial as a written Ogg file."""
+    import io
+
+    from higgs_cli.server.audio import FORMATS, encode
+
+    if FORMATS["opus"][1] not in sf.available_subtypes("OGG"):
+        pytest.skip("this libsndfile cannot write Ogg Opus")
+    audio = 0.2 * np.sin(np.linspace(0, 300, SAMPLE_RATE)).astype(np.float32)
+    first, second = encode(audio, "opus"), encode(audio, "opus")
+    assert first == second and first[:4] == b"OggS"
+    back, rate = sf.read(io.BytesIO(first))
+    assert rate == SAMPLE_RATE and abs(len(back) / rate - 1.0) < 0.05  # still a valid Opus stream

@@ -112,6 +112,21 @@ PROJECTS = {
     "a chain of merges": (GOOD + "defaults:\n  <<: [&m0 {temperature: 0.5}"
                           + "".join(f", &m{i} {{<<: *m{i - 1}}}" for i in range(1, 2000)) + "]\n",
                           "counting what aliases (*name) and merges (<<) bring in"),
+    # issue 31.4: a respelling of 200 characters for one letter made a valid line 480,000 characters long
+    "a lexicon bomb": (_replace("Welcome to the show.", " ".join(["a"] * 2400)) + "lexicon: {a: " + "x" * 200 + "}\n",
+                       "text is 482399 characters long once the lexicon respells it (4799 as written)"),
+    # issue 31.5/31.6: text that is not text, numbers that are not numbers of ours, wherever they are
+    "a lone surrogate": (_replace("Welcome to the show.", '"Welcome \\ud800 to the show."'),
+                         "project.yaml:9:15: the value holds a lone surrogate U+D800"),
+    "a lone surrogate in a key": (GOOD + 'output: {"\\udc00": 1}\n', "the value holds a lone surrogate U+DC00"),
+    "a lone surrogate in a task field": (_replace("    task: dialogue\n", '    task: dialogue\n    x: ["\\ud800"]\n'),
+                                         "lone surrogate"),
+    "5,000 digits": (GOOD + "defaults: {seed: " + "9" * 5000 + "}\n", "a number of 5000 digits is out of range"),
+    "5,000 digits in a task field": (_replace("    task: dialogue\n", "    task: dialogue\n    x: [" + "9" * 5000
+                                              + "]\n"), "a number of 5000 digits is out of range"),
+    "an infinite float": (GOOD + "defaults: {temperature: .inf}\n", ".inf is not a finite number"),
+    "1e400": (GOOD + "defaults: {top_p: 1.0e+400}\n", "1.0e+400 is not a finite number"),
+    "NaN": (GOOD + "defaults: {temperature: .nan}\n", ".nan is not a finite number"),
     # issue 16.13: YAML reads `[laugh] hello` as a list followed by text
     "unquoted marker first": (_replace("- host: Welcome", "- host: [laugh] Welcome"),
                               'text that starts with "[" in quotes, e.g. - host: "[laugh] hello"'),
@@ -136,6 +151,15 @@ def test_not_utf8_and_oversized_project_files(show, refused):
     with open(show / "project.yaml", "wb") as handle:
         handle.truncate(11 * 1024 * 1024)  # sparse: the loader must not read it all
     refused("project", "validate", show, code=2, message="a project file is at most")
+
+
+def test_a_fifo_as_the_project_file_is_refused_at_once(show, refused):
+    from procs import quickly
+
+    (show / "project.yaml").unlink()
+    os.mkfifo(show / "project.yaml")
+    quickly(lambda: refused("project", "validate", show, code=2, message="no project.yaml"), seconds=30)
+    quickly(lambda: refused("project", "validate", show / "project.yaml", code=2, message="is not a file"), seconds=30)
 
 
 def test_mixed_scripts_render(show, cli):
@@ -271,6 +295,20 @@ def test_links_planted_in_a_project_are_not_followed(show, refused, tmp_path, fo
     refused("project", command, show, code=2, message="is a symbolic link")
 
 
+def test_a_link_planted_inside_build_is_replaced_never_written_through(show, cli, tmp_path):
+    """Issue 31.1: build/stems pointing at your folder: the render swaps in its own folder; yours is untouched."""
+    victim = tmp_path / "outside"
+    stems = show / "build" / "stems"
+    for stem in stems.iterdir():
+        (victim / stem.name).write_bytes(b"yours")
+    shutil.rmtree(stems)
+    stems.symlink_to(victim, target_is_directory=True)
+    (show / "project.yaml").write_text(GOOD.replace("Welcome to the show.", "Welcome again."))
+    assert cli("project", "render", show).exit_code == 0
+    assert all(p.read_bytes() == b"yours" for p in victim.glob("*.wav")) and not stems.is_symlink()
+    assert (victim / "precious.txt").read_text() == "mine"
+
+
 def test_clean_removes_only_what_a_manifest_lists_inside_its_folder(show, cli, tmp_path):
     """A tampered manifest (or last_render.json) cannot make `clean` delete files elsewhere."""
     out = tmp_path / "exports"
@@ -360,11 +398,19 @@ TEXT_DOORS = {
     "say --scene": (lambda t: ("say", "Hello.", "--scene", NOT_TEXT, "-o", t / "x.wav"), "--scene holds the byte"),
     "a sheet's text": (lambda t: _sheet(t, '{"text": "hi \\ud800"}'), "lone surrogate U+D800"),
     "a sheet's key": (lambda t: _sheet(t, '{"text": "hi", "\\udc00": 1}'), "lone surrogate U+DC00"),
+    "project import: a .jsonl with a lone surrogate": (lambda t: _import(t, '{"speaker": "Bo", "text": "\\ud800"}'),
+                                                       "lone surrogate U+D800"),
     "voice add --transcript": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", NOT_TEXT),
                                "the transcript holds the byte 0xFF"),
     "voice add --description": (lambda t: ("voice", "add", "ana", t / "ref.wav", "-t", "Hi.", "-d", SURROGATE),
                                 "the description holds a lone surrogate"),
 }
+
+def _import(tmp_path, line: str):
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"speaker": "Ada", "text": "A good row."}\n' + line + "\n", encoding="utf-8")
+    return ("project", "import", path, "-o", tmp_path / "imported")
+
 
 NUMBER_DOORS = {
     "a sheet's seed: NaN": (lambda t: _sheet(t, '{"text": "hi", "seed": NaN}'), "NaN is not a number"),
@@ -374,6 +420,10 @@ NUMBER_DOORS = {
     "a sheet's seed: 10^35": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 35 + "}"), "36 digits"),
     "a sheet's seed: 10^19": (lambda t: _sheet(t, '{"text": "hi", "seed": 1' + "0" * 19 + "}"), "seed must be"),
     "a sheet's seed: 2^32": (lambda t: _sheet(t, '{"text": "hi", "seed": 4294967296}'), "seed must be"),
+    "project import: a .jsonl with NaN": (lambda t: _import(t, '{"speaker": "Bo", "text": "Hi.", "x": NaN}'),
+                                          "NaN is not a number"),
+    "project import: a .jsonl nested deeply": (lambda t: _import(t, '{"text": "Hi.", "x": ' + "[" * 5000
+                                                                 + "]" * 5000 + "}"), "nested too deeply"),
     "say --temperature nan": (lambda t: ("say", "Hello.", "--temperature", "nan", "-o", t / "x.wav"),
                               "--temperature must be"),
     "say --top-p inf": (lambda t: ("say", "Hello.", "--top-p", "inf", "-o", t / "x.wav"), "--top-p must be"),

@@ -65,3 +65,17 @@ def test_floats_are_rounded_sensibly():
 
     assert json_ready({"a": 1.23456789, "b": [0.000123456, float("nan")], "c": 2, "d": -16.00049}) == {
         "a": 1.235, "b": [0.000123, None], "c": 2, "d": -16.0}
+
+
+def test_json_keeps_stderr_empty_and_carries_warnings_in_the_result(cli, show, fake_sessions):
+    """`project render --json`: a warning (lines cut at max_seconds) is a field, not a line on stderr."""
+    fake_sessions.always(FakeSession())
+    text = (show / "project.yaml").read_text(encoding="utf-8")
+    (show / "project.yaml").write_text(text.replace("max_seconds: 30 ", "max_seconds: 0.4"), encoding="utf-8")
+    result = cli("project", "render", show, "--json")
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    warnings = json.loads(result.stdout)["warnings"]
+    assert any("stopped at defaults.max_seconds" in w for w in warnings)
+    loud = cli("project", "render", show, "--force")  # without --json the same warning is on stderr
+    assert loud.exit_code == 0 and "warning:" in loud.stderr and "stopped at defaults.max_seconds" in loud.stderr

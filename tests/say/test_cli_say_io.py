@@ -109,3 +109,12 @@ def test_cli_greedy_flags_give_transformers_greedy_codes(cli, tiny_model, tmp_pa
     model = HiggsAudioV2ForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32).eval()
     expected = hf_generated(model, hf_inputs(processor, request, []), request.max_frames + 8)
     assert np.array_equal(frames, expected)
+
+
+@pytest.mark.parametrize("url", ["gs://b/x.wav", "s3://bucket/take.wav"])
+def test_an_output_url_is_refused_as_the_user_wrote_it(cli, session, tmp_path, monkeypatch, url):
+    """`-o s3://...` is not a local folder named `s3:`: refused before generating, the URL shown unfolded."""
+    monkeypatch.chdir(tmp_path)
+    result = cli("say", "Hello.", "-o", url)
+    assert result.exit_code == 2 and f"cannot write {url}: this output is a local file" in result.stderr
+    assert session.requests == [] and list(tmp_path.iterdir()) == []

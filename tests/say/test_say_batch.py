@@ -4,12 +4,15 @@ and .txt, one file per row, the manifest, resuming, --force, and bad files repor
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from fakes import FakeSession
 from say_fixtures import feed_stdin
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _manifest(folder):
@@ -179,3 +182,23 @@ def test_flags_that_do_not_go_together(cli, session, tmp_path, monkeypatch, args
     (tmp_path / "x.csv").write_text("text\nHello.\n", encoding="utf-8")
     result = cli(*args)
     assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+@pytest.mark.parametrize("fmt, rate", [("wav", 24_000), ("flac", 24_000), ("mp3", 44_100)])
+def test_row_files_have_the_rates_the_docs_give(cli, session, tmp_path, fmt, rate):
+    """docs/batch.md: rows are 24 kHz, the model's rate, except MP3 (and M4B) at 44.1 kHz."""
+    source = tmp_path / "lines.csv"
+    source.write_text("id,text\na,Hello there.\n", encoding="utf-8")
+    assert cli("say", "--input-file", source, "--output-dir", tmp_path / "o", "--format", fmt).exit_code == 0
+    assert sf.info(str(tmp_path / "o" / f"a.{fmt}")).samplerate == rate
+    assert "MP3 and M4B at 44.1 kHz" in (ROOT / "docs" / "batch.md").read_text(encoding="utf-8").replace("\n", " ")
+
+
+@pytest.mark.parametrize("url", ["gs://b/out", "s3://b/out"])
+def test_an_output_dir_url_is_refused_as_written(cli, session, tmp_path, url, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    source = tmp_path / "lines.csv"
+    source.write_text("text\nHello.\n", encoding="utf-8")
+    result = cli("say", "--input-file", source, "--output-dir", url)
+    assert result.exit_code == 2 and f"--output-dir {url}:" in result.stderr and "local folder" in result.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["lines.csv"] and session.requests == []

@@ -341,3 +341,15 @@ def test_publish_removes_the_old_manifest_first_and_stale_outputs_after(s3, tmp_
     with pytest.raises(HiggsError, match="not a finished build"):
         publish_build(tmp_path / "empty", f"s3://{bucket}/out2")
     assert Prefix(f"s3://{bucket}/out2").keys() == {}
+
+
+def test_an_unsupported_scheme_is_named_as_written():
+    """A path-typed option folds `gs://b/x` to `gs:/b/x`; the error shows what the user typed."""
+    from pathlib import Path
+
+    from higgs_cli.errors import UsageError
+    from higgs_cli.storage.urls import parse_url, unfolded
+
+    assert unfolded(Path("gs://b/x.wav")) == "gs://b/x.wav" and unfolded("plain/x.wav") == "plain/x.wav"
+    with pytest.raises(UsageError, match=r"gs://b/x\.wav uses the scheme gs://"):
+        parse_url(Path("gs://b/x.wav"), what="voice audio")

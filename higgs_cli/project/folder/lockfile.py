@@ -28,16 +28,20 @@ from typing import TYPE_CHECKING
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode
 
-from higgs_cli.errors import ValidationError
-from higgs_cli.fsutil import atomic_write_text, file_sha256
+from higgs_cli.engine.request import SAMPLING_RANGES, Range
+from higgs_cli.errors import UsageError, ValidationError
+from higgs_cli.fsutil import atomic_write_text, file_sha256, read_capped_text
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.reading.yaml_safety import INT, kind
+from higgs_cli.untrusted import text_problem
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
     from higgs_cli.plugins.task import PlannedLine
 
 LOCK_VERSION = 1
+MAX_LOCK_BYTES = 10 * 1024 * 1024  # a few hundred bytes a line: far more than any project's
+TAKE_RANGE = Range(0, 2**31 - 1, integer=True)  # a take's number within its line
 HEADER = "# Written by higgs (project pick / approve / unapprove). Keep it in git with project.yaml.\n"
 _HEX = re.compile(r"[0-9a-f]{8,64}")
 _FIELDS = {"text": "a hex digest", "seed": "a whole number from 0", "take": "a whole number from 0",
@@ -86,18 +90,26 @@ def read_lock(path: Path) -> LockFile:
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else f"{path}:1:1"
         problems.append(f"{where}: {message}" + (f" (expected {expected})" if expected else ""))
 
-    try:
-        node = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    try:  # a regular file, capped: a FIFO or a huge file planted as the lock file is refused, not read
+        node = yaml.compose(read_capped_text(path, MAX_LOCK_BYTES, what="lock file"), Loader=yaml.SafeLoader)
+    except UsageError as error:
+        raise _invalid(path, [f"{path}: {error.message}"]) from None
+    except RecursionError:  # PyYAML composes nested collections recursively
+        raise _invalid(path, [f"{path}:1:1: cannot be read: nested too deeply"]) from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise _invalid(path, [f"{where}: cannot be read: {getattr(error, 'problem', None) or error}"]) from None
+    for scalar in _scalars(node):  # before any message quotes a key or a value
+        if problem := text_problem(scalar.value):
+            bad(scalar, f"a value {problem}", "the text higgs wrote")
+            raise _invalid(path, problems)
     lines: dict[str, LockEntry] = {}
     top = _mapping(node, bad, "the lock file", "version: 1 and lines:")
     if top is not None:
         for name, (key, value) in top.items():
             if name == "version":
-                if not (isinstance(value, ScalarNode) and value.tag == INT and int(value.value) == LOCK_VERSION):
+                if not (isinstance(value, ScalarNode) and value.value == str(LOCK_VERSION)):
                     shown = value.value if isinstance(value, ScalarNode) else kind(value)
                     bad(value, f"unsupported lock file version {shown!r}", str(LOCK_VERSION))
             elif name == "lines":
@@ -112,6 +124,23 @@ def read_lock(path: Path) -> LockFile:
     if problems:
         raise _invalid(path, problems)
     return LockFile(path, lines)
+
+
+def _scalars(root: Node) -> list[ScalarNode]:
+    """Every scalar (keys too) under `root`, without recursion, each node once (an alias repeats one)."""
+    found, stack, seen = [], [root] if root is not None else [], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            found.append(node)
+        elif isinstance(node, MappingNode):
+            stack.extend(part for pair in node.value for part in pair)
+        else:
+            stack.extend(node.value)
+    return found
 
 
 def _invalid(path: Path, problems: list[str]) -> ValidationError:
@@ -143,8 +172,15 @@ def _entry(node: Node, bad, name: str) -> LockEntry | None:
             continue
         text = value.value if isinstance(value, ScalarNode) else None
         if field_name in ("seed", "take"):
-            if not (isinstance(value, ScalarNode) and value.tag == INT and text.isdigit()):
+            # ASCII digits, few enough to be a number of ours: "²" is a digit to isdigit() and int() refuses it,
+            # and int() of 5,000 digits raises rather than returning
+            if not (isinstance(value, ScalarNode) and value.tag == INT and text.isascii() and text.isdigit()
+                    and len(text) <= 20):
                 bad(value, f"line '{name}': {field_name} must be a whole number", _FIELDS[field_name])
+                continue
+            rule = SAMPLING_RANGES["seed"] if field_name == "seed" else TAKE_RANGE
+            if not rule.allows(int(text)):
+                bad(value, f"line '{name}': {field_name} {text} is out of range", rule.describe())
                 continue
             values[field_name] = int(text)
         elif not (isinstance(text, str) and _HEX.fullmatch(text)):

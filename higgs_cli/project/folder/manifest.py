@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from higgs_cli.fsutil import file_sha256, read_json
+from higgs_cli.errors import UsageError
+from higgs_cli.fsutil import file_sha256, read_json, resolve_inside
 from higgs_cli.project.layout import MANIFEST
 
 if TYPE_CHECKING:
@@ -81,15 +82,18 @@ class BuildManifest:
         path.write_text(self.to_json(), encoding="utf-8")
 
     def files(self, folder: Path) -> list[Path]:
-        """The output files this manifest lists that lie inside `folder` (never the manifest itself)."""
-        real = folder.resolve()
+        """The output files this manifest lists that lie inside `folder`, through no link (never the
+        manifest itself): an edited manifest cannot make `clean` or `restore` delete anything else."""
         found = []
         for value in self.outputs.values():
             for rel in value if isinstance(value, list) else [value]:
-                if not isinstance(rel, str) or PurePosixPath(rel).is_absolute() or ".." in PurePosixPath(rel).parts:
+                if not isinstance(rel, str):
                     continue
-                path = folder / rel
-                if path.parent.resolve().is_relative_to(real) and path.name != MANIFEST:
+                try:
+                    path = resolve_inside(folder, rel, what="output")
+                except UsageError:  # outside the folder, or through a link: not ours to delete
+                    continue
+                if path.name != MANIFEST:
                     found.append(path)
         return found
 

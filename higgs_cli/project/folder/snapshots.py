@@ -15,18 +15,22 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.errors import UsageError
-from higgs_cli.fsutil import atomic_path, atomic_write_text, file_sha256, read_json
+from higgs_cli.fsutil import atomic_path, atomic_write_text, file_sha256, read_json, resolve_inside
 from higgs_cli.project.folder.manifest import BuildManifest, is_build, read_manifest
 from higgs_cli.project.layout import BUILD_DIR, MANIFEST, ProjectLayout
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
+
+
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def snapshots_dir(layout: ProjectLayout) -> Path:
@@ -103,15 +107,19 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
     written. Every blob is checked first: nothing is written unless all are there and intact."""
     layout = ProjectLayout(project.root)
     snap = find_snapshot(project, snapshot_id)
-    build = Path(out_dir) if out_dir is not None else layout.root / snap.get("build_dir", BUILD_DIR)
+    build = Path(out_dir) if out_dir is not None else _recorded_build(layout, snap, BUILD_DIR)
     build, custom = layout.build_dir(build)
     layout.check_folders(build, custom=custom, is_render=is_build)
     files: dict[str, str] = snap["files"]
     with layout.lock(f"project {project.title}"):
+        targets = {}
         for rel, digest in files.items():
-            blob = _blob(layout, str(digest))
-            if ".." in Path(rel).parts or Path(rel).is_absolute():
-                raise UsageError(f"snapshot {snap['id']} names the file {rel!r} outside its build folder")
+            if not isinstance(rel, str) or not isinstance(digest, str) or not _DIGEST.fullmatch(digest):
+                raise UsageError(f"snapshot {snap['id']} is damaged: {rel!r} has no sha256",
+                                 hint=f"remove {snapshots_dir(layout) / (snap['id'] + '.json')}")
+            # inside the build folder, through no link: a link planted in build/ could lead anywhere
+            targets[rel] = resolve_inside(build, rel, what=f"snapshot {snap['id']}'s file")
+            blob = _blob(layout, digest)
             if not blob.is_file():
                 raise UsageError(f"snapshot {snap['id']} cannot be restored: the saved copy of {rel} is gone",
                                  hint="`higgs project clean --snapshots` or a deleted .higgs/ removes them")
@@ -121,7 +129,7 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
         previous = read_manifest(build)
         written = []
         for rel, digest in sorted(files.items(), key=lambda kv: kv[0] == MANIFEST):  # the manifest last
-            target = build / rel
+            target = targets[rel]
             target.parent.mkdir(parents=True, exist_ok=True)
             with atomic_path(target) as tmp:
                 shutil.copyfile(_blob(layout, digest), tmp)
@@ -132,6 +140,24 @@ def restore_snapshot(project: Project, snapshot_id: str, *, out_dir: str | os.Pa
                 if path.resolve() not in keep and path.is_file():
                     path.unlink()
     return {"snapshot": snap["id"], "build_dir": str(build), "files": [str(p) for p in written]}
+
+
+def _recorded_build(layout: ProjectLayout, snap: dict, default: str) -> Path:
+    """The build folder a snapshot records, which must lie inside the project.
+
+    The snapshot file is the project's, so it may come from someone else: an
+    absolute path or `..` there would make restore write wherever it says. A
+    render to an --output-dir outside the project is restored with --output-dir.
+    """
+    recorded = snap.get("build_dir", default)
+    if not isinstance(recorded, str):
+        raise UsageError(f"snapshot {snap['id']} is damaged: its build_dir is not a path")
+    try:
+        return resolve_inside(layout.root, recorded, what=f"snapshot {snap['id']}'s build folder")
+    except UsageError as error:
+        raise UsageError(f"{error.message}; restore writes only inside the project unless you name the folder",
+                         hint=f"give the folder yourself: higgs project restore {layout.root} {snap['id']} "
+                              "--output-dir DIR") from None
 
 
 def drop_snapshots(project: Project) -> list[str]:

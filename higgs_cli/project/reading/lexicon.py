@@ -18,7 +18,7 @@ entries in `lexicon:` win over the file's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -58,7 +58,7 @@ def _from_file(reader: ValueReader, file_node: Node) -> dict[str, LexiconEntry]:
         return {}
     inner = Problems(path)
     try:
-        node = compose(read_capped(path), inner)
+        node = compose(read_capped(path, what="lexicon file"), inner)
         sub = ValueReader(inner, reader.root, scan(node, inner), budget=MAX_ENTRIES * 4)
         entries = read_entries(sub, node, f"lexicon_file {path.name}")
     except ValidationError:
@@ -114,18 +114,28 @@ def _entry(reader: ValueReader, node: Node, what: str) -> Any:
 
 
 class Lexicon:
-    """A compiled lexicon: one pass over a text, longest entries first, so a respelling is never
-    respelled again and "New York City" wins over "New York"."""
+    """A compiled lexicon: one pass over a text, leftmost match first and, of the entries matching
+    there, the longest, so a respelling is never respelled again and "New York City" wins over
+    "New York".
+
+    Matching walks a trie of the entries' characters (the spaces between an entry's words stand for
+    any run of whitespace), not one regular expression per entry: the cost is linear in the text,
+    at most MAX_ENTRY_CHARS steps per character, whatever the number of entries (5000 multi-word
+    entries once took minutes on one long line, issue 31). Entries other than CJK match whole words
+    only: the characters on either side of a match may not be word characters (\\w).
+    """
 
     def __init__(self, entries: Mapping[str, LexiconEntry]) -> None:
         self.entries = dict(entries)
-        self._patterns = [(word, entry, _pattern(word, entry.case))
-                          for word, entry in sorted(self.entries.items(), key=lambda kv: -len(kv[0]))]
-        if self._patterns:
-            alternatives = "|".join(f"(?P<e{n}>{p.pattern})" if not p.flags & re.IGNORECASE
-                                    else f"(?P<e{n}>(?i:{p.pattern}))"
-                                    for n, (_, _, p) in enumerate(self._patterns))
-            self._all = re.compile(alternatives)
+        self._rank = {word: n for n, word in enumerate(sorted(self.entries, key=lambda w: -len(w)))}
+        self._whole_word = {word: not _CJK.search(word) for word in self.entries}
+        self._exact: dict = {}  # entries with case: true, by their characters as written
+        self._folded: dict = {}  # the others, lower-cased
+        for word, entry in self.entries.items():
+            node = self._exact if entry.case else self._folded
+            for char in _steps(_TOKEN.findall(" ".join(word.split()))):
+                node = node.setdefault(char if entry.case else char.lower(), {})
+            node.setdefault(_ENDS, []).append(word)
 
     def __bool__(self) -> bool:
         return bool(self.entries)
@@ -133,28 +143,67 @@ class Lexicon:
     def apply(self, text: str) -> str:
         """`text` with every entry respelled, outside markup: speaker tags (`[SPEAKER0]`), sound
         events (`<SE>[Laughter]</SE>`) and other bracketed or angled tags are left as they are."""
-        if not self._patterns:
+        if not self.entries:
             return text
         parts = _MARKUP.split(text)  # odd items are markup
-        return "".join(part if n % 2 else self._all.sub(lambda m: self._patterns[int(m.lastgroup[1:])][1].say, part)
-                       for n, part in enumerate(parts))
+        return "".join(part if n % 2 else self._replace(part) for n, part in enumerate(parts))
 
     def matches(self, word: str, text: str) -> bool:
-        entry = self.entries[word]
-        return _pattern(word, entry.case).search(text) is not None
+        return word in self._found(text)
 
     def unused(self, texts: Iterable[str]) -> list[str]:
         """The entries that match none of `texts`."""
-        texts = list(texts)
-        return [word for word in self.entries if not any(self.matches(word, t) for t in texts)]
+        found: set[str] = set()
+        for text in texts:
+            found |= self._found(text)
+        return [word for word in self.entries if word not in found]
+
+    def _replace(self, text: str) -> str:
+        raw = _TOKEN.findall(text)
+        chars = _steps(raw)
+        lowered = [char.lower() for char in chars]
+        out, i = [], 0
+        while i < len(chars):
+            best = min(self._at(chars, lowered, i), key=lambda match: self._rank[match[0]], default=None)
+            if best is None:
+                out.append(raw[i])  # the text as it was, whitespace and all
+                i += 1
+            else:
+                out.append(self.entries[best[0]].say)
+                i = best[1]
+        return "".join(out)
+
+    def _found(self, text: str) -> set[str]:
+        chars = _steps(_TOKEN.findall(text))
+        lowered = [char.lower() for char in chars]
+        return {word for i in range(len(chars)) for word, _ in self._at(chars, lowered, i)}
+
+    def _at(self, chars: list[str], lowered: list[str], start: int) -> Iterator[tuple[str, int]]:
+        """Each (entry, end) matching from `start` to `end` (indexes into `chars`)."""
+        word_before = start > 0 and _is_word(chars[start - 1])
+        for node, seq in ((self._exact, chars), (self._folded, lowered)):
+            for end in range(start, len(seq)):
+                node = node.get(seq[end])
+                if node is None:
+                    break
+                for word in node.get(_ENDS, ()):
+                    if not self._whole_word[word] or not (
+                            word_before or (end + 1 < len(chars) and _is_word(chars[end + 1]))):
+                        yield word, end + 1
 
 
-def _pattern(word: str, case: bool) -> re.Pattern:
-    """Whole words (not inside another word); a CJK entry by substring (CJK has no spaces)."""
-    body = r"\s+".join(re.escape(part) for part in word.split())
-    if not _CJK.search(word):
-        body = rf"(?<!\w){body}(?!\w)"
-    return re.compile(body, 0 if case else re.IGNORECASE)
+_ENDS = None  # in a trie node (a dict of character -> node), the entries that end there
+_TOKEN = re.compile(r"\s+|.", re.S)  # a run of whitespace is one step, like "\\s+" between an entry's words
+_WORD = re.compile(r"\w")
+
+
+def _steps(tokens: list[str]) -> list[str]:
+    """A text's tokens as the trie's steps: each run of whitespace as one " ", other characters as they are."""
+    return [" " if token[0].isspace() else token for token in tokens]
+
+
+def _is_word(char: str) -> bool:
+    return _WORD.match(char) is not None
 
 
 def apply_lexicon(planned: list[PlannedLine], entries: Mapping[str, LexiconEntry]) -> list[PlannedLine]:

@@ -26,7 +26,7 @@ from higgs_cli.plugins.script import (
     Speaker,
 )
 from higgs_cli.plugins.task import Task
-from higgs_cli.project.reading.lexicon import read_lexicon
+from higgs_cli.project.reading.lexicon import Lexicon, read_lexicon
 from higgs_cli.project.reading.problems import BAD, Problems, did_you_mean, one_of
 from higgs_cli.project.reading.schema import (
     FORMAT_VERSION,
@@ -55,6 +55,7 @@ class ProjectReader(SpeakerReader):
         super().__init__(problems, root, unsafe, budget=budget)
         self.tasks = tasks
         self.script_at = (1, 1)  # where `script:` starts, for problems with the script as a whole
+        self.lexicon = Lexicon({})  # the project's, once read: a line is checked as the model will read it
 
     # -- the whole file --
 
@@ -81,6 +82,7 @@ class ProjectReader(SpeakerReader):
             if "guards" in given and not is_null(given["guards"]) else GuardSettings()
         lexicon = read_lexicon(self, given.get("lexicon") if not is_null(given.get("lexicon")) else None,
                                given.get("lexicon_file") if not is_null(given.get("lexicon_file")) else None)
+        self.lexicon = Lexicon(lexicon)
         speakers_node = given.get("speakers")
         speakers = self.speakers(None if speakers_node is None or is_null(speakers_node) else speakers_node)
         declared = self.declared(speakers_node)
@@ -247,6 +249,12 @@ class ProjectReader(SpeakerReader):
 
     def line_text(self, node: Node, what: str) -> Any:
         value = self.text(node, what, max_chars=MAX_TEXT_CHARS)
+        if value is not BAD and self.lexicon and len(spoken := self.lexicon.apply(value)) > MAX_TEXT_CHARS:
+            # a respelling of 200 characters for one letter made a valid line 480,000 characters long
+            self.p.add(node, f"{what} is {len(spoken)} characters long once the lexicon respells it "
+                             f"({len(value)} as written)", f"at most {MAX_TEXT_CHARS} characters as the model reads "
+                             "it: split the line, or shorten the lexicon's respellings")
+            return BAD
         if value is not BAD and (problem := nothing_to_speak(value, what)):
             self.p.add(node, problem, "words to speak")
             return BAD

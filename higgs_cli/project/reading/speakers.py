@@ -7,6 +7,8 @@ from typing import Any
 
 from yaml.nodes import MappingNode, Node, ScalarNode
 
+from higgs_cli.errors import UsageError
+from higgs_cli.fsutil import read_capped_text
 from higgs_cli.plugins.script import Speaker
 from higgs_cli.project.reading.problems import BAD, did_you_mean, one_of
 from higgs_cli.project.reading.schema import (
@@ -89,15 +91,10 @@ class SpeakerReader(ValueReader):
         return Speaker(name=name, location=self.p.location(key), **values)
 
     def transcript_from(self, path: Path, node: Node, what: str) -> Any:
-        try:
-            size = path.stat().st_size
-            if size > 4 * MAX_NOTE_CHARS + 1024:  # checked before reading: it could be any file
-                self.p.add(node, f"{what}: transcript_file is {size} bytes long",
-                           f"a text file of at most {MAX_NOTE_CHARS} characters")
-                return BAD
-            text = path.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            self.p.add(node, f"{what}: cannot read transcript_file: {error}", "a UTF-8 text file")
+        try:  # a regular file only, capped before reading: it could be any file, a FIFO or /dev/zero
+            text = read_capped_text(path, 4 * MAX_NOTE_CHARS + 1024, what="transcript_file").strip()
+        except UsageError as error:
+            self.p.add(node, f"{what}: {error.message}", f"a UTF-8 text file of at most {MAX_NOTE_CHARS} characters")
             return BAD
         if not text:
             self.p.add(node, f"{what}: transcript_file is empty", "the words spoken in the recording")

@@ -12,6 +12,7 @@ walk here is iterative: nothing recurses on the file's structure.
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -20,8 +21,9 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from higgs_cli.errors import UsageError
+from higgs_cli import fsutil
 from higgs_cli.project.reading.problems import Problems
+from higgs_cli.untrusted import MAX_INT_DIGITS, text_problem
 
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 32  # lists and mappings inside each other
@@ -37,16 +39,10 @@ SAFE_TAGS = {STR, INT, FLOAT, BOOL, NULL, MAP, SEQ, MERGE, f"{YAML_TAG}timestamp
 _BRACKET_VALUE = re.compile(r"(?:^|[:-])\s+\[[^\]\n]*\]\s*[^\s#,\]}]")
 
 
-def read_capped(file: Path) -> bytes:
-    """The file's bytes, refusing one over MAX_FILE_BYTES without reading it all."""
-    try:
-        with open(file, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)  # never more: the file could be any size
-        if len(data) > MAX_FILE_BYTES:
-            raise UsageError(f"{file} is {file.stat().st_size} bytes; a project file is at most {MAX_FILE_BYTES} bytes")
-    except OSError as error:
-        raise UsageError(f"cannot read {file}: {error.strerror}") from None
-    return data
+def read_capped(file: Path, *, what: str = "project file") -> bytes:
+    """The file's bytes, refusing one over MAX_FILE_BYTES without reading it all, and anything but a
+    regular file (a FIFO planted as project.yaml would block every command) without reading it."""
+    return fsutil.read_capped(file, MAX_FILE_BYTES, what=what)
 
 
 def compose(data: bytes, problems: Problems) -> Node:
@@ -120,6 +116,10 @@ def scan(root: Node, problems: Problems) -> set[int]:
             continue  # reached before at this depth or deeper: nothing new below
         first_visit = key not in deepest
         deepest[key] = depth
+        if first_visit and isinstance(node, ScalarNode) and (problem := _scalar_problem(node)):
+            unsafe.add(key)
+            problems.add(node, problem[0], problem[1])
+            continue
         if first_visit and node.tag not in SAFE_TAGS:
             unsafe.add(key)
             tag = node.tag.replace(YAML_TAG, "!!", 1) if node.tag.startswith(YAML_TAG) else node.tag
@@ -140,6 +140,21 @@ def scan(root: Node, problems: Problems) -> set[int]:
             stack.append(key)
             stack.extend((child, depth + 1) for child in reversed(children(node)))
     return unsafe
+
+
+def _scalar_problem(node: ScalarNode) -> tuple[str, str] | None:
+    """(problem, what is expected) for a scalar that is not text or not a number of ours, else None.
+
+    Checked here, once for the whole file, so no reader meets a lone surrogate (the escape
+    "\\ud800"), an integer int() refuses to build (5,000 digits) or an infinite float.
+    """
+    if problem := text_problem(node.value):
+        return f"the value {problem}", "UTF-8 text"
+    if node.tag == INT and len(node.value.replace("_", "").lstrip("+-")) > MAX_INT_DIGITS:
+        return f"a number of {len(node.value)} digits is out of range", "a number of at most 20 digits"
+    if node.tag == FLOAT and not math.isfinite(construct(node)):
+        return f"{node.value} is not a finite number", "a number"
+    return None
 
 
 def expanded_size(root: Node) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 from test_edit_loop import run_json, write
@@ -102,6 +103,18 @@ def test_a_bad_lexicon_file_is_reported_at_its_own_position(cli, tmp_path):
     ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: x}\n", "seed must be a whole number"),
     ("version: 1\nlines:\n  talk:2: {text: abcdef12, colour: red}\n", "unknown key 'colour'"),
     ("version: 1\nlines: {talk:2: [\n", "project.lock.yaml:3:1: cannot be read"),
+    # issue 31.6: numbers that are not numbers of ours, text that is not text, bombs
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: " + "9" * 5000 + "}\n", "seed must be a whole number"),
+    ("version: " + "1" * 5000 + "\nlines: {}\n", "unsupported lock file version"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: 4294967296}\n", "seed 4294967296 is out of range"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: 1" + "0" * 35 + "}\n", "seed must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: .nan}\n", "seed must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, take: 1e400}\n", "take must be a whole number"),
+    ("version: 1\nlines:\n  talk:2: {text: abcdef12, seed: \"\u00b2\"}\n", "seed must be a whole number"),
+    ('version: 1\nlines:\n  "talk:\\ud800": {text: abcdef12, seed: 1}\n',
+     "project.lock.yaml:3:3: a value holds a lone surrogate"),
+    ("version: 1\nlines: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    ("version: 1\nlines: &a [*a]\n", "lines must be a mapping"),
 ])
 def test_a_lock_file_edited_into_nonsense_is_refused_and_left_alone(cli, fake_model, tmp_path, text, expected):
     show = write(tmp_path / "show")
@@ -112,6 +125,18 @@ def test_a_lock_file_edited_into_nonsense_is_refused_and_left_alone(cli, fake_mo
         assert expected in out and "not a valid lock file" in out
     assert (show / "project.lock.yaml").read_text(encoding="utf-8") == text
     assert not fake_model and not (show / "build").exists()
+
+
+def test_a_lock_file_that_is_a_fifo_is_refused_at_once(cli, fake_model, tmp_path):
+    """A FIFO planted as project.lock.yaml used to block every status and render forever."""
+    import os
+
+    from procs import quickly
+
+    show = write(tmp_path / "show")
+    os.mkfifo(show / "project.lock.yaml")
+    out = quickly(lambda: refused(cli, "status", show), seconds=30)
+    assert "not a regular file" in out and "not a valid lock file" in out and "delete project.lock.yaml" in out
 
 
 def test_line_ids_are_unique_and_never_a_section_id(cli, tmp_path):
@@ -185,3 +210,66 @@ def test_a_planted_link_for_the_snapshots_is_refused(cli, fake_model, tmp_path):
     assert "is a symbolic link" in refused(cli, "render", show)
     assert "is a symbolic link" in refused(cli, "clean", show, "--snapshots")
     assert elsewhere.is_dir() and not any(elsewhere.iterdir())
+
+
+# -- issue 31.1: a tampered snapshot writes nowhere but inside the project ------------------------------
+
+def _rendered_with_a_snapshot(cli, tmp_path):
+    show = write(tmp_path / "show")
+    data = run_json(cli, "render", show)
+    snap = show / ".higgs" / "snapshots" / f"{data['snapshot']}.json"
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "precious.txt").write_text("mine")
+    return show, data["snapshot"], snap
+
+
+@pytest.mark.parametrize("build_dir", ["ABSOLUTE", "../outside/new", "../../x", "build/../..", ".", ""])
+def test_a_tampered_snapshot_cannot_make_restore_write_outside_the_project(cli, fake_model, tmp_path, build_dir):
+    show, snapshot, snap = _rendered_with_a_snapshot(cli, tmp_path)
+    data = json.loads(snap.read_text())
+    data["build_dir"] = str(tmp_path / "outside" / "new") if build_dir == "ABSOLUTE" else build_dir
+    snap.write_text(json.dumps(data))
+    before = sorted(p.name for p in tmp_path.rglob("*") if "show" not in p.parts)
+    out = refused(cli, "restore", show, snapshot)
+    assert "is not inside" in out and "--output-dir DIR" in out
+    assert sorted(p.name for p in tmp_path.rglob("*") if "show" not in p.parts) == before
+
+
+def test_a_tampered_snapshot_file_name_cannot_leave_the_build_folder(cli, fake_model, tmp_path):
+    show, snapshot, snap = _rendered_with_a_snapshot(cli, tmp_path)
+    data = json.loads(snap.read_text())
+    digest = next(iter(data["files"].values()))
+    for rel in ("../../outside/precious.txt", str(tmp_path / "outside" / "precious.txt"), "stems/../../x.wav"):
+        data["files"] = {rel: digest}
+        snap.write_text(json.dumps(data))
+        assert "is not inside" in refused(cli, "restore", show, snapshot)
+    data["files"] = {"show.wav": "../../../../etc/passwd"}  # a digest is a name of a blob, never a path
+    snap.write_text(json.dumps(data))
+    assert "has no sha256" in refused(cli, "restore", show, snapshot)
+    assert (tmp_path / "outside" / "precious.txt").read_text() == "mine"
+
+
+def test_restore_never_writes_through_a_link_planted_in_build(cli, fake_model, tmp_path):
+    """A link inside build/ (build/stems -> your folder) was followed to overwrite files outside it."""
+    show, snapshot, _ = _rendered_with_a_snapshot(cli, tmp_path)
+    victim = tmp_path / "outside"
+    stems_dir = show / "build" / "stems"
+    for stem in stems_dir.iterdir():
+        (victim / stem.name).write_bytes(b"yours")
+    shutil.rmtree(stems_dir)
+    stems_dir.symlink_to(victim, target_is_directory=True)
+    out = refused(cli, "restore", show, snapshot)
+    assert "goes through the symbolic link" in out
+    assert all(p.read_bytes() == b"yours" for p in victim.iterdir() if p.suffix == ".wav")
+    assert (victim / "precious.txt").read_text() == "mine"
+
+
+def test_a_render_to_a_folder_outside_the_project_is_restored_by_naming_it(cli, fake_model, tmp_path):
+    show = write(tmp_path / "show")
+    out_dir = tmp_path / "exports"
+    data = run_json(cli, "render", show, "--output-dir", out_dir)
+    shutil.rmtree(out_dir)
+    assert "--output-dir DIR" in refused(cli, "restore", show, data["snapshot"])
+    restored = run_json(cli, "restore", show, data["snapshot"], "--output-dir", out_dir)
+    assert (out_dir / "manifest.json").is_file() and restored["build_dir"] == str(out_dir)
+

@@ -381,7 +381,11 @@ CASES = {
     "nan": ("""
         defaults: {temperature: .nan}
         script: [{task: clone, text: hi}]
-    """, ('.nan', "defaults.temperature must be a number")),
+    """, ('.nan', ".nan is not a finite number")),  # refused wherever it is, a task's own fields too (issue 31)
+    "inf": ("""
+        defaults: {temperature: -.inf}
+        script: [{task: clone, text: hi}]
+    """, ('-.inf', "-.inf is not a finite number")),
     "defaults not a mapping": ("""
         defaults: [1, 2]
         script: [{task: clone, text: hi}]
