@@ -155,14 +155,19 @@ def snapshots(path: ProjectPath = Path("."), json_output: JsonFlag = False, quie
     from higgs_cli.project import list_snapshots
 
     found = list_snapshots(load_project(path, tasks=get_tasks()))
-    data = {"snapshots": [{k: v for k, v in s.items() if k not in ("keys", "files")} | {"files": len(s["files"])}
+    data = {"snapshots": [{k: v for k, v in s.items() if k not in ("keys", "files", "project")}
+                          | {"files": len(s["files"]), "project_files": sorted(s.get("project") or {})}
                           for s in found]}
 
     def human(console: Console) -> None:
         if not found:
             console.print("no snapshots yet: every `higgs project render` records one", highlight=False)
             return
-        table = Table("snapshot", "time", "model", "lines", "generated", "duration", box=None)
+        table = Table(box=None)
+        # the id in full at any width (it is what `restore` takes); the other columns wrap instead
+        table.add_column("snapshot", no_wrap=True, min_width=max(len(s["id"]) for s in found))
+        for name in ("time", "model", "lines", "generated", "duration"):
+            table.add_column(name)
         for s in data["snapshots"]:
             table.add_row(s["id"], str(s.get("time")), str(s.get("model")), str(s.get("lines")),
                           str(s.get("generated")), f"{float(s.get('duration') or 0):.1f} s")
@@ -178,12 +183,23 @@ def restore(
                                             help="A snapshot's id (or a unique start of it), or 'latest'.")],
     output_dir: Annotated[Optional[Path], typer.Option("--output-dir", "-o", help="Write the outputs here "
                                                     "(default: the folder that render wrote).")] = None,
+    with_project: Annotated[bool, typer.Option("--with-project", help="Also bring back the snapshot's "
+                                               "project.yaml and project.lock.yaml (the current ones are kept "
+                                               "as a snapshot first).")] = False,
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
     """Write a snapshot's outputs again, byte for byte; loads no model."""
     from higgs_cli.project import restore_snapshot
 
-    data = restore_snapshot(load_project(path, tasks=get_tasks()), snapshot, out_dir=output_dir)
-    out.result(data, lambda console: console.print(
-        f"restored snapshot {data['snapshot']}: {len(data['files'])} files in {data['build_dir']}", highlight=False))
+    data = restore_snapshot(load_project(path, tasks=get_tasks()), snapshot, out_dir=output_dir,
+                            with_project=with_project)
+
+    def human(console: Console) -> None:
+        console.print(f"restored snapshot {data['snapshot']}: {len(data['files'])} files in {data['build_dir']}",
+                      highlight=False)
+        if with_project:
+            console.print(f"and {', '.join(Path(p).name for p in data['project_files'])}; the previous ones are "
+                          f"snapshot {data['kept_as']}", highlight=False)
+
+    out.result(data, human)

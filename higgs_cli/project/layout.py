@@ -6,7 +6,8 @@
     <project>/.higgs/codes/<id>.npy      project recordings as audio codes (planning/plan.py)
     <project>/.higgs/last_render.json    the last render's state (folder/state.py)
     <project>/.higgs/render.lock         held by every writer: render and clean
-    <project>/.higgs/snapshots/          every render's outputs, for `project restore` (folder/snapshots.py)
+    <project>/.higgs/snapshots/          every render's record, for `project restore` (folder/snapshots.py)
+    <project>/.higgs/snapshots/blobs/    the bytes those records name, stored once by sha256
     <project>/.higgs/takes.json          the takes made of each line (commands/takes.py)
     <project>/project.lock.yaml          picks and approvals, kept in git (folder/lockfile.py)
     <project>/build/                     the default output folder (folder/manifest.py lists its files)
@@ -76,6 +77,11 @@ class ProjectLayout:
         return self.higgs_dir / "snapshots"
 
     @property
+    def snapshot_blobs_dir(self) -> Path:
+        """Every snapshotted file's bytes, named by their sha256 (hard links to outputs where possible)."""
+        return self.snapshots_dir / "blobs"
+
+    @property
     def takes_file(self) -> Path:
         return self.higgs_dir / "takes.json"
 
@@ -114,7 +120,7 @@ class ProjectLayout:
         (`folder.manifest.is_build`, passed in: this module imports no room).
         """
         folders = [self.higgs_dir, self.cache_dir, self.codes_dir, self.snapshots_dir,
-                   self.snapshots_dir / "blobs"] + ([] if custom else [self.default_build])
+                   self.snapshot_blobs_dir] + ([] if custom else [self.default_build])
         for folder in folders:
             if folder.is_symlink():
                 raise UsageError(f"{folder} is a symbolic link (to {os.readlink(folder)}); higgs does not write or "

@@ -11,15 +11,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from fakes import write_voice
+from fakes import FakeSession, write_voice
 
 pytest.importorskip("moto.server")
 pytest.importorskip("s3fs")
 
 from higgs_cli.engine.request import GenerationResult  # noqa: E402
 from higgs_cli.errors import HiggsError, UsageError  # noqa: E402
-from higgs_cli.project.folder.cache import RemoteStore, open_store  # noqa: E402
+from higgs_cli.project.folder.cache import RemoteStore, codes_key, open_store  # noqa: E402
 from higgs_cli.project.folder.store import Store  # noqa: E402
+from higgs_cli.sessions.identity import ModelIdentity  # noqa: E402
 from higgs_cli.storage.files import local_copy, read_text  # noqa: E402
 from higgs_cli.storage.objects import Prefix  # noqa: E402
 from higgs_cli.storage.remote import scrub  # noqa: E402
@@ -194,11 +195,75 @@ def test_two_renders_share_a_cache_url(cli, s3, loads, tmp_path, monkeypatch):
         (folder / "project.yaml").write_text(PROJECT.format(cache=f"cache: s3://{bucket}/shared\n"), encoding="utf-8")
     first = cli("--json", "project", "render", tmp_path / "one")
     assert first.exit_code == 0, first.output
-    assert json.loads(first.stdout)["generated"] == 3 and len(_keys(client, bucket, "shared/")) == 3
+    shared = _keys(client, bucket, "shared/")
+    assert json.loads(first.stdout)["generated"] == 3 and len(shared) == 4  # 3 lines, alice's codes
+    assert sum(key.startswith("shared/codes/") for key in shared) == 1
     second = cli("--json", "project", "render", tmp_path / "two")  # another folder (another machine)
     assert second.exit_code == 0, second.output
-    # every line from the bucket; the second folder's model only encoded alice's recording
-    assert json.loads(second.stdout)["generated"] == 0 and all(s.generate_calls == 0 for s in loads[1:])
+    # every line from the bucket, alice's codes too (this identity is unknown until a model loads:
+    # the one loaded here only names its codec, see the test below for a render that loads none)
+    assert json.loads(second.stdout)["generated"] == 0
+    assert all(s.generate_calls == 0 and s.encode_calls == 0 for s in loads[1:])
+
+
+SHARED_VOICES = PROJECT.replace("""  bob:
+    description: deep male voice, slow
+""", """  bob:
+    voice: bobby
+""")
+
+
+def _machine(root: Path, home: Path, bucket: str, monkeypatch) -> Path:
+    """A machine's own HIGGS_HOME (its library has `bobby`, added there) and its own copy of the project."""
+    from higgs_cli.voices.library import VoiceLibrary
+
+    monkeypatch.setenv("HIGGS_HOME", str(home))
+    (root / "voices").mkdir(parents=True)
+    write_voice(root / "voices" / "alice.wav")
+    write_voice(root / "bobby.wav", freq=110.0)
+    VoiceLibrary().add("bobby", root / "bobby.wav", "I am Bob, and this is my voice.")
+    (root / "project.yaml").write_text(SHARED_VOICES.format(cache=f"cache: s3://{bucket}/shared\n"),
+                                       encoding="utf-8")
+    return root
+
+
+def test_a_shared_cache_is_enough_no_model_loads_on_a_second_machine(cli, s3, fake_sessions, tmp_path,
+                                                                        monkeypatch):
+    """Machine B (a fresh HIGGS_HOME and project copy, the same cache URL) loads no model: the voices'
+    codes come from the bucket with the lines, and its outputs are machine A's byte for byte."""
+    client, bucket = s3
+    made = fake_sessions.known(ModelIdentity("fake/model", FakeSession.model_id, FakeSession.codec_id)).made
+    a = _machine(tmp_path / "a", tmp_path / "home-a", bucket, monkeypatch)
+    first = cli("--json", "project", "render", a)
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["generated"] == 3 and made[0].encode_calls == 2  # alice and bobby
+    assert sum(key.startswith("shared/codes/") for key in _keys(client, bucket, "shared/")) == 2
+
+    b = _machine(tmp_path / "b", tmp_path / "home-b", bucket, monkeypatch)
+    second = cli("--json", "project", "render", b)
+    assert second.exit_code == 0, second.output
+    summary = json.loads(second.stdout)
+    assert summary["generated"] == 0 and summary["model_loaded"] is False and len(made) == 1
+    # the audio and subtitles (review.html and the manifest carry the render's date)
+    built = [path for path in sorted((a / "build").rglob("*")) if path.suffix in (".wav", ".srt", ".vtt")]
+    assert any(path.suffix == ".wav" for path in built)
+    for path in built:
+        assert path.read_bytes() == (b / "build" / path.relative_to(a / "build")).read_bytes(), path
+    assert len(_keys(client, bucket, "shared/")) == 5  # nothing new: 3 lines, 2 voices
+
+
+def test_damaged_shared_codes_are_encoded_again(s3, tmp_path):
+    client, bucket = s3
+    store = RemoteStore(Store(tmp_path / "show"), f"s3://{bucket}/shared")
+    session = FakeSession()
+    audio = np.linspace(-0.5, 0.5, 24000, dtype=np.float32)
+    client.put_object(Bucket=bucket, Key=f"shared/codes/{codes_key(audio, 'c1')}.npy", Body=b"not numpy")
+    codes = store.encoder(session.encode_audio, "c1")(audio)
+    assert session.encode_calls == 1 and store.codes_fetched == 0
+    again = store.encoder(session.encode_audio, "c1")(audio)  # replaced: read back, not encoded
+    assert session.encode_calls == 1 and store.codes_fetched == 1 and np.array_equal(codes, again)
+    store.encoder(session.encode_audio, "c2")(audio)  # another codec is another key
+    assert session.encode_calls == 2
 
 
 def _shared_cache_in_render(monkeypatch):

@@ -218,8 +218,9 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
         layout.sweep(build)
-        # encodes voices (loading the model) only if needed
-        planned = plan_project(project, session, library, tasks=tasks)
+        store = open_store(project)  # the project's cache, read and written through to a shared one if set
+        # encodes voices (loading the model) only if neither cache has their codes
+        planned = plan_project(project, session, library, tasks=tasks, store=store)
         if not planned:
             raise UsageError(f"{project.file}: the project has no lines to render")
         check_render_length(project, planned)
@@ -228,7 +229,6 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         edits = apply_picks(project, planned, refs, lock)
         model = ModelIdentity.of(session, model_name)
         context = global_context(planned)
-        store = open_store(project)  # the project's cache, read and written through to a shared one if set
         keys = apply_approvals(project, planned, line_keys(planned, model_id=model.model_id,
                                                             codec_id=model.codec_id),
                                edits, lock, store, rerender_approved=rerender_approved)

@@ -63,13 +63,13 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
     layout = ProjectLayout(project.root)
     session = as_session(session)
     with layout.lock(f"project {project.title}"):
-        planned = plan_project(project, session, library, tasks=tasks)
+        store = open_store(project)  # as a render: a shared cache (voice codes too) is read and written through
+        planned = plan_project(project, session, library, tasks=tasks, store=store)
         refs = LineRefs(project, planned)
         i = _one(refs, ref)
         own_seed = planned[i].request.seed  # before a pick replaces it
         edits = apply_picks(project, planned, refs, lock)
         model = ModelIdentity.of(session, model_name)
-        store = open_store(project)  # as a render: a shared cache is read and written through
         keys = apply_approvals(project, planned, line_keys(planned, model_id=model.model_id, codec_id=model.codec_id),
                                edits, lock, store)
         deps = global_context(planned)[i]

@@ -10,6 +10,14 @@ write stays. A fetched object is checked by the local Store's own reader
 before it is used: a damaged object is a miss (and the next render replaces it).
 The local cache is never cleared or changed by a failure of the bucket.
 
+Voice codes travel with the lines: the codes of a speaker's reference audio
+are part of every line key, so a machine that has the lines but not the codes
+would load the model just to encode the voices. `encoder(encode, codec_id)`
+wraps the session's encoder so that it reads `codes/<key>.npy` from the bucket
+first (key: a hash of the codec id and the prepared audio, so a changed
+recording or codec is a miss) and shares what it encodes. Checked like any
+cached codes; a damaged object is encoded again.
+
 `prefetch(keys)` (what `project status` calls) lists the bucket's prefix once
 instead of asking about each line the local cache lacks; the listing is capped
 at one page per such line, so it never costs more requests than asking would.
@@ -17,20 +25,36 @@ at one page per such line, so it never costs more requests than asking would.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from higgs_cli.errors import UsageError
 from higgs_cli.project.folder.store import SUFFIX, Store
 from higgs_cli.storage.objects import Prefix
 from higgs_cli.storage.urls import looks_like_url, parse_url
+from higgs_cli.voices.codes import valid_codes
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
 
 CACHE_ENV = "HIGGS_CACHE"
+CODES_PREFIX = "codes"  # voice codes under the cache's prefix; line entries sit at its top level
+
+Encoder = Callable[[np.ndarray], np.ndarray]
+
+
+def codes_key(audio: np.ndarray, codec_id: str) -> str:
+    """A content address for the codes of `audio` (prepared, 24 kHz mono) encoded by `codec_id`."""
+    audio = np.ascontiguousarray(audio)
+    digest = hashlib.sha256(f"{codec_id}\0{audio.dtype.str}\0{audio.shape}\0".encode())
+    digest.update(audio.tobytes())
+    return digest.hexdigest()[:40]
 
 
 class RemoteStore:
@@ -42,6 +66,7 @@ class RemoteStore:
         self.remote.check("opening the shared render cache at")  # bad credentials fail here, before a line
         self.fetched = 0  # entries read from the bucket (for a summary or a test)
         self.uploaded = 0
+        self.codes_fetched = 0  # voice codes read from the bucket instead of encoded
         self._listed: dict[str, float | None] | None = None  # key -> modified, from prefetch()
         self._complete = False  # whether the listing held every object of the prefix
 
@@ -116,6 +141,29 @@ class RemoteStore:
             modified = info.get("LastModified")
             stamp = modified.timestamp() if modified is not None else None
         return stamp
+
+    def encoder(self, encode: Encoder, codec_id: str) -> Encoder:
+        """`encode` through the bucket: shared codes of the same audio and codec are used, new ones shared."""
+
+        def shared(audio: np.ndarray) -> np.ndarray:
+            name = f"{CODES_PREFIX}/{codes_key(audio, codec_id)}.npy"
+            data = self.remote.read(name, action="reading voice codes from the shared render cache at")
+            if data is not None:
+                try:
+                    codes = np.load(io.BytesIO(data), allow_pickle=False)
+                except Exception:  # a damaged object is encoded again (and replaced below)
+                    codes = None
+                if valid_codes(codes):
+                    self.codes_fetched += 1
+                    return codes
+            codes = np.asarray(encode(audio))
+            if valid_codes(codes):  # the caller checks and refuses anything else
+                buffer = io.BytesIO()
+                np.save(buffer, codes, allow_pickle=False)
+                self.remote.write(name, buffer.getvalue(), action="sharing voice codes through the cache at")
+            return codes
+
+        return shared
 
     def clear(self, *args: Any, **kwargs: Any) -> Any:
         """The local cache only: a shared one belongs to every project that uses it."""

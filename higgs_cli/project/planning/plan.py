@@ -233,11 +233,15 @@ def plan_sections(project: Project, ctx: ProjectPlanContext, *, tasks: Mapping[s
     return apply_lexicon(planned, project.lexicon)  # what the model reads; display text stays the script's
 
 
-def plan_project(project: Project, session, library=None, *, tasks: Mapping[str, Task] | None = None
-                 ) -> list[PlannedLine]:
+def plan_project(project: Project, session, library=None, *, tasks: Mapping[str, Task] | None = None,
+                 store=None) -> list[PlannedLine]:
     """Plan the whole project for `session` (its codec encodes voice references) with the task
-    registry `tasks` (None: the installed plugins' tasks)."""
-    ctx = ProjectPlanContext(project, codec_id=session.codec_id, encode=session.encode_audio, library=library)
+    registry `tasks` (None: the installed plugins' tasks). With a shared render cache as `store`
+    (a RemoteStore), voice codes are read from it before the model encodes them, and shared."""
+    encode = session.encode_audio
+    if hasattr(store, "encoder"):
+        encode = store.encoder(encode, session.codec_id)
+    ctx = ProjectPlanContext(project, codec_id=session.codec_id, encode=encode, library=library)
     return plan_sections(project, ctx, tasks=tasks)
 
 
