@@ -70,7 +70,8 @@ class Output:
         """
         if self.json_mode:
             if self._warnings and isinstance(data, dict):  # --json keeps stderr quiet: warnings are a field
-                data = {**data, "warnings": [*data.get("warnings", []), *self._warnings]}
+                given = list(data.get("warnings") or [])  # a result that lists its warnings already
+                data = {**data, "warnings": given + [w for w in self._warnings if w not in given]}
                 self._warnings = []
             (sys.stderr if to_stderr else sys.stdout).write(dump_json(data) + "\n")
         elif to_stderr:
