@@ -33,7 +33,9 @@ import higgs_cli.engine  # noqa: F401  (before torch, as the engine runs)
 import torch
 # isort: on
 
-from bench_engine import FRAMES_PER_SECOND, bytes_per_audio_step
+from bench_engine import bytes_per_audio_step
+
+from higgs_cli.engine.request import FRAME_RATE
 
 ROOT = Path(__file__).resolve().parent
 PROMPT_TOKENS = 96  # a synthetic prompt's length for the speed runs
@@ -181,7 +183,7 @@ def speed_run(runner, *, batch: int, steps: int, device: torch.device, compiled,
     seconds = decoding[-1][0] - decoding[0][0]
     capacity = workspaces.items[-1].cache.capacity
     return {"batch": batch, "decode_steps_per_s": frames / batch / seconds, "frames_per_s": frames / seconds,
-            "real_time_factor": frames / seconds / FRAMES_PER_SECOND, "run_s": total, "first_run_s": first,
+            "real_time_factor": frames / seconds / FRAME_RATE, "run_s": total, "first_run_s": first,
             "capacity": capacity}
 
 
