@@ -248,8 +248,18 @@ def test_a_burst_of_64_against_one_slot_gets_exactly_the_queue_and_429s(endless)
         server.stop()
 
 
-def test_a_request_that_never_gets_audio_answers_its_error_not_200(endless):
-    server = ServerThread(endless, slots=1, limits=replace(LIMITS, max_queue=1, request_timeout=3))
+@pytest.fixture
+def fresh_endless(tiny_model, tmp_path):
+    """An endless session of its own: after the burst test, a second scheduler on the module's shared
+    session let a queued request through within the time limit (seen in a whole-file run, not alone;
+    not yet understood, see the closing note of 2026-12-08)."""
+    from higgs_cli.engine.session import ModelSession
+
+    return ModelSession.load(str(biased_eos_model(tiny_model, tmp_path / "model", -50.0)), device="cpu")
+
+
+def test_a_request_that_never_gets_audio_answers_its_error_not_200(fresh_endless):
+    server = ServerThread(fresh_endless, slots=1, limits=replace(LIMITS, max_queue=1, request_timeout=3))
     try:
         holder = _hold_slot(server)
         client = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=60)
