@@ -180,11 +180,11 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
     """
     target = check_writable(target)
     parent = target.parent if str(target.parent) else Path(".")
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}{TMP_MARK}.", suffix=suffix or (target.suffix or ".tmp"),
-                               dir=parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
+    prefix, suffix = f".{target.name}{TMP_MARK}.", suffix or (target.suffix or ".tmp")
+    tmp_path = _temporary_name(parent, prefix, suffix)  # named before it exists: see _create_new
     try:
+        while not _create_new(tmp_path):
+            tmp_path = _temporary_name(parent, prefix, suffix)
         _public_mode(tmp_path, folder=False)
         yield tmp_path
         with open(tmp_path, "rb+") as handle:
@@ -194,6 +194,25 @@ def atomic_path(target: str | os.PathLike, *, suffix: str | None = None) -> Iter
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
         raise
+
+
+def _temporary_name(parent: Path, prefix: str, suffix: str) -> Path:
+    import secrets
+
+    return parent / f"{prefix}{secrets.token_hex(6)}{suffix}"
+
+
+def _create_new(path: Path) -> bool:
+    """Create `path` as an empty private file; False if the name is taken.
+
+    Unlike tempfile.mkstemp, the caller knows the name before the file exists,
+    so a Ctrl-C landing in the middle never leaves a file its cleanup misses.
+    """
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o600))
+    except FileExistsError:
+        return False
+    return True
 
 
 def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:

@@ -19,8 +19,9 @@ moved is a fresh project at its new place.
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -101,6 +102,21 @@ class ProjectLayout:
     def lock(self, what: str) -> AbstractContextManager[None]:
         """The lock every writer of `.higgs/` and the build outputs holds."""
         return exclusive_lock(self.lock_file, what=what)
+
+    @contextlib.contextmanager
+    def writing(self, what: str, build: Path) -> Iterator[None]:
+        """Hold `lock` and sweep what a killed writer left, before and after the work.
+
+        The sweep after matters on Ctrl-C: an interrupt that lands between the
+        moment a temporary file is made and the moment its cleanup is armed would
+        otherwise leave it behind until the next command.
+        """
+        with self.lock(what):
+            self.sweep(build)
+            try:
+                yield
+            finally:
+                self.sweep(build)
 
     def sweep(self, build: Path) -> None:
         """Remove what a render killed mid-write left behind (temporary files; never cache entries).

@@ -216,8 +216,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         _wanted(LineRefs(project, plan_sections(project, ProjectPlanContext(project, codec_id="none"), tasks=tasks)),
                 sections, lines)
     session = as_session(session)
-    with layout.lock(f"project {project.title}"):
-        layout.sweep(build)
+    with layout.writing(f"project {project.title}", build):
         store = open_store(project)  # the project's cache, read and written through to a shared one if set
         # encodes voices (loading the model) only if neither cache has their codes
         planned = plan_project(project, session, library, tasks=tasks, store=store)

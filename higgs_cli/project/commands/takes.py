@@ -62,7 +62,7 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
     lock = LockFile.of(project)
     layout = ProjectLayout(project.root)
     session = as_session(session)
-    with layout.lock(f"project {project.title}"):
+    with layout.writing(f"project {project.title}", layout.default_build):
         store = open_store(project)  # as a render: a shared cache (voice codes too) is read and written through
         planned = plan_project(project, session, library, tasks=tasks, store=store)
         refs = LineRefs(project, planned)
