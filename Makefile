@@ -11,7 +11,7 @@ install: $(VENV)/.installed
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev,ray,s3]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,ray,s3,train]"
 	touch $@
 
 # One process by default; `make test PYTEST_WORKERS="-n 2 --dist loadfile"` runs two pytest-xdist workers
