@@ -1,0 +1,3 @@
+"""Training steps on the model (LoRA through peft, data-parallel through accelerate), and
+applying a trained adapter when a voice speaks. Imports torch: load it inside functions from
+outside the engine."""
