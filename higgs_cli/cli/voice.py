@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from higgs_cli.cli.factory import make_app
-from higgs_cli.cli.options import JsonFlag, QuietFlag
+from higgs_cli.cli.options import DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
 from higgs_cli.cli.output import out
 from higgs_cli.errors import UsageError
 from higgs_cli.voices.library import Voice, VoiceLibrary
@@ -155,3 +155,53 @@ def import_(
     imported = [voice.name for voice in voices]
     out.result({"archive": str(archive), "voices": [voice.to_dict() for voice in voices]},
                lambda console: console.print(f"imported {len(imported)} voice(s): {', '.join(imported)}"))
+
+
+@app.command()
+def prepare(
+    name: Name,
+    data: Annotated[Path, typer.Argument(metavar="DATA", show_default=False, help=(
+        "A folder of audio files with same-named .txt transcripts, a CSV/TSV/JSONL sheet (audio, text), "
+        "or a recording without a transcript (cut and transcribed with --asr-model)."))],
+    validation_fraction: Annotated[float, typer.Option("--validation-fraction", min=0.0, max=0.9,
+                                                       help="Share of the clips held out for validation.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Chooses the validation clips: same seed, same split.")] = 0,
+    asr_model: Annotated[str | None, typer.Option("--asr-model", show_default=False, help=(
+        "A local Whisper checkpoint (folder, or a name in the local Hugging Face cache): transcribes "
+        "recordings without transcripts and drops clips whose transcript does not match."))] = None,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    device: DeviceOption = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Check, cut and encode training data for voice NAME, and show what is kept and what is dropped
+    and why (what `higgs voice train` trains on). NAME need not be in the library yet; the audio codes
+    are cached (by content) in the user cache folder, so training never encodes them again."""
+    from higgs_cli.cli.progress import SESSION_NOTES, status
+    from higgs_cli.home import training_codes_dir
+    from higgs_cli.sessions import SessionSpec, describe_session, open_session
+    from higgs_cli.training.data import LazyRecognizer, prepare_data
+    from higgs_cli.voices.meta import check_name
+
+    check_name(name)
+    spec = SessionSpec(model=model, revision=revision, device=device, no_server=True)  # the codec runs here
+    session = open_session(spec, lazy=True, notes=SESSION_NOTES)
+    recognizer = LazyRecognizer(asr_model, device) if asr_model else None
+    with status(f"preparing {data}"):
+        prepared = prepare_data(data, session, cache_dir=training_codes_dir(), validation_fraction=validation_fraction,
+                                seed=seed, recognizer=recognizer)
+    report = prepared.report
+    for warning in report.warnings:
+        out.warn(warning)
+
+    def human(console: Console) -> None:
+        if report.dropped:
+            table = Table("dropped clip", "why", box=None)
+            for source, reason in report.table():
+                table.add_row(source, reason)
+            console.print(table)
+        console.print(Text.assemble((name, "bold"), ": ", report.summary()))
+
+    out.result({"voice": name, "data": str(data), "digest": prepared.digest, **report.to_dict(),
+                "session": describe_session(session)}, human)
