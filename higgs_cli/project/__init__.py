@@ -31,6 +31,7 @@ _FACE = {
     "TEMPLATES": "commands.new", "new_project": "commands.new",
     "project_status": "commands.status", "clean_project": "commands.clean",
     "list_takes": "commands.takes", "make_takes": "commands.takes", "pick": "commands.takes",
+    "unpick": "commands.takes",
     "approve": "commands.approvals", "unapprove": "commands.approvals",
     "check_build": "commands.check",
     "import_project": "commands.importers",
@@ -40,7 +41,7 @@ __all__ = ["LockFile", "NullProgress", "ProjectLayout", "RenderSummary", "TEMPLA
            "check_delivery", "check_library_voices", "clean_project", "find_project_file", "import_project",
            "library_voice_warnings", "list_snapshots", "list_takes", "load_project", "make_takes", "new_project",
            "pick", "prepare_project", "prepare_render", "project_status", "published_url", "render_project",
-           "restore_snapshot", "unapprove", "unused_entry_warnings"]  # the names of _FACE
+           "restore_snapshot", "unapprove", "unpick", "unused_entry_warnings"]  # the names of _FACE
 
 
 def _module(where: str) -> Any:
@@ -105,7 +106,7 @@ if TYPE_CHECKING:
     from higgs_cli.project.commands.importers import import_project
     from higgs_cli.project.commands.new import TEMPLATES, new_project
     from higgs_cli.project.commands.status import project_status
-    from higgs_cli.project.commands.takes import list_takes, make_takes, pick
+    from higgs_cli.project.commands.takes import list_takes, make_takes, pick, unpick
     from higgs_cli.project.folder.lockfile import LockFile
     from higgs_cli.project.folder.place import prepare_project, prepare_render
     from higgs_cli.project.folder.publish import published_url

@@ -219,6 +219,7 @@ def test_a_producer_session_in_the_studio(studio):
             page.keyboard.press("t")
             _job_done(page, None)
             page.wait_for_function("() => document.querySelectorAll('#takes li').length === 3", timeout=WAIT)
+            assert "/files/takes/" in page.locator("#takes li audio").nth(1).get_attribute("src")  # its WAV file
             job = page.locator("body").get_attribute("data-job")
             page.keyboard.press("2")
             page.wait_for_selector("#takes li.picked[data-take='2']", timeout=WAIT)

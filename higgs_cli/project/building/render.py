@@ -29,11 +29,12 @@ from higgs_cli.project.building.assemble import LineAudio, write_build
 from higgs_cli.project.building.generate import CALL_BATCHES, LineReport, PendingLine, generate_missing
 from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.project.folder.cache import open_store
-from higgs_cli.project.folder.lockfile import LockFile
+from higgs_cli.project.folder.lockfile import LockFile, text_digest
 from higgs_cli.project.folder.manifest import is_build
 from higgs_cli.project.folder.snapshots import record_snapshot
 from higgs_cli.project.folder.state import write_state
-from higgs_cli.project.folder.store import CacheEntry, codes_digest, line_keys
+from higgs_cli.project.folder.store import CacheEntry, codes_digest, line_keys, recipe_parts
+from higgs_cli.project.folder.takes import prune_takes
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.planning.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
 from higgs_cli.project.planning.plan import (
@@ -167,9 +168,10 @@ class _RenderSink:
     cache holds it now; a kept result cached at once, for every line with its key."""
 
     def __init__(self, planned: list[PlannedLine], context: Sequence[tuple[int, ...]], keys: Sequence[str],
-                 same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress) -> None:
+                 same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress,
+                 model: ModelIdentity) -> None:
         self.planned, self.context, self.keys, self.same = planned, context, keys, same
-        self.results, self.store, self.progress = results, store, progress
+        self.results, self.store, self.progress, self.model = results, store, progress, model
         self.generated: set[int] = set()
         self.reports: dict[int, LineReport] = {}
 
@@ -180,8 +182,10 @@ class _RenderSink:
     def done(self, pending: PendingLine, result: GenerationResult, report: LineReport) -> None:
         i = pending.index
         heard = [codes_digest(self.results[j].codes) for j in self.context[i]]
+        recipe = recipe_parts(self.planned[i], model_id=self.model.model_id, codec_id=self.model.codec_id)
         written = self.store.put(self.keys[i], result, meta={"heard": heard, "flags": report.flags,
-                                                             "tries": report.tries, "seed": report.seed})
+                                                             "tries": report.tries, "seed": report.seed,
+                                                             "recipe": recipe})  # status names what changes
         entry = _done(result, written)
         for j in self.same[self.keys[i]]:
             self.results[j] = entry
@@ -232,6 +236,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                                                             codec_id=model.codec_id),
                                edits, lock, store, rerender_approved=rerender_approved)
         kept = [edit.kept for edit in edits]
+        prune_takes(layout, {refs.name(i): text_digest(line) for i, line in enumerate(planned)})
 
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
         for i, key in enumerate(keys):
@@ -259,7 +264,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        sink = _RenderSink(planned, context, keys, same, results, store, progress)
+        sink = _RenderSink(planned, context, keys, same, results, store, progress, model)
         of_key = {keys[i]: i for i in pending}  # the line generated for each key
         jobs = [PendingLine(i, planned[i], after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),
                             retries=planned[i].retries or 0,

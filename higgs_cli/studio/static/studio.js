@@ -142,25 +142,27 @@
   }
 
   function drawTakes() {
-    const list = $('takes'); list.textContent = '';
+    const list = $('takes'); list.textContent = ''; $('uses').textContent = '';
     const l = line();
     if (!takes || !l || takes.ref !== l.ref) return;
     takes.takes.forEach(t => {
       const li = document.createElement('li'); li.value = t.take; li.dataset.take = t.take;
       li.className = t.picked ? 'picked' : '';
       li.appendChild(document.createTextNode('seed ' + t.seed + ', ' + t.seconds.toFixed(1) + ' s'
-        + (t.flags && t.flags.length ? ', flagged' : '') + (t.picked ? ' (picked)' : '') + ' '));
+        + (t.flags && t.flags.length ? ', flagged' : '') + (t.picked ? ' (picked)' : '')
+        + (t.changes && t.changes.length ? ', made under other ' + t.changes.join(', ') : '') + ' '));
       const button = document.createElement('button'); button.type = 'button';
       button.textContent = 'pick (' + t.take + ')'; button.addEventListener('click', () => pick(t.take));
       li.appendChild(button);
-      if (t.cached && t.key) {
+      if (t.href || (t.cached && t.key)) {
         const audio = document.createElement('audio'); audio.controls = true; audio.preload = 'metadata';
-        audio.src = t.file ? url('/files/' + t.file) : url('/audio/key/' + t.key);
+        audio.src = t.href ? url('/files/' + t.href) : url('/audio/key/' + t.key);
         li.appendChild(audio);
       }
       list.appendChild(li);
     });
     if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes three'));
+    $('uses').textContent = takes.uses && takes.uses.says ? 'The next render uses ' + takes.uses.says + '.' : '';
   }
 
   async function loadTakes() {
