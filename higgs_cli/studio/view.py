@@ -79,10 +79,14 @@ def peaks(path: Path, columns: int = PEAKS) -> list[list[float]]:
 
 
 def _line_settings(project: Project, source: Any) -> dict:
-    """The per-line keys the page can edit, as written (None: inherited)."""
+    """The per-line keys the page can edit, as written (None: inherited). A section written as one
+    `text:` is its own line: its scene is the section's (where yaml_edit writes it)."""
     if source is None:
         return {"scene": None, "seed": None, "pause": None}
-    return {"scene": source.scene, "seed": source.seed, "pause": source.pause}
+    section = next((s for s in project.sections if any(line is source for line in s.lines)), None)
+    single = section is not None and len(section.lines) == 1 and section.scene is not None
+    return {"scene": source.scene or (section.scene if single else None), "seed": source.seed,
+            "pause": source.pause}
 
 
 def page_state(studio: Studio) -> dict:
