@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -134,6 +135,7 @@ def test_a_held_project_lock_is_named_and_nothing_runs(studio):
     with ProjectLayout(root).lock("project Slow Travel Club (a render in a terminal)"):
         status, answer = _ask(running, "/api/render", body={"lines": ["talk:1"], "sha": sha})
         assert status == 409 and "in use by another higgs process" in answer["error"]
+        assert f"pid {os.getpid()}" in answer["error"]  # what holds it: this process, from the lock's note
         assert "in use" in _ask(running, "/api/state")[1]["lock"]
         assert _ask(running, "/api/edit", body={"ref": "talk:1", "field": "seed", "value": 3, "sha": sha})[0] == 409
     assert _ask(running, "/api/state")[1]["lock"] is None
