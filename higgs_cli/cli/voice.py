@@ -29,6 +29,17 @@ def _show(voice: Voice, console: Console) -> None:
         console.print(f"  description: {voice.description}")
     console.print(f"  transcript:  {voice.transcript}")
     console.print(f"  audio:       {voice.audio_path}")
+    from higgs_cli.voices.adapter import describe, find_adapter, sparkline
+
+    adapter = find_adapter(voice.path)
+    if adapter is not None:  # a trained LoRA adapter (`higgs voice train`) and its curves
+        info = describe(adapter)
+        console.print(f"  adapter:     {info['digest'][:12]}  rank {info.get('rank')}  alpha {info.get('alpha')}  "
+                      f"{info.get('steps_done', '?')} steps, trained {info.get('trained', '?')}")
+        for label, key in (("loss", "loss_curve"), ("validation", "validation_curve")):
+            curve = [value for _, value in info.get(key) or []]
+            if curve:
+                console.print(f"  {label + ':':<12} {curve[0]:.3f} {sparkline(curve)} {curve[-1]:.3f}")
 
 
 @app.command()
@@ -92,8 +103,12 @@ def list_(json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
 @app.command()
 def show(name: Name, json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show one voice: transcript, description, length, where its audio is."""
+    from higgs_cli.voices.adapter import describe, find_adapter
+
     voice = VoiceLibrary().get(name)
-    out.result(voice.to_dict(), lambda console: _show(voice, console))
+    adapter = find_adapter(voice.path)
+    out.result({**voice.to_dict(), "adapter": describe(adapter) if adapter else None},
+               lambda console: _show(voice, console))
 
 
 @app.command()
@@ -178,19 +193,42 @@ def prepare(
     """Check, cut and encode training data for voice NAME, and show what is kept and what is dropped
     and why (what `higgs voice train` trains on). NAME need not be in the library yet; the audio codes
     are cached (by content) in the user cache folder, so training never encodes them again."""
-    from higgs_cli.cli.progress import SESSION_NOTES, status
-    from higgs_cli.home import training_codes_dir
-    from higgs_cli.sessions import SessionSpec, describe_session, open_session
-    from higgs_cli.training.data import LazyRecognizer, prepare_data
+    from higgs_cli.cli.progress import SESSION_NOTES
+    from higgs_cli.sessions import SessionSpec, open_session
+    from higgs_cli.training.data import LazyRecognizer
     from higgs_cli.voices.meta import check_name
 
     check_name(name)
     spec = SessionSpec(model=model, revision=revision, device=device, no_server=True)  # the codec runs here
     session = open_session(spec, lazy=True, notes=SESSION_NOTES)
     recognizer = LazyRecognizer(asr_model, device) if asr_model else None
-    with status(f"preparing {data}"):
-        prepared = prepare_data(data, session, cache_dir=training_codes_dir(), validation_fraction=validation_fraction,
-                                seed=seed, recognizer=recognizer)
+    prepared = prepare_training_data(data, session, validation_fraction=validation_fraction, seed=seed,
+                                     recognizer=recognizer)
+    show_prepared(name, data, prepared, session)
+
+
+def prepare_training_data(data: Path, session, **settings):
+    """`training.data.prepare_data` into the user's codes cache, with a bar over the recordings
+    (`voice prepare`, and `voice train` before it trains)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from higgs_cli.home import training_codes_dir
+    from higgs_cli.training.data import prepare_data
+
+    if not out.show_progress:
+        return prepare_data(data, session, cache_dir=training_codes_dir(), **settings)
+    with Progress(TextColumn("preparing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out.err, transient=True) as bar:
+        task = bar.add_task(str(data), total=None)
+        return prepare_data(data, session, cache_dir=training_codes_dir(),
+                            progress=lambda done, total: bar.update(task, completed=done, total=total), **settings)
+
+
+def show_prepared(name: str, data: Path, prepared, session) -> None:
+    """Print what preparation kept and dropped: the dropped clips' table and a summary (JSON: the
+    report, the digest and the session), its warnings as warnings."""
+    from higgs_cli.sessions import describe_session
+
     report = prepared.report
     for warning in report.warnings:
         out.warn(warning)

@@ -13,6 +13,7 @@ refused (StaleError, 409) before anything is written. The library functions take
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from higgs_cli.errors import LockedError, UsageError
@@ -74,9 +75,15 @@ def set_approval(studio: Studio, body: dict) -> dict:
 
 
 def takes_of(studio: Studio, ref: str) -> dict:
+    """The line's takes as `project takes REF` lists them; each take's file as a path in the build (`href`)."""
     if not ref:
         raise UsageError("'ref' is missing: name a line (e.g. talk:2)")
-    return list_takes(studio.project(), ref, tasks=studio.tasks)
+    data = list_takes(studio.project(), ref, tasks=studio.tasks)
+    build = studio.layout.default_build.resolve()
+    for take in data["takes"]:
+        file = Path(take["file"]).resolve() if isinstance(take.get("file"), str) else None
+        take["href"] = file.relative_to(build).as_posix() if file is not None and file.is_relative_to(build) else None
+    return data
 
 
 def pick_take(studio: Studio, body: dict) -> dict:

@@ -92,7 +92,7 @@ def test_what_would_poison_training_is_dropped_with_its_reason(tmp_path, session
     assert reasons["silent.wav"] == "silent"
     assert "empty" in reasons["empty.wav"]
     assert "--asr-model" in reasons["untranscribed.wav"]
-    assert reasons["broken.wav"].startswith("unreadable")
+    assert "not a readable audio file" in reasons["broken.wav"]
     assert "no audio file" in reasons["orphan.txt"]
     assert "UTF-8" in reasons["latin1.wav"]
     assert len(data.report.dropped) == 10
@@ -194,3 +194,50 @@ def test_recognition_drops_a_transcript_that_does_not_match(clips_dir, session, 
 def test_the_validation_fraction_is_checked(clips_dir, session, tmp_path):
     with pytest.raises(UsageError, match="validation fraction"):
         prepare_data(clips_dir, session, cache_dir=tmp_path / "cache", validation_fraction=1.0)
+
+
+def test_clips_are_encoded_a_chunk_at_a_time_and_progress_counts_recordings(tmp_path, session, monkeypatch):
+    from higgs_cli.training.data import encoding
+
+    folder = tmp_path / "data"
+    for i in range(5):
+        write(folder / f"c{i}.wav", tone(1.5, freq=150 + 20 * i), text=f"line {i}")
+    write(folder / "twin.wav", tone(1.5, freq=150), text="the same audio as c0")
+    monkeypatch.setattr(encoding, "ENCODE_CHUNK", 2)
+    sizes = []
+    session.encode_many = lambda clips: sizes.append(len(clips)) or [session.encode_audio(c) for c in clips]
+    seen = []
+    data = prepare_data(folder, session, cache_dir=tmp_path / "cache", progress=lambda *a: seen.append(a))
+    assert sizes == [2, 2, 1] and data.report.encoded == 5 and data.report.cached == 1
+    assert seen == [(n, 6) for n in range(1, 7)]
+    twin = {e.source: e.codes for e in data.train + data.validation}
+    assert np.array_equal(twin["c0.wav"], twin["twin.wav"])
+
+
+def test_a_recording_over_the_cap_is_a_dropped_line_not_a_read(tmp_path, session, monkeypatch):
+    from higgs_cli.training.data import clips
+
+    monkeypatch.setattr(clips, "MAX_RECORDING_SECONDS", 5.0)
+    folder = tmp_path / "data"
+    write(folder / "book.wav", bursts(3))
+    write(folder / "fine.wav", tone(2.0), text="Fine.")
+    data = prepare_data(folder, session, cache_dir=tmp_path / "cache", recognizer=lambda audio, rate: "fine")
+    assert [e.source for e in data.train] == ["fine.wav"]
+    [(where, reason)] = data.report.table()
+    assert where == "book.wav" and "at most 5 s" in reason
+
+
+def test_what_recognition_heard_is_cached_by_content_and_identity(tmp_path):
+    from higgs_cli.training.data.recognition import HeardCache
+
+    calls = []
+
+    def recognizer(audio, rate):
+        calls.append(len(audio))
+        return f"heard {len(calls)}"
+
+    clip = tone(1.0)
+    first = HeardCache(recognizer, tmp_path / "heard", "whisper-a")
+    assert first(clip, 24_000) == first(clip, 24_000) == "heard 1"
+    assert HeardCache(recognizer, tmp_path / "heard", "whisper-b")(clip, 24_000) == "heard 2"
+    assert first(tone(1.1), 24_000) == "heard 3" and len(calls) == 3

@@ -57,6 +57,7 @@ class ManifestLine:
     flags: list[dict] = field(default_factory=list)  # the quality guards' findings on the kept try
     tries: int = 1  # generations made (1 + retries used)
     approved: bool = False
+    take: int | None = None  # the picked take (`project pick`), when one applies
 
 
 @dataclass

@@ -41,7 +41,7 @@ class LineEdit:
 
     def info(self) -> dict:
         """What the manifest records of it (LineAudio.info)."""
-        return {"ref": self.ref, "id": self.id, "approved": self.approved}
+        return {"ref": self.ref, "id": self.id, "approved": self.approved, "take": self.take}
 
 
 def apply_picks(project: Project, planned: list[PlannedLine], refs: LineRefs, lock: LockFile) -> list[LineEdit]:

@@ -121,8 +121,12 @@
       const code = document.createElement('code'); code.textContent = s.id; li.appendChild(code);
       li.appendChild(document.createTextNode(' ' + (s.lines || 0) + ' lines, ' + (s.generated || 0) + ' generated '));
       const button = document.createElement('button'); button.type = 'button'; button.textContent = 'restore';
+      button.title = 'Write this render\'s outputs again (project restore)';
       button.addEventListener('click', () => act('/api/restore', { snapshot: s.id }));
-      li.appendChild(button); snaps.appendChild(li);
+      const whole = document.createElement('button'); whole.type = 'button'; whole.textContent = '+ project.yaml';
+      whole.title = 'Also bring back its project.yaml and lock file (restore --with-project; the current ones are kept as a snapshot)';
+      whole.addEventListener('click', () => act('/api/restore', { snapshot: s.id, with_project: true }));
+      li.appendChild(button); li.appendChild(whole); snaps.appendChild(li);
     });
     panel();
   }
@@ -142,25 +146,27 @@
   }
 
   function drawTakes() {
-    const list = $('takes'); list.textContent = '';
+    const list = $('takes'); list.textContent = ''; $('uses').textContent = '';
     const l = line();
     if (!takes || !l || takes.ref !== l.ref) return;
     takes.takes.forEach(t => {
       const li = document.createElement('li'); li.value = t.take; li.dataset.take = t.take;
       li.className = t.picked ? 'picked' : '';
       li.appendChild(document.createTextNode('seed ' + t.seed + ', ' + t.seconds.toFixed(1) + ' s'
-        + (t.flags && t.flags.length ? ', flagged' : '') + (t.picked ? ' (picked)' : '') + ' '));
+        + (t.flags && t.flags.length ? ', flagged' : '') + (t.picked ? ' (picked)' : '')
+        + (t.changes && t.changes.length ? ', made under other ' + t.changes.join(', ') : '') + ' '));
       const button = document.createElement('button'); button.type = 'button';
       button.textContent = 'pick (' + t.take + ')'; button.addEventListener('click', () => pick(t.take));
       li.appendChild(button);
-      if (t.cached && t.key) {
+      if (t.href || (t.cached && t.key)) {
         const audio = document.createElement('audio'); audio.controls = true; audio.preload = 'metadata';
-        audio.src = t.file ? url('/files/' + t.file) : url('/audio/key/' + t.key);
+        audio.src = t.href ? url('/files/' + t.href) : url('/audio/key/' + t.key);
         li.appendChild(audio);
       }
       list.appendChild(li);
     });
     if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes three'));
+    $('uses').textContent = takes.uses && takes.uses.says ? 'The next render uses ' + takes.uses.says + '.' : '';
   }
 
   async function loadTakes() {
@@ -307,7 +313,14 @@
     const r = $('wave').getBoundingClientRect();
     stopAll(); master.currentTime = (e.clientX - r.left) / r.width * total; master.play().catch(() => {});
   });
-  $('master').addEventListener('timeupdate', () => { if (state) drawTimeline($('master').currentTime); });
+  $('master').addEventListener('timeupdate', () => {
+    if (!state) return;
+    const t = $('master').currentTime;
+    drawTimeline(t);
+    const now = state.lines.find(l => l.start !== null && t >= l.start && t < l.end);  // the line playing
+    document.querySelectorAll('.playing').forEach(e => e.classList.remove('playing'));
+    if (now) document.querySelectorAll('[data-i="' + now.i + '"]').forEach(e => e.classList.add('playing'));
+  });
   window.addEventListener('resize', () => { if (state) drawTimeline(); });
   refresh();
 })();

@@ -4,7 +4,6 @@ audio and the codec's identity, so later runs (and every epoch) never run the co
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +12,7 @@ from higgs_cli.errors import ModelError
 from higgs_cli.voices.codes import CodesCache, valid_codes
 
 KEY_VERSION = b"higgs-train-codes-1"  # change when the key's ingredients change
-ENCODE_CHUNK = 32  # clips encoded (and cached) per call: an interrupted run keeps what it encoded
+ENCODE_CHUNK = 32  # clips held for one encoding call: memory stays bounded, an interrupted run keeps its codes
 
 
 def codes_key(audio: np.ndarray, codec_id: str) -> str:
@@ -23,37 +22,58 @@ def codes_key(audio: np.ndarray, codec_id: str) -> str:
     return h.hexdigest()
 
 
-def encode_clips(clips: Sequence[np.ndarray], session, cache_dir: Path) -> tuple[list[np.ndarray], int]:
-    """(codebooks, frames) codes for each clip, from the cache or encoded by `session` (and cached),
-    and how many distinct clips the codec encoded. A session that is not loaded yet (a lazy one)
-    loads only when a clip misses the cache."""
-    cache = CodesCache(cache_dir)
-    keys = [codes_key(clip, session.codec_id) for clip in clips]
-    found: dict[str, np.ndarray] = {}
-    missing: dict[str, int] = {}  # key -> the first clip with it
-    for index, key in enumerate(keys):
-        if key in found or key in missing:
-            continue
-        cached = cache.get(key)
+class CodesEncoder:
+    """Clips in (`add`), their (codebooks, frames) codes out (`finish`): from the cache, or encoded by
+    `session` ENCODE_CHUNK clips at a time and cached at once, so only those clips are held in memory.
+
+    A session that is not loaded yet (a lazy one) loads only when a clip misses the cache; each
+    distinct clip is encoded once; `encoded` counts them."""
+
+    def __init__(self, session, cache_dir: Path, *, chunk: int | None = None) -> None:
+        self.session = session
+        self.cache = CodesCache(cache_dir)
+        self.cache_dir = cache_dir
+        self.chunk = chunk or ENCODE_CHUNK
+        self.encoded = 0
+        self._keys: list[str] = []  # one per clip added
+        self._codes: dict[str, np.ndarray] = {}
+        self._pending: dict[str, np.ndarray] = {}  # key -> audio, waiting for the codec
+
+    def add(self, audio: np.ndarray) -> None:
+        key = codes_key(audio, self.session.codec_id)
+        self._keys.append(key)
+        if key in self._codes or key in self._pending:
+            return
+        cached = self.cache.get(key)
         if cached is not None:
-            found[key] = cached
-        else:
-            missing[key] = index
-    todo = list(missing.items())
-    for start in range(0, len(todo), ENCODE_CHUNK):
-        chunk = todo[start:start + ENCODE_CHUNK]
-        for (key, _), codes in zip(chunk, _encode(session, [clips[index] for _, index in chunk]), strict=True):
+            self._codes[key] = cached
+            return
+        self._pending[key] = audio
+        if len(self._pending) >= self.chunk:
+            self._flush()
+
+    def finish(self) -> list[np.ndarray]:
+        """The codes of every clip added, in order."""
+        self._flush()
+        books = {self._codes[key].shape[0] for key in self._keys}
+        if len(books) > 1:
+            raise ModelError(f"the cached codes have different codebook counts ({sorted(books)}) for one codec",
+                             hint=f"remove the cache folder {self.cache_dir} and prepare again")
+        return [self._codes[key] for key in self._keys]
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        keys = list(self._pending)
+        for key, codes in zip(keys, _encode(self.session, list(self._pending.values())), strict=True):
             codes = np.asarray(codes)
             if not valid_codes(codes):
                 raise ModelError(f"the audio tokenizer returned unusable codes (shape {codes.shape}, "
                                  f"dtype {codes.dtype})")
-            cache.put(key, codes)
-            found[key] = codes
-    books = {found[key].shape[0] for key in keys}
-    if len(books) > 1:
-        raise ModelError(f"the cached codes have different codebook counts ({sorted(books)}) for one codec",
-                         hint=f"remove the cache folder {cache_dir} and prepare again")
-    return [found[key] for key in keys], len(todo)
+            self.cache.put(key, codes)
+            self._codes[key] = codes
+        self.encoded += len(keys)
+        self._pending.clear()
 
 
 def _encode(session, clips: list[np.ndarray]) -> list[np.ndarray]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.training.data import clips as cutting
 from higgs_cli.training.data.clips import Clip
-from higgs_cli.training.data.encoding import encode_clips
+from higgs_cli.training.data.encoding import CodesEncoder
 from higgs_cli.training.data.examples import Example, PreparedData, digest, validation_indexes
-from higgs_cli.training.data.recognition import Recognizer, mismatch, no_recognizer
+from higgs_cli.training.data.recognition import HeardCache, LazyRecognizer, Recognizer, mismatch, no_recognizer
 from higgs_cli.training.data.report import PrepareReport
 from higgs_cli.training.data.sources import Item, collect, training_text
 
@@ -21,7 +22,8 @@ MAX_REASONS_SHOWN = 5
 
 def prepare_data(source: str | os.PathLike, session, *, cache_dir: Path, validation_fraction: float = 0.1,
                  seed: int = 0, min_minutes_warning: float = 5.0,
-                 recognizer: Recognizer | None = None) -> PreparedData:
+                 recognizer: Recognizer | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> PreparedData:
     """Read, cut, check and encode the clips of `source`, and hold out a validation split.
 
     `session` (an `engine.api.Session`; its `codec_id` keys the codes cache under `cache_dir`) encodes
@@ -29,27 +31,35 @@ def prepare_data(source: str | os.PathLike, session, *, cache_dir: Path, validat
     `LazyRecognizer`) transcribes untranscribed recordings and drops clips whose transcript it does not
     hear; without one, untranscribed recordings are dropped, or a UsageError when nothing else is there.
     Fewer than `min_minutes_warning` minutes kept: a warning in the report; nothing kept: a UsageError.
+    `progress(done, total)` after each recording (file or sheet row).
     """
     if not 0.0 <= validation_fraction < 1.0:
         raise UsageError(f"the validation fraction must be at least 0 and below 1, not {validation_fraction:g}")
+    if isinstance(recognizer, LazyRecognizer):  # a checkpoint that is not there is said before any file is read
+        recognizer = HeardCache(recognizer, Path(cache_dir) / "heard", recognizer.identity)
     inputs = collect(source)
     report = PrepareReport(dropped=list(inputs.dropped))
     untranscribed = [item for item in inputs.items if item.text is None]
     if untranscribed and recognizer is None and len(untranscribed) == len(inputs.items):
         raise no_recognizer(len(untranscribed))
-    clips: list[Clip] = []
-    for item in inputs.items:
+    encoder = CodesEncoder(session, Path(cache_dir))
+    kept: list[tuple[str, float, str]] = []  # (text, seconds, source): the audio is the encoder's alone
+    for done, item in enumerate(inputs.items, start=1):
         if item.text is None and recognizer is None:
             report.drop(item.where, f"no transcript (no {item.audio.with_suffix('.txt').name}), and no speech "
                                     "recognition (--asr-model) to transcribe it")
-            continue
-        clips += _clips_of(item, recognizer, report)
-    if not clips:
+        else:
+            for clip in _clips_of(item, recognizer, report):
+                encoder.add(clip.audio)
+                kept.append((clip.text, clip.seconds, clip.source))
+        if progress is not None:
+            progress(done, len(inputs.items))
+    if not kept:
         raise _nothing_usable(source, report)
-    codes, report.encoded = encode_clips([clip.audio for clip in clips], session, Path(cache_dir))
-    report.cached = len(clips) - report.encoded
-    examples = [Example(clip.text, found.T.copy(), clip.seconds, clip.source)
-                for clip, found in zip(clips, codes, strict=True)]
+    codes = encoder.finish()
+    report.encoded, report.cached = encoder.encoded, len(kept) - encoder.encoded
+    examples = [Example(text, found.T.copy(), seconds, where)
+                for (text, seconds, where), found in zip(kept, codes, strict=True)]
     held = validation_indexes(len(examples), validation_fraction, seed)
     train = [example for index, example in enumerate(examples) if index not in held]
     validation = [example for index, example in enumerate(examples) if index in held]
@@ -70,7 +80,7 @@ def _clips_of(item: Item, recognizer: Recognizer | None, report: PrepareReport) 
     try:
         audio = cutting.load(item.audio, long=item.text is None)
     except (AudioError, UsageError) as error:
-        report.drop(item.where, f"unreadable: {error.message}")
+        report.drop(item.where, error.message)  # says what is wrong: unreadable, empty, too long
         return []
     if item.text is not None:
         audio = cutting.trim(audio)
@@ -90,8 +100,9 @@ def _clips_of(item: Item, recognizer: Recognizer | None, report: PrepareReport) 
         piece, where = audio[start:end], cutting.span_name(item.where, start, end)
         reason = cutting.problem(piece)
         if reason is None:
+            heard = recognizer(piece, SAMPLE_RATE)
             try:
-                found.append(Clip(piece, training_text(recognizer(piece, SAMPLE_RATE)), where))
+                found.append(Clip(piece, training_text(heard), where))
                 continue
             except UsageError:
                 reason = "speech recognition heard no words"
