@@ -50,8 +50,13 @@ def test_an_adapter_speaks_as_the_merged_checkpoint(tiny_fp32_session, tiny_mode
 
     merged = tmp_path / "merged"
     merge_checkpoint(tiny_model, adapter_dir, merged, dtype="fp32")
+    from peft import PeftModel
     from transformers import HiggsAudioV2ForConditionalGeneration
 
-    assert HiggsAudioV2ForConditionalGeneration.from_pretrained(merged) is not None  # transformers loads it as is
+    ours = HiggsAudioV2ForConditionalGeneration.from_pretrained(merged)  # transformers loads it as is
+    base = HiggsAudioV2ForConditionalGeneration.from_pretrained(tiny_model, dtype=torch.float32)
+    theirs = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    for name, value in theirs.state_dict().items():  # peft's own merge gives the same weights
+        assert torch.allclose(ours.state_dict()[name], value, rtol=1e-6, atol=1e-7), name
     [(expected, _)] = ModelSession.load(str(merged), device="cpu", dtype="fp32").generate_frames([plain])
     assert np.array_equal(with_adapter, expected)

@@ -19,12 +19,17 @@ def merge_checkpoint(model_dir: Path, adapter_dir: Path, out: Path, *, dtype: st
     """Write `model_dir` with `adapter_dir` merged to `out` (one rename at the end: never half-written).
     The merge is done in float32; the weights are stored in `dtype`, by default the base's own."""
     import torch
-    from peft import PeftModel
     from transformers import HiggsAudioV2ForConditionalGeneration
+
+    from higgs_cli.engine.training.lora import adapter_deltas
 
     model = HiggsAudioV2ForConditionalGeneration.from_pretrained(model_dir, use_safetensors=True,
                                                                  dtype=torch.float32)
-    merged = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    # W + scaling * B @ A, as peft's merge_and_unload computes it (tests/engine/test_adapter_use.py
+    # holds the two equal), from the adapter's safetensors only
+    with torch.no_grad():
+        for name, delta in adapter_deltas(adapter_dir, model).items():
+            model.get_submodule(name).weight.add_(delta)
     named = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}
     stored = named[dtype] if dtype else next(iter(_stored_dtypes(model_dir)), torch.float32)
     with atomic_dir(out) as tmp:
@@ -36,7 +41,7 @@ def merge_checkpoint(model_dir: Path, adapter_dir: Path, out: Path, *, dtype: st
                 shutil.copytree(item, tmp / item.name, symlinks=False)
             else:
                 shutil.copy2(item, tmp / item.name)
-        merged.to(stored).save_pretrained(tmp, safe_serialization=True)
+        model.to(stored).save_pretrained(tmp, safe_serialization=True)
 
 
 def _stored_dtypes(model_dir: Path):
