@@ -7,6 +7,7 @@ opens a browser unless --no-open, and serves until Ctrl-C.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -63,6 +64,7 @@ def studio(
     out.result({"url": running.url, "port": running.port, "project": str(root)},
                lambda console: console.print(f"studio for {root} at\n  {running.url}\n(Ctrl-C stops it)",
                                              highlight=False, soft_wrap=True))
+    sys.stdout.flush()  # the URL now, to a pipe too (a script waits for it while the studio serves)
     if not no_open:
         import webbrowser
 

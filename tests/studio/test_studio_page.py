@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT = 30_000  # ms: generous, the machine is shared; every wait is for a state, never a fixed time
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium]
+pytestmark = pytest.mark.slow  # a render, a server and (one test) a browser
 
 
 class _Opener:
@@ -174,6 +174,7 @@ def _row(page, ref: str):
     return page.locator(f'tr.line[data-ref="{ref}"]')
 
 
+@pytest.mark.needs_chromium
 def test_a_producer_session_in_the_studio(studio):
     sync_api = pytest.importorskip("playwright.sync_api")
     running, root = studio
