@@ -58,7 +58,8 @@ def studio(
     spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
                        no_server=no_server, ray=ray, workers=workers)  # bad options refused before anything loads
     root = find_project_file(path).parent
-    studio_ = Studio(root, tasks=get_tasks(), spec=spec, notes=SESSION_NOTES, batch_size=batch_size)
+    studio_ = Studio(root, tasks=get_tasks(), spec=spec, notes=SESSION_NOTES, batch_size=batch_size,
+                     device=device)
     studio_.project()  # a project that does not load is reported here, not on the page
     running = start_studio(studio_, port=port)
     out.result({"url": running.url, "port": running.port, "project": str(root)},

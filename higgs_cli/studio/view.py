@@ -89,8 +89,8 @@ def _line_settings(project: Project, source: Any) -> dict:
             "pause": source.pause}
 
 
-def page_state(studio: Studio) -> dict:
-    """Everything the page draws, in one JSON-ready dict."""
+def page_state(studio: Studio, *, probe_lock: bool = True) -> dict:
+    """Everything the page draws, in one JSON-ready dict; `probe_lock`: say who holds the project lock."""
     sha = studio.sha()  # before reading: a file changed meanwhile is then refused as stale, never missed
     project = studio.project()
     report = project_status(project, tasks=studio.tasks)
@@ -123,7 +123,7 @@ def page_state(studio: Studio) -> dict:
                 wave = peaks(master_path)
     titles = {s.id: (s.title or s.id) for s in project.sections}
     return {
-        "title": project.title, "sha": sha, "lock": lock_holder(studio),
+        "title": project.title, "sha": sha, "lock": lock_holder(studio) if probe_lock else None,
         "build": {"current": report.outputs_current, "master": master if wave or master_path else None,
                   "duration": round(manifest.duration, 3) if manifest is not None else 0.0,
                   "rendered_at": manifest.rendered_at if manifest is not None else None,
