@@ -109,6 +109,8 @@ def page_state(studio: Studio, *, probe_lock: bool = True) -> dict:
             "cached": state.state in ("rendered", "stale"), "approved": state.approved,
             "changed_since_approval": state.changed_since_approval, "context_changed": state.context_changed,
             "take": state.take, "flags": [_flag(f) for f in state.flags], "tries": state.tries,
+            "reasons": list(getattr(state, "reasons", []) or []),  # why the next render generates it
+            "pick_changes": getattr(state, "pick_changes", None),  # a kept pick made under other settings
             "seed_used": planned.request.seed, **_line_settings(project, cur.refs.sources[i]),
             "start": round(built.start, 3) if built is not None and not built.missing else None,
             "end": round(built.end, 3) if built is not None and not built.missing else None,

@@ -250,6 +250,7 @@ def test_a_producer_session_in_the_studio(studio):
             sha = page.locator("body").get_attribute("data-sha")
             page.keyboard.press("Enter")
             page.wait_for_function("(sha) => document.body.dataset.sha !== sha", arg=sha, timeout=WAIT)
+            assert "next render generates it: text" in _row(page, "talk:3").locator(".marks").inner_text()
             page.keyboard.press("r")
             _job_done(page, job)
             page.wait_for_function("() => { const r = document.querySelector('tr.line[data-ref=\"talk:3\"]');"
