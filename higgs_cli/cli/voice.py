@@ -29,6 +29,17 @@ def _show(voice: Voice, console: Console) -> None:
         console.print(f"  description: {voice.description}")
     console.print(f"  transcript:  {voice.transcript}")
     console.print(f"  audio:       {voice.audio_path}")
+    from higgs_cli.voices.adapter import describe, find_adapter, sparkline
+
+    adapter = find_adapter(voice.path)
+    if adapter is not None:  # a trained LoRA adapter (`higgs voice train`) and its curves
+        info = describe(adapter)
+        console.print(f"  adapter:     {info['digest'][:12]}  rank {info.get('rank')}  alpha {info.get('alpha')}  "
+                      f"{info.get('steps_done', '?')} steps, trained {info.get('trained', '?')}")
+        for label, key in (("loss", "loss_curve"), ("validation", "validation_curve")):
+            curve = [value for _, value in info.get(key) or []]
+            if curve:
+                console.print(f"  {label + ':':<12} {curve[0]:.3f} {sparkline(curve)} {curve[-1]:.3f}")
 
 
 @app.command()
@@ -92,8 +103,12 @@ def list_(json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
 @app.command()
 def show(name: Name, json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show one voice: transcript, description, length, where its audio is."""
+    from higgs_cli.voices.adapter import describe, find_adapter
+
     voice = VoiceLibrary().get(name)
-    out.result(voice.to_dict(), lambda console: _show(voice, console))
+    adapter = find_adapter(voice.path)
+    out.result({**voice.to_dict(), "adapter": describe(adapter) if adapter else None},
+               lambda console: _show(voice, console))
 
 
 @app.command()

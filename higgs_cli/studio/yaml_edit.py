@@ -155,7 +155,8 @@ def edit_line(studio: Studio, ref: str, field: str, value: Any, *, seen_sha: obj
             tmp.write_text(text, encoding="utf-8")
             try:
                 load_project(tmp, tasks=studio.tasks)
-            except ValidationError as error:  # the loader's message, naming project.yaml, not the temporary
-                raise UsageError(str(error).replace(tmp.name, file.name),
-                                 hint="nothing was changed") from None
+            except ValidationError as error:  # the loader's problems, naming project.yaml, not the temporary
+                problems = "; ".join(p.replace(str(tmp), file.name) for p in error.problems)
+                raise UsageError(f"the edit was refused: {problems or error.message}",
+                                 hint="nothing was changed; correct the value and save again") from None
     return {"ref": ref, "field": field, "value": value, "sha": studio.sha(), "changed": text != original}

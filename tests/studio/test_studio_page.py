@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import shutil
 import urllib.error
 import urllib.request
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT = 30_000  # ms: generous, the machine is shared; every wait is for a state, never a fixed time
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium]
+pytestmark = pytest.mark.slow  # a render, a server and (one test) a browser
 
 
 class _Opener:
@@ -98,7 +99,8 @@ def test_a_request_without_the_token_is_refused(studio):
     status, answer = _ask(running, "/api/approve", token=None, body={"ref": "talk:1"})
     assert status == 403 and "token" in answer["error"]
     assert _ask(running, "/api/state", host="evil.example:80")[0] == 403  # DNS rebinding: only loopback names
-    assert _ask(running, "/api/state")[0] == 200
+    state = _ask(running, "/api/state")
+    assert state[0] == 200 and len(state[1]["peaks"]) > 100  # the master's peaks, as the render measured them
     assert running.url.startswith(f"http://127.0.0.1:{running.port}/?token=")
 
 
@@ -123,6 +125,8 @@ def test_bad_input_is_a_4xx_with_a_message_never_a_500(studio):
     assert _ask(running, "/api/edit", raw=b"[1, 2]")[0] == 400
     assert _ask(running, "/audio/key/..%2F..%2Fproject.yaml")[0] in (400, 404)
     assert _ask(running, "/files/../project.yaml")[0] in (403, 404)
+    assert _ask(running, "/files/review.html")[0] == 403  # only the build's audio is served
+    assert _ask(running, "/files/manifest.json")[0] == 403
     assert (root / "project.yaml").read_bytes() == before  # nothing was written
 
 
@@ -134,9 +138,12 @@ def test_a_held_project_lock_is_named_and_nothing_runs(studio):
     with ProjectLayout(root).lock("project Slow Travel Club (a render in a terminal)"):
         status, answer = _ask(running, "/api/render", body={"lines": ["talk:1"], "sha": sha})
         assert status == 409 and "in use by another higgs process" in answer["error"]
+        assert f"pid {os.getpid()}" in answer["error"]  # what holds it: this process, from the lock's note
         assert "in use" in _ask(running, "/api/state")[1]["lock"]
         assert _ask(running, "/api/edit", body={"ref": "talk:1", "field": "seed", "value": 3, "sha": sha})[0] == 409
     assert _ask(running, "/api/state")[1]["lock"] is None
+    status, answer = _ask(running, "/api/restore", body={"snapshot": "latest", "sha": sha})  # free again: it runs
+    assert status == 200 and answer["files"] and answer["sha"] == sha
 
 
 def _distinct_colours(page, png: bytes) -> int:
@@ -169,6 +176,7 @@ def _row(page, ref: str):
     return page.locator(f'tr.line[data-ref="{ref}"]')
 
 
+@pytest.mark.needs_chromium
 def test_a_producer_session_in_the_studio(studio):
     sync_api = pytest.importorskip("playwright.sync_api")
     running, root = studio
@@ -205,6 +213,9 @@ def test_a_producer_session_in_the_studio(studio):
             assert page.locator(".lane").count() == 2 and page.locator(".block").count() == 12
             assert page.locator(".marker").count() == 3  # intro, talk, outro
             assert page.locator("#master").get_attribute("src")
+            # the line's player knows its length before it is played
+            page.wait_for_function("() => { const a = document.getElementById('panel-audio');"
+                                   " return a.paused && a.duration > 0 && isFinite(a.duration); }", timeout=WAIT)
 
             # play a line: Space
             page.keyboard.press("Space")
@@ -241,6 +252,7 @@ def test_a_producer_session_in_the_studio(studio):
             sha = page.locator("body").get_attribute("data-sha")
             page.keyboard.press("Enter")
             page.wait_for_function("(sha) => document.body.dataset.sha !== sha", arg=sha, timeout=WAIT)
+            assert "next render generates it: text" in _row(page, "talk:3").locator(".marks").inner_text()
             page.keyboard.press("r")
             _job_done(page, job)
             page.wait_for_function("() => { const r = document.querySelector('tr.line[data-ref=\"talk:3\"]');"

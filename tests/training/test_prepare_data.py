@@ -225,3 +225,19 @@ def test_a_recording_over_the_cap_is_a_dropped_line_not_a_read(tmp_path, session
     assert [e.source for e in data.train] == ["fine.wav"]
     [(where, reason)] = data.report.table()
     assert where == "book.wav" and "at most 5 s" in reason
+
+
+def test_what_recognition_heard_is_cached_by_content_and_identity(tmp_path):
+    from higgs_cli.training.data.recognition import HeardCache
+
+    calls = []
+
+    def recognizer(audio, rate):
+        calls.append(len(audio))
+        return f"heard {len(calls)}"
+
+    clip = tone(1.0)
+    first = HeardCache(recognizer, tmp_path / "heard", "whisper-a")
+    assert first(clip, 24_000) == first(clip, 24_000) == "heard 1"
+    assert HeardCache(recognizer, tmp_path / "heard", "whisper-b")(clip, 24_000) == "heard 2"
+    assert first(tone(1.1), 24_000) == "heard 3" and len(calls) == 3

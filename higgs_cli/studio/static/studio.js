@@ -83,6 +83,10 @@
     if (l.changed_since_approval) cells[4].appendChild(badge('changed since approval', 'changed'));
     if (l.context_changed) cells[4].appendChild(badge('context changed', 'changed'));
     if (l.take) cells[4].appendChild(badge('take ' + l.take, 'take'));
+    if (l.pick_changes && l.pick_changes.length) {
+      cells[4].appendChild(badge('take made under other ' + l.pick_changes.join(', '), 'changed'));
+    }
+    if (l.reasons && l.reasons.length) cells[4].appendChild(badge('next render generates it: ' + l.reasons.join(', '), 'changed'));
     l.flags.forEach(f => cells[4].appendChild(badge(f, 'flag')));
     const play = document.createElement('button');
     play.type = 'button'; play.className = 'play'; play.disabled = !keyAudio(l);
@@ -121,8 +125,12 @@
       const code = document.createElement('code'); code.textContent = s.id; li.appendChild(code);
       li.appendChild(document.createTextNode(' ' + (s.lines || 0) + ' lines, ' + (s.generated || 0) + ' generated '));
       const button = document.createElement('button'); button.type = 'button'; button.textContent = 'restore';
+      button.title = 'Write this render\'s outputs again (project restore)';
       button.addEventListener('click', () => act('/api/restore', { snapshot: s.id }));
-      li.appendChild(button); snaps.appendChild(li);
+      const whole = document.createElement('button'); whole.type = 'button'; whole.textContent = '+ project.yaml';
+      whole.title = 'Also bring back its project.yaml and lock file (restore --with-project; the current ones are kept as a snapshot)';
+      whole.addEventListener('click', () => act('/api/restore', { snapshot: s.id, with_project: true }));
+      li.appendChild(button); li.appendChild(whole); snaps.appendChild(li);
     });
     panel();
   }
@@ -309,7 +317,14 @@
     const r = $('wave').getBoundingClientRect();
     stopAll(); master.currentTime = (e.clientX - r.left) / r.width * total; master.play().catch(() => {});
   });
-  $('master').addEventListener('timeupdate', () => { if (state) drawTimeline($('master').currentTime); });
+  $('master').addEventListener('timeupdate', () => {
+    if (!state) return;
+    const t = $('master').currentTime;
+    drawTimeline(t);
+    const now = state.lines.find(l => l.start !== null && t >= l.start && t < l.end);  // the line playing
+    document.querySelectorAll('.playing').forEach(e => e.classList.remove('playing'));
+    if (now) document.querySelectorAll('[data-i="' + now.i + '"]').forEach(e => e.classList.add('playing'));
+  });
   window.addEventListener('resize', () => { if (state) drawTimeline(); });
   refresh();
 })();

@@ -12,7 +12,7 @@ from higgs_cli.training.data import clips as cutting
 from higgs_cli.training.data.clips import Clip
 from higgs_cli.training.data.encoding import CodesEncoder
 from higgs_cli.training.data.examples import Example, PreparedData, digest, validation_indexes
-from higgs_cli.training.data.recognition import Recognizer, mismatch, no_recognizer
+from higgs_cli.training.data.recognition import HeardCache, LazyRecognizer, Recognizer, mismatch, no_recognizer
 from higgs_cli.training.data.report import PrepareReport
 from higgs_cli.training.data.sources import Item, collect, training_text
 
@@ -35,6 +35,8 @@ def prepare_data(source: str | os.PathLike, session, *, cache_dir: Path, validat
     """
     if not 0.0 <= validation_fraction < 1.0:
         raise UsageError(f"the validation fraction must be at least 0 and below 1, not {validation_fraction:g}")
+    if isinstance(recognizer, LazyRecognizer):  # a checkpoint that is not there is said before any file is read
+        recognizer = HeardCache(recognizer, Path(cache_dir) / "heard", recognizer.identity)
     inputs = collect(source)
     report = PrepareReport(dropped=list(inputs.dropped))
     untranscribed = [item for item in inputs.items if item.text is None]
@@ -98,8 +100,9 @@ def _clips_of(item: Item, recognizer: Recognizer | None, report: PrepareReport) 
         piece, where = audio[start:end], cutting.span_name(item.where, start, end)
         reason = cutting.problem(piece)
         if reason is None:
+            heard = recognizer(piece, SAMPLE_RATE)
             try:
-                found.append(Clip(piece, training_text(recognizer(piece, SAMPLE_RATE)), where))
+                found.append(Clip(piece, training_text(heard), where))
                 continue
             except UsageError:
                 reason = "speech recognition heard no words"
