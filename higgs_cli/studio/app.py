@@ -103,6 +103,10 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
             try:
                 guard(request)
                 if write:
+                    if jobs.busy():  # its own render holds the project lock: say so, not "another process"
+                        job = jobs.current or {}
+                        raise LockedError(f"the studio is busy: {job.get('kind')} {job.get('what')} is running",
+                                          hint="wait for it to finish (the progress is at the top of the page)")
                     data = await body(request)
                     result = await run_in_threadpool(handler, request, data)
                 else:
@@ -131,7 +135,8 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
         return Response(_static(name), media_type=STATIC[name], headers={"X-Content-Type-Options": "nosniff"})
 
     def state(request: Request) -> dict:
-        return {**page_state(studio), "job": jobs.view()}
+        shown = page_state(studio, probe_lock=not jobs.busy())  # while its own job runs, the lock is its own
+        return {**shown, "job": jobs.view()}
 
     def key_audio(request: Request) -> Response:
         key = request.path_params["key"]

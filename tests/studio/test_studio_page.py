@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT = 30_000  # ms: generous, the machine is shared; every wait is for a state, never a fixed time
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium]
+pytestmark = pytest.mark.slow  # a render, a server and (one test) a browser
 
 
 class _Opener:
@@ -174,6 +174,7 @@ def _row(page, ref: str):
     return page.locator(f'tr.line[data-ref="{ref}"]')
 
 
+@pytest.mark.needs_chromium
 def test_a_producer_session_in_the_studio(studio):
     sync_api = pytest.importorskip("playwright.sync_api")
     running, root = studio
@@ -249,6 +250,7 @@ def test_a_producer_session_in_the_studio(studio):
             sha = page.locator("body").get_attribute("data-sha")
             page.keyboard.press("Enter")
             page.wait_for_function("(sha) => document.body.dataset.sha !== sha", arg=sha, timeout=WAIT)
+            assert "next render generates it: text" in _row(page, "talk:3").locator(".marks").inner_text()
             page.keyboard.press("r")
             _job_done(page, job)
             page.wait_for_function("() => { const r = document.querySelector('tr.line[data-ref=\"talk:3\"]');"
