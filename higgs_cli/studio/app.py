@@ -37,6 +37,7 @@ log = logging.getLogger("higgs.studio")
 MAX_BODY = 256 * 1024
 STATIC = {"studio.js": "text/javascript", "wave.js": "text/javascript", "studio.css": "text/css"}
 _KEY = re.compile(r"[0-9a-f]{64}")
+AUDIO_FILES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".m4b", ".aac")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -156,9 +157,12 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
             path = resolve_inside(build, request.path_params["path"], what="file")
         except UsageError as error:
             raise Refused(403, error.message) from None
+        if Path(path).suffix.lower() not in AUDIO_FILES:  # the page plays audio; a build's other files stay put
+            raise Refused(403, f"the studio serves only the build's audio, not {request.path_params['path']}")
         if not Path(path).is_file():
             raise Refused(404, f"no such file in the build: {request.path_params['path']}")
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                                           "Content-Security-Policy": "sandbox; default-src 'none'"})
 
     def takes(request: Request) -> dict:
         return actions.takes_of(studio, request.query_params.get("ref", ""))

@@ -125,6 +125,8 @@ def test_bad_input_is_a_4xx_with_a_message_never_a_500(studio):
     assert _ask(running, "/api/edit", raw=b"[1, 2]")[0] == 400
     assert _ask(running, "/audio/key/..%2F..%2Fproject.yaml")[0] in (400, 404)
     assert _ask(running, "/files/../project.yaml")[0] in (403, 404)
+    assert _ask(running, "/files/review.html")[0] == 403  # only the build's audio is served
+    assert _ask(running, "/files/manifest.json")[0] == 403
     assert (root / "project.yaml").read_bytes() == before  # nothing was written
 
 
