@@ -107,7 +107,8 @@
     $('title').textContent = state.title; document.title = state.title + ': studio';
     const counts = Object.entries(state.counts).filter(e => e[1]).map(e => e[1] + ' ' + e[0]).join(', ');
     $('summary').textContent = state.lines.length + ' lines: ' + counts + (state.marks.approved ?
-      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '');
+      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '')
+      + (state.model_loaded ? '' : '; the model loads when a line is generated');
     $('lock').hidden = !state.lock; $('lock').textContent = state.lock ? 'Locked: ' + state.lock : '';
     const master = $('master');
     const src = state.build.master && state.build.in_project ? url('/files/' + state.build.master,
@@ -223,7 +224,9 @@
     const p = job.progress || {};
     const what = job.kind + ' ' + job.what;
     if (job.state === 'running') {
-      $('job-text').textContent = what + ': ' + (p.stage || '') + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines';
+      const stage = p.stage === 'starting' && !state.model_loaded ? 'loading the model' : (p.stage || '');
+      $('job-text').textContent = what + ': ' + stage + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines'
+        + (p.seconds_made ? ', ' + p.seconds_made + ' s of audio made' : '');
       $('job-bar').value = p.lines ? p.done / p.lines : 0;
     } else if (job.state === 'done') {
       $('job-text').textContent = what + ': done'; $('job-bar').value = 1;
