@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -107,9 +106,19 @@ class CachedSession:
         raise RuntimeError("the benchmark project has no voice to encode")
 
 
-def _rss() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Start the peak-memory mark (VmHWM) afresh: a process forked from a big one inherits its mark."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -126,11 +135,12 @@ def child(args: argparse.Namespace) -> None:
     import higgs_cli.project.building.render  # noqa: F401  (the modules the clock wraps, loaded now)
 
     clock = StageClock().install()
-    base = _rss()
+    _reset_peak()
+    base = _status_mib("VmRSS")
     started = time.perf_counter()
     summary = render_project(project, session, batch_size=8)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    peak = _status_mib("VmHWM") - base
     clock.uninstall()
     audio_s = summary.duration
     encodes = {}
@@ -142,7 +152,15 @@ def child(args: argparse.Namespace) -> None:
         with sf.SoundFile(str(master)) as source:
             write_audio_blocks(folder / f"encoded.{fmt}", source.blocks(1 << 18, dtype="float32"))
         encodes[fmt] = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "audio_s": audio_s, "lines": summary.lines, "stages": dict(clock.seconds),
+    import hashlib
+
+    build = master.parent
+    digest = hashlib.sha256()  # what must not change: the master, stems, subtitles and the measured figures
+    for path in sorted(p for p in build.rglob("*") if p.is_file() and p.suffix in (".wav", ".srt", ".vtt")):
+        digest.update(path.relative_to(build).as_posix().encode() + path.read_bytes())
+    digest.update(json.dumps(summary.mastering, sort_keys=True).encode())
+    print(json.dumps({"wall": wall, "outputs": digest.hexdigest(), "mastering": summary.mastering,
+                      "audio_s": audio_s, "lines": summary.lines, "stages": dict(clock.seconds),
                       "generation": summary.generation_time, "slept": session.slept, "peak_mib": peak,
                       "encodes": encodes}))
 
@@ -224,6 +242,11 @@ def main() -> None:
                 results.append(result)
                 print(f"{label} {minutes:g} min: {result['wall']:.2f} s", flush=True)
         print(table(results))
+        for minutes in sorted({r["minutes"] for r in results}):
+            same = {r["outputs"] for r in results if r["minutes"] == minutes}
+            if len(codes) > 1:
+                print(f"{minutes:g} min: outputs (master, stems, subtitles, figures) "
+                      f"{'identical' if len(same) == 1 else 'DIFFER'} between old and new")
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"codec": codec, "renders": results}, indent=2) + "\n")
