@@ -330,22 +330,48 @@ def sweep_temporaries(folder: str | os.PathLike) -> list[Path]:
     return removed
 
 
+HOLDER_SUFFIX = ".holder"  # beside a lock file while it is held: what holds it, for the one refused
+
+
+def _holder_note() -> str:
+    """This process, as a refused command names it: its command line (shortened), pid and start."""
+    import sys
+
+    words = [os.path.basename(sys.argv[0] or "python")] + sys.argv[1:4]
+    command = " ".join(words)
+    command = "higgs" + command[len("__main__.py"):] if command.startswith("__main__.py") else command
+    return f"`{command[:80]}` (pid {os.getpid()}, since {time.strftime('%H:%M:%S')})"
+
+
 @contextlib.contextmanager
 def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 0.0) -> Iterator[None]:
-    """Hold an inter-process lock; raise LockedError naming `what` if another process has it."""
+    """Hold an inter-process lock; raise LockedError naming `what` if another process has it, and what
+    that process is when it said so (a note beside the lock file while it is held)."""
     from filelock import FileLock, Timeout
 
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
+    note = lock_file.with_name(lock_file.name + HOLDER_SUFFIX)
     lock = FileLock(str(lock_file))
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
-        raise LockedError(f"{what} is in use by another higgs process (lock {lock_file})",
+        try:
+            holder = read_capped_text(note, 512, what="lock note").strip()
+        except (OSError, UsageError):
+            holder = ""
+        held = f" ({holder})" if holder and "\n" not in holder else ""
+        raise LockedError(f"{what} is in use by another higgs process{held} (lock {lock_file})",
                           hint="wait for the other command to finish, then try again") from None
     try:
+        with contextlib.suppress(OSError):  # a courtesy: a read-only folder still locks; never through a link
+            fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(_holder_note())
         yield
     finally:
+        with contextlib.suppress(OSError):
+            note.unlink(missing_ok=True)
         lock.release()
 
 

@@ -49,3 +49,15 @@ def voices_dir() -> Path:
 def compiled_dir() -> Path:
     """Compiled decode steps: $HIGGS_HOME/compiled, else compiled/ in the user cache folder."""
     return cache_dir() / "compiled"
+
+
+def training_codes_dir() -> Path:
+    """Training clips' audio codes (`higgs voice prepare`/`train`), by content: `training/codes/` in the
+    user cache folder ($HIGGS_HOME with it set)."""
+    return cache_dir() / "training" / "codes"
+
+
+def training_runs_dir() -> Path:
+    """`higgs voice train`'s runs (checkpoints, for --resume), one folder per voice: `training/runs/` in
+    the user data folder ($HIGGS_HOME with it set)."""
+    return data_dir() / "training" / "runs"

@@ -77,6 +77,8 @@ def _register_other_nouns() -> None:
     import higgs_cli.cli.project_edit  # noqa: F401  (adds takes, pick, approve, unapprove, snapshots, restore)
     import higgs_cli.cli.project_check  # noqa: F401  (adds `project check` to the project app)
     import higgs_cli.cli.project_import  # noqa: F401  (adds `project import` to the project app)
+    import higgs_cli.cli.project_studio  # noqa: F401  (adds `project studio` to the project app)
+    import higgs_cli.cli.voice_train  # noqa: F401  (adds `voice train` and `voice merge` to the voice app)
     # isort: on
 
     from higgs_cli.cli import model, plugins, project, voice

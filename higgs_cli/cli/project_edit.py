@@ -1,4 +1,4 @@
-"""The producer's editing loop on the `project` app: takes, pick, approve, unapprove, snapshots, restore.
+"""The producer's editing loop on the `project` app: takes, pick, unpick, approve, unapprove, snapshots, restore.
 
 Registered when cli/project.py imports this module. Each command parses, calls one library
 function (project/commands/takes.py, approvals.py, snapshots.py) and prints. Only `takes --count` loads a
@@ -63,7 +63,7 @@ def takes(
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """List a line's takes, or render N new ones with other seeds (--count N); pick one with `project pick`."""
+    """List a line's takes (each a WAV file to listen to), or render N new ones with other seeds (--count N)."""
     from higgs_cli.project import list_takes, make_takes
 
     tasks = get_tasks()
@@ -85,21 +85,39 @@ def takes(
             out.random_weights()
 
     def human(console: Console) -> None:
-        if not data["takes"]:
-            console.print(f"{data['ref']} has no takes yet; make some with `higgs project takes PATH {ref} "
-                          "--count 3`", highlight=False)
-            return
-        table = Table("take", "seed", "seconds", "cached", "flags", "", box=None)
-        table.add_row("0", str(data["own_seed"]), "", "", "", "picked" if not data["picked"] else "(its own seed)")
-        for take in data["takes"]:
-            flags = ",".join(f.get("code", "?") for f in take.get("flags") or [] if isinstance(f, dict))
-            table.add_row(str(take["take"]), str(take["seed"]), f"{take['seconds']:.1f}", "yes" if take["cached"]
-                          else "no", flags, "picked" if take["picked"] else "")
         console.print(f"takes of {data['ref']}: {data['text'][:70]}", highlight=False)
-        console.print(table)
-        console.print(f"pick one with `higgs project pick PATH {data['ref']} TAKE`", highlight=False)
+        if data["takes"]:
+            table = Table("take", "seed", "seconds", "flags", "", box=None)
+            for take in data["takes"]:
+                table.add_row(str(take["take"]), str(take["seed"]), f"{take['seconds']:.1f}", _flags(take),
+                              _take_note(take))
+            console.print(table)
+            for take in data["takes"]:  # on lines of their own: a path is never cut at the terminal's width
+                console.print(f"take {take['take']}: {take['file'] or '(its file is gone)'}", highlight=False,
+                              soft_wrap=True)
+        else:
+            console.print(f"no takes yet; make some with `higgs project takes PATH {data['ref']} --count 3`",
+                          highlight=False)
+        console.print(f"the next render uses {data['uses']['says']}", highlight=False)
+        if data["takes"]:
+            console.print(f"pick one with `higgs project pick PATH {data['ref']} TAKE` (0: its own seed)",
+                          highlight=False)
 
     out.result(data, human)
+
+
+def _flags(take: dict) -> str:
+    return ",".join(str(f.get("code", "?")) for f in take.get("flags") or [] if isinstance(f, dict))
+
+
+def _take_note(take: dict) -> str:
+    """picked, and whether the take was made under other settings than the line's now."""
+    notes = ["picked"] if take["picked"] else []
+    if take["changes"]:
+        notes.append("other " + ", ".join(take["changes"]))
+    if not take["cached"]:
+        notes.append("not cached")
+    return "; ".join(notes)
 
 
 @app.command()
@@ -112,14 +130,28 @@ def pick(
     json_output: JsonFlag = False,
     quiet: QuietFlag = False,
 ) -> None:
-    """Make one take of a line current: recorded in project.lock.yaml, used by the next render."""
+    """Make one take the line's audio: recorded in project.lock.yaml, kept by every render until its text changes."""
     from higgs_cli.project import pick as pick_take
 
     tasks = get_tasks()
     data = pick_take(load_project(path, tasks=tasks), ref, take, tasks=tasks)
+    _picked(data)
+
+
+@app.command()
+def unpick(path: ProjectPath, ref: Ref, json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
+    """Drop a line's pick: the next render gives it its own seed and the current settings."""
+    from higgs_cli.project import unpick as unpick_take
+
+    tasks = get_tasks()
+    _picked(unpick_take(load_project(path, tasks=tasks), ref, tasks=tasks))
+
+
+def _picked(data: dict) -> None:
     note = " (its approval was dropped)" if data["unapproved"] else ""
+    what = f"take {data['picked']} picked" if data["picked"] else "no take picked"
     out.result(data, lambda console: console.print(
-        f"{data['ref']}: take {take} picked{note}; run `higgs project render` to use it", highlight=False))
+        f"{data['ref']}: {what}{note}; the next render uses {data['uses']['says']}", highlight=False))
 
 
 @app.command()

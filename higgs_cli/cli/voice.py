@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from higgs_cli.cli.factory import make_app
-from higgs_cli.cli.options import JsonFlag, QuietFlag
+from higgs_cli.cli.options import DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
 from higgs_cli.cli.output import out
 from higgs_cli.errors import UsageError
 from higgs_cli.voices.library import Voice, VoiceLibrary
@@ -29,6 +29,17 @@ def _show(voice: Voice, console: Console) -> None:
         console.print(f"  description: {voice.description}")
     console.print(f"  transcript:  {voice.transcript}")
     console.print(f"  audio:       {voice.audio_path}")
+    from higgs_cli.voices.adapter import describe, find_adapter, sparkline
+
+    adapter = find_adapter(voice.path)
+    if adapter is not None:  # a trained LoRA adapter (`higgs voice train`) and its curves
+        info = describe(adapter)
+        console.print(f"  adapter:     {info['digest'][:12]}  rank {info.get('rank')}  alpha {info.get('alpha')}  "
+                      f"{info.get('steps_done', '?')} steps, trained {info.get('trained', '?')}")
+        for label, key in (("loss", "loss_curve"), ("validation", "validation_curve")):
+            curve = [value for _, value in info.get(key) or []]
+            if curve:
+                console.print(f"  {label + ':':<12} {curve[0]:.3f} {sparkline(curve)} {curve[-1]:.3f}")
 
 
 @app.command()
@@ -92,8 +103,12 @@ def list_(json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
 @app.command()
 def show(name: Name, json_output: JsonFlag = False, quiet: QuietFlag = False) -> None:
     """Show one voice: transcript, description, length, where its audio is."""
+    from higgs_cli.voices.adapter import describe, find_adapter
+
     voice = VoiceLibrary().get(name)
-    out.result(voice.to_dict(), lambda console: _show(voice, console))
+    adapter = find_adapter(voice.path)
+    out.result({**voice.to_dict(), "adapter": describe(adapter) if adapter else None},
+               lambda console: _show(voice, console))
 
 
 @app.command()
@@ -155,3 +170,76 @@ def import_(
     imported = [voice.name for voice in voices]
     out.result({"archive": str(archive), "voices": [voice.to_dict() for voice in voices]},
                lambda console: console.print(f"imported {len(imported)} voice(s): {', '.join(imported)}"))
+
+
+@app.command()
+def prepare(
+    name: Name,
+    data: Annotated[Path, typer.Argument(metavar="DATA", show_default=False, help=(
+        "A folder of audio files with same-named .txt transcripts, a CSV/TSV/JSONL sheet (audio, text), "
+        "or a recording without a transcript (cut and transcribed with --asr-model)."))],
+    validation_fraction: Annotated[float, typer.Option("--validation-fraction", min=0.0, max=0.9,
+                                                       help="Share of the clips held out for validation.")] = 0.1,
+    seed: Annotated[int, typer.Option("--seed", help="Chooses the validation clips: same seed, same split.")] = 0,
+    asr_model: Annotated[str | None, typer.Option("--asr-model", show_default=False, help=(
+        "A local Whisper checkpoint (folder, or a name in the local Hugging Face cache): transcribes "
+        "recordings without transcripts and drops clips whose transcript does not match."))] = None,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    device: DeviceOption = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Check, cut and encode training data for voice NAME, and show what is kept and what is dropped
+    and why (what `higgs voice train` trains on). NAME need not be in the library yet; the audio codes
+    are cached (by content) in the user cache folder, so training never encodes them again."""
+    from higgs_cli.cli.progress import SESSION_NOTES
+    from higgs_cli.sessions import SessionSpec, open_session
+    from higgs_cli.training.data import LazyRecognizer
+    from higgs_cli.voices.meta import check_name
+
+    check_name(name)
+    spec = SessionSpec(model=model, revision=revision, device=device, no_server=True)  # the codec runs here
+    session = open_session(spec, lazy=True, notes=SESSION_NOTES)
+    recognizer = LazyRecognizer(asr_model, device) if asr_model else None
+    prepared = prepare_training_data(data, session, validation_fraction=validation_fraction, seed=seed,
+                                     recognizer=recognizer)
+    show_prepared(name, data, prepared, session)
+
+
+def prepare_training_data(data: Path, session, **settings):
+    """`training.data.prepare_data` into the user's codes cache, with a bar over the recordings
+    (`voice prepare`, and `voice train` before it trains)."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from higgs_cli.home import training_codes_dir
+    from higgs_cli.training.data import prepare_data
+
+    if not out.show_progress:
+        return prepare_data(data, session, cache_dir=training_codes_dir(), **settings)
+    with Progress(TextColumn("preparing {task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out.err, transient=True) as bar:
+        task = bar.add_task(str(data), total=None)
+        return prepare_data(data, session, cache_dir=training_codes_dir(),
+                            progress=lambda done, total: bar.update(task, completed=done, total=total), **settings)
+
+
+def show_prepared(name: str, data: Path, prepared, session) -> None:
+    """Print what preparation kept and dropped: the dropped clips' table and a summary (JSON: the
+    report, the digest and the session), its warnings as warnings."""
+    from higgs_cli.sessions import describe_session
+
+    report = prepared.report
+    for warning in report.warnings:
+        out.warn(warning)
+
+    def human(console: Console) -> None:
+        if report.dropped:
+            table = Table("dropped clip", "why", box=None)
+            for source, reason in report.table():
+                table.add_row(source, reason)
+            console.print(table)
+        console.print(Text.assemble((name, "bold"), ": ", report.summary()))
+
+    out.result({"voice": name, "data": str(data), "digest": prepared.digest, **report.to_dict(),
+                "session": describe_session(session)}, human)

@@ -3,8 +3,8 @@
 `--ray auto` joins the cluster this machine belongs to (RAY_ADDRESS, or a local
 `ray start`); `--ray HOST:PORT` or `ray://HOST:PORT` joins one by address;
 `--ray local` starts a private cluster on this machine (benchmarks, trying it
-out). An address that does not answer is refused within seconds, not after
-Ray's own minute of retries.
+out). An address that does not answer, or a cluster that refuses this machine's
+token, is refused within seconds, not after Ray's own retries.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from higgs_cli.distributed.auth import auth_error, check_token, is_auth_failure, use_token
+from higgs_cli.distributed.quiet import hidden_output, quiet_logger
 from higgs_cli.errors import UsageError
 
 EXTRA_HINT = "install the ray extra: pip install 'higgs-cli[ray]'"
@@ -52,39 +54,35 @@ def check_address(address: str) -> None:
                          hint="check the address and that the cluster is up (`ray status` on its head)") from None
 
 
-def _messages_to_stderr() -> None:
-    """Send the cluster's messages to the driver ("task failed, retrying", an actor's death) to stderr.
-
-    Ray prints them on stdout, where `--json` output goes. There is no public switch for it, so the
-    one function that prints them is wrapped; a Ray without it is left as it is."""
-    try:
-        from ray._private import worker as ray_worker
-    except ImportError:
-        return
-    original = getattr(ray_worker, "print_to_stdstream", None)
-    if original is None or getattr(original, "_higgs_stderr", False):
-        return
-
-    def to_stderr(data, *args, **kwargs):
-        return original({**data, "is_err": True}, *args, **kwargs)
-
-    to_stderr._higgs_stderr = True
-    ray_worker.print_to_stdstream = to_stderr
-
-
 def connect(address: str | None) -> tuple[Any, bool]:
     """Ray, initialised: the session already open in this process (None), or `address`.
-    Returns (ray, whether this call connected, so the caller may disconnect)."""
+    Returns (ray, whether this call connected, so the caller may disconnect).
+
+    With this machine's token where Ray looks for one (distributed.auth); Ray's own lines never on
+    the user's stderr or stdout (distributed.quiet); a refused token is a UsageError that says how to fix it."""
     ray = import_ray()
-    _messages_to_stderr()
+    quiet_logger()
     if ray.is_initialized():
         return ray, False
     address = address or "auto"
     check_address(address)
-    try:
-        ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
-                 log_to_driver=False, include_dashboard=False if address == "local" else None)
-    except (ConnectionError, RuntimeError, ValueError) as error:
+    source = use_token(address)
+    with hidden_output() as said:
+        try:
+            if _HOST_PORT.fullmatch(address) and not address.startswith("ray://"):
+                check_token(address, source)  # a refused token in a second, not after Ray's 20 s of retries
+            ray.init(address=None if address == "local" else address, logging_level=logging.WARNING,
+                     log_to_driver=False, include_dashboard=False if address == "local" else None)
+            error = None
+        except UsageError:
+            raise
+        except Exception as failed:  # Ray's AuthenticationError is none of the types below
+            error = failed
+    if error is not None:
+        if is_auth_failure(error, said.text):
+            raise auth_error(address, source) from None
+        if not isinstance(error, (ConnectionError, RuntimeError, ValueError)):
+            raise error
         message = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise UsageError(f"cannot connect to the Ray cluster at {address}: {message}",
                          hint="start one (`ray start --head`), set RAY_ADDRESS, or pass --ray local") from None

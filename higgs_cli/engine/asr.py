@@ -21,8 +21,9 @@ _HINT = ("give a local Whisper checkpoint folder as guards.asr_model (download o
          "`hf download openai/whisper-small --local-dir whisper`), or remove it to turn speech recognition off")
 
 
-def _local_folder(source: str) -> str:
-    """`source` as a folder: itself, or a model name's snapshot in the local cache (no network)."""
+def local_folder(source: str, *, what: str = "guards.asr_model", hint: str = _HINT) -> str:
+    """`source` as a folder: itself, or a model name's snapshot in the local cache (no network);
+    a UsageError naming `what` (the setting or option that gave it) otherwise."""
     if Path(source).is_dir():
         return source
     from huggingface_hub import snapshot_download
@@ -31,18 +32,17 @@ def _local_folder(source: str) -> str:
     try:
         return snapshot_download(source, local_files_only=True)
     except (LocalEntryNotFoundError, HFValidationError, OSError, ValueError):
-        raise UsageError(f"guards.asr_model: {source} is neither a folder nor in the local model cache",
-                         hint=_HINT) from None
+        raise UsageError(f"{what}: {source} is neither a folder nor in the local model cache", hint=hint) from None
 
 
-def check_device(requested: str) -> str:
+def check_device(requested: str, *, what: str = "guards.asr_model") -> str:
     """`requested` (a --device value) as a device name, or a UsageError when this machine lacks it.
 
     Speech recognition runs in this process even when the model is a server's, so a device the user
     asked for must exist here; checked before the first line is generated, not after it."""
     import torch
 
-    where = "speech recognition (guards.asr_model) runs in this process"
+    where = f"speech recognition ({what}) runs in this process"
     fix = "use --device cpu, or leave --device out (speech recognition then runs on the CPU)"
     try:
         device = torch.device(requested)
@@ -70,20 +70,22 @@ def _pipeline(folder: str, device: str):
     return pipeline("automatic-speech-recognition", model=folder, device=device)
 
 
-def load_transcriber(source: str, device: str | None = None) -> Callable[[np.ndarray, int], str]:
+def load_transcriber(source: str, device: str | None = None, *, what: str = "guards.asr_model",
+                     hint: str = _HINT) -> Callable[[np.ndarray, int], str]:
     """A function (audio, sample rate) -> text, backed by `pipeline("automatic-speech-recognition")`,
-    on `device` (a torch device name; None: the CPU, never a GPU the render did not choose)."""
+    on `device` (a torch device name; None: the CPU, never a GPU the render did not choose).
+    `what` and `hint` name the setting that gave `source` in errors (`guards.asr_model`, `--asr-model`)."""
     import torch
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
-    folder = _local_folder(source)
+    folder = local_folder(source, what=what, hint=hint)
     try:
         asr = _pipeline(folder, device or "cpu")
     except (OSError, ValueError, KeyError, TypeError) as error:
-        raise UsageError(f"guards.asr_model: {source} could not be loaded as a speech-recognition model "
-                         f"({type(error).__name__}: {error})", hint=_HINT) from None
+        raise UsageError(f"{what}: {source} could not be loaded as a speech-recognition model "
+                         f"({type(error).__name__}: {error})", hint=hint) from None
     rate = int(asr.feature_extractor.sampling_rate)
     room = int(getattr(asr.model.config, "max_target_positions", 448)) - 4  # the decoder's prompt tokens
     max_new = max(1, min(MAX_NEW_TOKENS, room))

@@ -8,9 +8,10 @@
     <project>/.higgs/render.lock         held by every writer: render and clean
     <project>/.higgs/snapshots/          every render's record, for `project restore` (folder/snapshots.py)
     <project>/.higgs/snapshots/blobs/    the bytes those records name, stored once by sha256
-    <project>/.higgs/takes.json          the takes made of each line (commands/takes.py)
+    <project>/.higgs/takes.json          the takes made of each line (folder/takes.py)
     <project>/project.lock.yaml          picks and approvals, kept in git (folder/lockfile.py)
     <project>/build/                     the default output folder (folder/manifest.py lists its files)
+    <project>/build/takes/<line>/take-<k>.wav   each take of a line, to listen to (folder/takes.py)
 
 Every room of the project layer imports this module (it imports none of them);
 no other module spells these names. Nothing here remembers an absolute path: a project folder that is copied or
@@ -20,7 +21,9 @@ moved is a fresh project at its new place.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -35,6 +38,20 @@ HIGGS_DIR = ".higgs"
 BUILD_DIR = "build"
 MANIFEST = "manifest.json"  # in a build folder
 NOT_INPUTS = (HIGGS_DIR, BUILD_DIR)  # what a copy of a project's inputs leaves out (a mirror from a bucket)
+TAKES_DIR = "takes"  # in the project's build folder
+_LINE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*(:[0-9]+)?")  # an id or a section id, and a chunk number
+
+
+def line_folder(name: str) -> str:
+    """A line's lock file name (`intro:2`, `walk`, `walk:2`) as one safe file name.
+
+    ':' becomes '~', which no id holds, so two lines never share a folder; a name outside
+    the id rules (a task's own) keeps its safe characters and gets a digest of itself.
+    """
+    if _LINE_NAME.fullmatch(name):
+        return name.replace(":", "~")
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:60] or "line"
+    return f"{safe}~{hashlib.sha256(name.encode('utf-8')).hexdigest()[:10]}"
 
 
 class ProjectLayout:
@@ -87,6 +104,15 @@ class ProjectLayout:
         return self.higgs_dir / "takes.json"
 
     @property
+    def takes_dir(self) -> Path:
+        """The takes' audio files, beside the build: `build/takes/<line>/take-<k>.wav`."""
+        return self.default_build / TAKES_DIR
+
+    def take_audio(self, line_name: str, take: int) -> Path:
+        """Where take `take` of the line named `line_name` (its lock file name) is written."""
+        return self.takes_dir / line_folder(line_name) / f"take-{int(take)}.wav"
+
+    @property
     def lock_file(self) -> Path:
         return self.higgs_dir / "render.lock"
 
@@ -123,7 +149,10 @@ class ProjectLayout:
 
         Call only while holding `lock`.
         """
-        for folder in (self.cache_dir, self.codes_dir, self.higgs_dir, build):
+        takes = self.takes_dir
+        lines = [f for f in takes.iterdir() if f.is_dir() and not f.is_symlink()] \
+            if takes.is_dir() and not takes.is_symlink() else []
+        for folder in (self.cache_dir, self.codes_dir, self.higgs_dir, build, *lines):
             sweep_temporaries(folder)
 
     def check_folders(self, build: Path, *, custom: bool, is_render: Callable[[Path], bool]) -> None:

@@ -45,7 +45,7 @@ class RaySession:
         self.placement: Placement = plan_workers(self.ray, workers, device, cpus_per_worker)
         remote = self.ray.remote(max_restarts=MAX_RESTARTS, max_task_retries=MAX_RESTARTS,
                                  **self.placement.options)(ModelWorker)
-        if self.placement.device == "cpu":  # one thread per CPU Ray gives the actor, unless told otherwise
+        if self.placement.device == "cpu":  # generation: a thread per CPU Ray gives it; the codec: worker.py
             threads = threads or cpus_per_worker
         self.actors = [remote.remote(model, revision=revision, device=self.placement.device, compile=compile,
                                      threads=threads)

@@ -19,9 +19,11 @@ from typing import IO
 
 from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.fsutil import atomic_path
+from higgs_cli.voices.adapter import ADAPTER_DIR, ADAPTER_FILES
 from higgs_cli.voices.meta import AUDIO_FILE, META_FILE, Voice, is_voice_name
 
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # a 60 s reference is under 3 MiB
+MAX_ADAPTER_BYTES = 512 * 1024 * 1024  # LoRA weights: about 100 MB at rank 16 on the full model's defaults
 MAX_ARCHIVE_MEMBERS = 10_000
 MAX_ARCHIVE_BYTES = 1024 * 1024 * 1024
 
@@ -46,6 +48,22 @@ def check_outside(archive: Path, folder: Path) -> None:
                          hint="write the archive somewhere outside the library, e.g. in the current folder")
 
 
+def _members_of(voice: Voice) -> list[str]:
+    """The files an archive carries of a voice, relative to its folder: its recording and metadata, and
+    its adapter's files when it has a trained adapter."""
+    adapter = [f"{ADAPTER_DIR}/{name}" for name in ADAPTER_FILES if (voice.path / ADAPTER_DIR / name).is_file()]
+    return [*VOICE_FILES, *adapter]
+
+
+def _carried(parts: tuple[str, ...]) -> bool:
+    return (len(parts) == 2 and parts[1] in VOICE_FILES) or (
+        len(parts) == 3 and parts[1] == ADAPTER_DIR and parts[2] in ADAPTER_FILES)
+
+
+def _limit(parts: tuple[str, ...]) -> int:
+    return MAX_ADAPTER_BYTES if len(parts) == 3 and parts[1] == ADAPTER_DIR else MAX_MEMBER_BYTES
+
+
 def write_archive(archive: Path, voices: list[Voice]) -> None:
     """Pack the voice files of `voices` into `archive` in one rename (no half-written archive)."""
     kind = archive_kind(archive)
@@ -53,12 +71,12 @@ def write_archive(archive: Path, voices: list[Voice]) -> None:
         if kind == "tar":
             with tarfile.open(tmp, "w:gz") as tar:
                 for voice in voices:
-                    for file in VOICE_FILES:
+                    for file in _members_of(voice):
                         tar.add(voice.path / file, arcname=f"{voice.name}/{file}", filter=_plain_tarinfo)
         else:
             with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED) as zf:
                 for voice in voices:
-                    for file in VOICE_FILES:
+                    for file in _members_of(voice):
                         zf.write(voice.path / file, arcname=f"{voice.name}/{file}")
 
 
@@ -120,7 +138,7 @@ def extract(archive: Path, dest: Path) -> list[str]:
                 if problem:
                     problems.append(f"{member.name!r}: {problem}")
                     continue
-                if member.kind != "file" or len(parts) != 2 or parts[1] not in VOICE_FILES:
+                if member.kind != "file" or not _carried(parts):
                     continue  # folders and files that are not part of a voice are left out
                 if not is_voice_name(parts[0]):
                     problems.append(f"{member.name!r}: {parts[0]!r} is not a valid voice name")
@@ -129,9 +147,9 @@ def extract(archive: Path, dest: Path) -> list[str]:
                     problems.append(f"{member.name!r}: appears twice")
                     continue
                 seen.add(parts)
-                (dest / parts[0]).mkdir(exist_ok=True)
-                limit = min(MAX_MEMBER_BYTES, budget)
-                written = _copy_limited(member, dest / parts[0] / parts[1], limit)
+                (dest / Path(*parts[:-1])).mkdir(parents=True, exist_ok=True)
+                limit = min(_limit(parts), budget)
+                written = _copy_limited(member, dest / Path(*parts), limit)
                 if written is None:
                     problems.append(f"{member.name!r}: larger than {limit} bytes")
                     continue
@@ -160,8 +178,8 @@ def _member_parts(member: _Member) -> tuple[tuple[str, ...], str | None]:
         return (), "a path that leaves the archive ('..')"
     if member.kind == "link":
         return (), "a link or special file"
-    if member.size > MAX_MEMBER_BYTES:
-        return (), f"larger than {MAX_MEMBER_BYTES} bytes"
+    if member.size > _limit(parts):
+        return (), f"larger than {_limit(parts)} bytes"
     return parts, None
 
 

@@ -31,6 +31,7 @@ from higgs_cli.errors import UsageError, ValidationError
 from higgs_cli.fsutil import TMP_MARK, atomic_dir, exclusive_lock, file_sha256, refuse_dangling_link, sweep_temporaries
 from higgs_cli.home import voices_dir
 from higgs_cli.voices import archive as archives
+from higgs_cli.voices.adapter import ADAPTER_DIR, copy_adapter, move_adapter
 from higgs_cli.voices.codes import CodesCache
 from higgs_cli.voices.meta import (
     AUDIO_FILE,
@@ -155,9 +156,24 @@ class VoiceLibrary:
                 shutil.copy2(voice.audio_path, tmp / AUDIO_FILE)
                 if (voice.path / CODES_DIR).is_dir():
                     shutil.copytree(voice.path / CODES_DIR, tmp / CODES_DIR)
+                if (voice.path / ADAPTER_DIR).is_dir():
+                    shutil.copytree(voice.path / ADAPTER_DIR, tmp / ADAPTER_DIR)
                 write_meta(tmp, {**read_meta(voice.path), "name": new})
             self._discard(voice.path)
             return read_voice(self.root / new)
+
+    def set_adapter(self, name: str, source: Path, manifest: dict) -> Voice:
+        """Store a trained adapter (peft's files in `source`) and its training manifest with voice `name`,
+        replacing any adapter it had; the voice folder is rebuilt beside the old one and swapped in."""
+        with self._lock():
+            voice = self.get(name)
+            with atomic_dir(voice.path) as tmp:
+                shutil.copy2(voice.audio_path, tmp / AUDIO_FILE)
+                if (voice.path / CODES_DIR).is_dir():
+                    shutil.copytree(voice.path / CODES_DIR, tmp / CODES_DIR)
+                copy_adapter(source, tmp, manifest)
+                write_meta(tmp, read_meta(voice.path))
+            return read_voice(voice.path)
 
     # -- sharing -------------------------------------------------------------
 
@@ -215,6 +231,7 @@ class VoiceLibrary:
                     with atomic_dir(self.root / name) as tmp:
                         for file in archives.VOICE_FILES:
                             os.replace(staging / name / file, tmp / file)
+                        move_adapter(staging / name, tmp)
                         _keep_codes(self.root / name, tmp)
                 return [read_voice(self.root / name) for name in names]
             finally:

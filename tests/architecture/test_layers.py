@@ -15,7 +15,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 TORCH = {"torch", "torchaudio", "transformers", "peft", "accelerate"}
 TORCH_FREE_ENGINE = {"higgs_cli.engine", "higgs_cli.engine.request", "higgs_cli.engine.text",
-                     "higgs_cli.engine.api", "higgs_cli.engine.vocab", "higgs_cli.engine.checkpoint"}
+                     "higgs_cli.engine.api", "higgs_cli.engine.vocab", "higgs_cli.engine.checkpoint",
+                     "higgs_cli.engine.training.settings"}
 """Engine modules any layer may import at module level: they load no torch."""
 
 

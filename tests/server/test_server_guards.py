@@ -203,9 +203,16 @@ def test_an_unauthenticated_request_is_refused_before_its_body_is_read(strict):
 
 # ---------------------------------------------------------------- bursts and failures a client sees
 
-def _hold_slot(server, frames: int = 1500):
+HOLD_FRAMES = 30000  # minutes of generation on the tiny model: the slot is held until the test cancels it
+
+
+def _hold_slot(server, frames: int = HOLD_FRAMES):
     """A generation straight on the scheduler (no HTTP, no time limit) that occupies a slot: the
-    endless model runs all its frames until the ticket is cancelled."""
+    endless model runs all its frames until the ticket is cancelled.
+
+    Long on purpose: 1,500 frames took 3 to 16 s here (faster on a warm session), so a holder of
+    that length could end, and let a queued request through, before three requests had waited out
+    their 3 s limit one after another (the failure once blamed on a shared session)."""
     from higgs_cli.engine.request import GenerationRequest
 
     ticket = server.scheduler.submit(GenerationRequest(text="Holding the slot.", max_frames=frames))
@@ -248,18 +255,8 @@ def test_a_burst_of_64_against_one_slot_gets_exactly_the_queue_and_429s(endless)
         server.stop()
 
 
-@pytest.fixture
-def fresh_endless(tiny_model, tmp_path):
-    """An endless session of its own: after the burst test, a second scheduler on the module's shared
-    session let a queued request through within the time limit (seen in a whole-file run, not alone;
-    not yet understood, see the closing note of 2026-12-08)."""
-    from higgs_cli.engine.session import ModelSession
-
-    return ModelSession.load(str(biased_eos_model(tiny_model, tmp_path / "model", -50.0)), device="cpu")
-
-
-def test_a_request_that_never_gets_audio_answers_its_error_not_200(fresh_endless):
-    server = ServerThread(fresh_endless, slots=1, limits=replace(LIMITS, max_queue=1, request_timeout=3))
+def test_a_request_that_never_gets_audio_answers_its_error_not_200(endless):
+    server = ServerThread(endless, slots=1, limits=replace(LIMITS, max_queue=1, request_timeout=3))
     try:
         holder = _hold_slot(server)
         client = openai.OpenAI(base_url=server.url + "/v1", api_key=API_KEY, max_retries=0, timeout=60)
@@ -274,9 +271,10 @@ def test_a_request_that_never_gets_audio_answers_its_error_not_200(fresh_endless
 
 
 def test_a_stream_that_fails_after_its_first_audio_is_reset_not_ended(endless, caplog):
-    server = ServerThread(endless, slots=1, limits=replace(LIMITS, request_timeout=2))
+    # a request far longer than its time limit, however fast this machine is today
+    server = ServerThread(endless, slots=1, limits=replace(LIMITS, request_timeout=2, max_seconds=HOLD_FRAMES / 25))
     try:
-        body = json.dumps({**SPEECH, "response_format": "wav", "max_new_tokens": 1500}).encode()
+        body = json.dumps({**SPEECH, "response_format": "wav", "max_new_tokens": HOLD_FRAMES}).encode()
         received = b""
         with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
             sock.sendall(_request("/v1/audio/speech", body, key=API_KEY))

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import secrets
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -18,6 +21,7 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from higgs_cli.distributed.auth import refresh_ray_config  # noqa: E402
 from higgs_cli.distributed.cluster import check_address, import_ray, plan_workers  # noqa: E402
 from higgs_cli.distributed.split import assign, decode_groups  # noqa: E402
 from higgs_cli.engine.api import Session  # noqa: E402
@@ -42,19 +46,29 @@ def _render(folder: Path, session, **kwargs):
     return render_project(load_project(folder, tasks=get_tasks()), session, tasks=get_tasks(), **kwargs)
 
 
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+TOKEN = secrets.token_hex(16)  # the module cluster's: nothing read from or written to ~/.ray
+
+
 @pytest.fixture(scope="module")
 def cluster():
+    saved = {name: os.environ.pop(name, None) for name in AUTH}
+    os.environ.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=TOKEN)
+    refresh_ray_config()  # Ray read the environment when it was imported
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
     yield ray
     ray.shutdown()
+    for name, value in saved.items():
+        os.environ.pop(name, None)
+        if value is not None:
+            os.environ[name] = value
+    refresh_ray_config()
 
 
 @pytest.fixture(scope="module")
 def ray_session(cluster, tiny_model):
-    import torch
-
-    # on CPU the codec's last bits depend on the thread count: the workers use the local one
-    with RaySession(str(tiny_model), workers=2, device="cpu", threads=torch.get_num_threads()) as session:
+    # as the CLI makes it: one thread each for generation (a CPU each), the codec with the local count
+    with RaySession(str(tiny_model), workers=2, device="cpu") as session:
         yield session
 
 
@@ -80,7 +94,11 @@ def _lines(build: Path) -> list[dict]:
 
 
 def test_a_ray_render_matches_a_local_render_byte_for_byte(ray_session, local_build, tmp_path):
+    import torch
+
     assert isinstance(ray_session, Session) and len({w["pid"] for w in ray_session.workers}) == 2
+    # generation on the CPU Ray gives each worker, the codec as a local render here runs it
+    assert {(w["threads"], w["codec_threads"]) for w in ray_session.workers} == {(1, torch.get_num_threads())}
     local, local_summary = local_build
     folder = _copy(tmp_path / "jingle")
     summary = _render(folder, ray_session)
@@ -196,3 +214,61 @@ def test_ray_session_has_the_protocols_signatures(method):
                 if p.name != "self"]
 
     assert parameters(getattr(RaySession, method)) == parameters(getattr(Session, method))
+
+
+def _connect_here(address: str, tmp_path: Path, command: list[str], **env: str) -> subprocess.CompletedProcess:
+    """A fresh process (Ray connects once per process) joining the module cluster with `env`'s token."""
+    clean = {k: v for k, v in os.environ.items() if k not in AUTH and k != "RAY_ADDRESS"}
+    clean.update(HOME=str(tmp_path), PYTHONPATH=os.pathsep.join(sys.path), **env)  # no ~/.ray/auth_token
+    return subprocess.run([sys.executable, *command], env=clean, capture_output=True, text=True, timeout=120)
+
+
+def test_the_token_comes_from_where_ray_looks_and_ray_stays_quiet(cluster, tiny_model, tmp_path):
+    address = cluster.get_runtime_context().gcs_address
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n", encoding="utf-8")
+    code = ("import json, sys; from higgs_cli.distributed.cluster import connect; "
+            "ray, _ = connect(sys.argv[1]); print(json.dumps({'cpus': ray.cluster_resources()['CPU']}))")
+    joined = _connect_here(address, tmp_path, ["-c", code, address], RAY_AUTH_TOKEN_PATH=str(token_file))
+    assert joined.returncode == 0, joined.stderr
+    assert json.loads(joined.stdout) == {"cpus": 2.0} and joined.stderr == ""  # no Ray line anywhere
+
+    sheet = tmp_path / "lines.csv"
+    sheet.write_text("id,text\nhello,Hello there.\n", encoding="utf-8")
+    say = ["-m", "higgs_cli", "--json", "say", "--input-file", str(sheet), "--output-dir", str(tmp_path / "out"),
+           "--model", str(tiny_model), "--ray", address]
+    for env, words in [({"RAY_AUTH_TOKEN": "not-the-token"}, "refused the authentication token from $RAY_AUTH_TOKEN"),
+                       ({}, "has none")]:
+        refused = _connect_here(address, tmp_path, say, **env)
+        assert refused.returncode == 2, refused.stderr
+        said = refused.stdout + refused.stderr
+        assert words in said and "ray get-auth-token" in said, said
+        assert "InvalidAuthToken" not in said and "gcs_client" not in said and "Traceback" not in said
+        assert json.loads(refused.stdout)  # --json output stays JSON
+        assert not list(tmp_path.glob("out/*.wav"))
+
+
+def test_a_token_where_ray_looks_switches_token_mode_on(tmp_path, monkeypatch):
+    from higgs_cli.distributed import auth
+
+    for name in AUTH:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setattr(auth, "refresh_ray_config", lambda: None)  # this process's Ray keeps its cluster's mode
+    assert auth.token_source() is None and auth.use_token("head:6379") is None
+    assert "RAY_AUTH_MODE" not in os.environ
+    assert auth.use_token("local") == "a token made for this run"  # not a new ~/.ray/auth_token
+    assert len(os.environ["RAY_AUTH_TOKEN"]) == 64 and os.environ["RAY_AUTH_MODE"] == "token"
+    assert not (tmp_path / ".ray").exists()
+    monkeypatch.delenv("RAY_AUTH_TOKEN")
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("abc\n", encoding="utf-8")
+    assert auth.use_token("head:6379") == str(tmp_path / ".ray" / "auth_token")
+    assert os.environ["RAY_AUTH_MODE"] == "token"
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # the user's choice stands
+    assert auth.use_token("head:6379") is None and os.environ["RAY_AUTH_MODE"] == "disabled"
+    monkeypatch.delenv("RAY_AUTH_MODE")
+    monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", str(tmp_path / "missing"))
+    with pytest.raises(UsageError, match="RAY_AUTH_TOKEN_PATH names .*missing, which cannot be read"):
+        auth.use_token("head:6379")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -38,6 +40,26 @@ def configure_threads(device: torch.device) -> None:
     except AttributeError:  # not on Linux
         cores = os.cpu_count() or 1
     torch.set_num_threads(max(1, min(cores, torch.get_num_threads())))
+
+
+def cpu_threads() -> int:
+    """The threads torch computes with in this process."""
+    return torch.get_num_threads()
+
+
+def set_cpu_threads(count: int) -> None:
+    torch.set_num_threads(max(1, count))
+
+
+@contextmanager
+def cpu_threads_set(count: int) -> Iterator[None]:
+    """torch computes with `count` threads for the duration (then with the count before)."""
+    before = torch.get_num_threads()
+    set_cpu_threads(count)
+    try:
+        yield
+    finally:
+        set_cpu_threads(before)
 
 
 def weight_bytes(model_dir, dtype: torch.dtype) -> int:

@@ -140,7 +140,8 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
                                    for i, n in enumerate(stems)]),
             assembly=assembly_digest(project, planned, keys), mastering=master.report,
         )
-        tmp["review"].write_text(render_review(manifest, master.peaks, names), encoding="utf-8")
+        titles = {s.id: s.title or s.id for s in project.sections}  # chapter markers, as the master's chapters
+        tmp["review"].write_text(render_review(manifest, master.peaks, names, titles), encoding="utf-8")
         manifest.write(tmp["manifest"])
     if previous is not None:
         _remove_unwritten(previous, build, written=manifest.files(build))

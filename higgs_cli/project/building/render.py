@@ -30,11 +30,12 @@ from higgs_cli.project.building.generate import CALL_BATCHES, LineReport, Pendin
 from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.project.building.mixing import LineMixer
 from higgs_cli.project.folder.cache import open_store
-from higgs_cli.project.folder.lockfile import LockFile
+from higgs_cli.project.folder.lockfile import LockFile, text_digest
 from higgs_cli.project.folder.manifest import is_build
 from higgs_cli.project.folder.snapshots import record_snapshot
 from higgs_cli.project.folder.state import write_state
-from higgs_cli.project.folder.store import CacheEntry, codes_digest, line_keys
+from higgs_cli.project.folder.store import CacheEntry, codes_digest, described_voices, line_keys, recipe_parts
+from higgs_cli.project.folder.takes import prune_takes
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.planning.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
 from higgs_cli.project.planning.plan import (
@@ -169,9 +170,11 @@ class _RenderSink:
 
     def __init__(self, planned: list[PlannedLine], context: Sequence[tuple[int, ...]], keys: Sequence[str],
                  same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress,
+                 model: ModelIdentity, voices: Sequence[str],
                  on_cached: Callable[[list[int]], None] = lambda lines: None) -> None:
         self.planned, self.context, self.keys, self.same = planned, context, keys, same
-        self.results, self.store, self.progress, self.on_cached = results, store, progress, on_cached
+        self.results, self.store, self.progress, self.model = results, store, progress, model
+        self.voices, self.on_cached = voices, on_cached
         self.generated: set[int] = set()
         self.reports: dict[int, LineReport] = {}
 
@@ -182,8 +185,11 @@ class _RenderSink:
     def done(self, pending: PendingLine, result: GenerationResult, report: LineReport) -> None:
         i = pending.index
         heard = [codes_digest(self.results[j].codes) for j in self.context[i]]
+        recipe = recipe_parts(self.planned[i], model_id=self.model.model_id, codec_id=self.model.codec_id,
+                              voices=self.voices)
         written = self.store.put(self.keys[i], result, meta={"heard": heard, "flags": report.flags,
-                                                             "tries": report.tries, "seed": report.seed})
+                                                             "tries": report.tries, "seed": report.seed,
+                                                             "recipe": recipe})  # status names what changes
         entry = _done(result, written)
         for j in self.same[self.keys[i]]:
             self.results[j] = entry
@@ -235,6 +241,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
                                                             codec_id=model.codec_id),
                                edits, lock, store, rerender_approved=rerender_approved)
         kept = [edit.kept for edit in edits]
+        prune_takes(layout, {refs.name(i): text_digest(line) for i, line in enumerate(planned)})
 
         same: dict[str, list[int]] = {}  # identical lines (same key) are generated once
         for i, key in enumerate(keys):
@@ -268,7 +275,8 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         with mixer:  # closed (its threads joined) before the lock is released, on Ctrl-C too
             mixer.ready(results)
             mixer.start()
-            sink = _RenderSink(planned, context, keys, same, results, store, progress, on_cached=mixer.ready)
+            sink = _RenderSink(planned, context, keys, same, results, store, progress, model,
+                               described_voices(project), on_cached=mixer.ready)
             of_key = {keys[i]: i for i in pending}  # the line generated for each key
             jobs = [PendingLine(i, planned[i], retries=planned[i].retries or 0,
                                 after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),

@@ -1,9 +1,13 @@
 """The review page (`build/review.html`): look at and listen to a build without reading its manifest.
 
 One self-contained HTML file, written with every render: the track's
-waveform, a lane per speaker with each line on the timeline, and every line
-with its text, speaker, duration, cache state, the quality guards' flags and
-a player for its stem. Clicking a line (in a lane or the list) plays it. The
+waveform under a time ruler with a marker where each chapter (section) starts,
+a lane per speaker with each line on the timeline, and every line with its
+reference and id, speaker, text as written and as the model read it (after
+the lexicon), duration, cache state, approval, picked take, the quality
+guards' flags and a player for its stem that shows its length before it is
+played. Clicking a line (in a lane or the list) plays it. It is the read-only
+export for sharing; `higgs project studio` is the page that edits. The
 page loads nothing from the network: styles and script are inline, the audio
 is linked relative to the page (the master and `stems/`), so the build folder
 can be moved or zipped whole. The lines are in the HTML itself, so the page
@@ -72,9 +76,10 @@ def _flag_text(flag: dict) -> str:
 
 
 def review_data(manifest: BuildManifest, peaks: Sequence[Sequence[float]],
-                names: Mapping[str, str] | None = None) -> dict:
-    """What the page shows, as JSON-ready data; `names` maps speakers to their display names (`name:`)."""
-    names = names or {}
+                names: Mapping[str, str] | None = None, titles: Mapping[str, str] | None = None) -> dict:
+    """What the page shows, as JSON-ready data; `names` maps speakers to their display names (`name:`),
+    `titles` sections to their chapter titles (`title:`, else the id)."""
+    names, titles = names or {}, titles or {}
     lines = []
     for i, line in enumerate(manifest.lines):
         lines.append({
@@ -83,30 +88,43 @@ def review_data(manifest: BuildManifest, peaks: Sequence[Sequence[float]],
             "start": round(line.start, 3),
             "end": round(line.end, 3), "duration": round(max(0.0, line.end - line.start), 3),
             "state": _state(line), "flags": [_flag_text(f) for f in (line.flags or [])], "stem": line.stem,
-            "finished": bool(line.finished), "tries": line.tries, "approved": bool(line.approved)})
+            "finished": bool(line.finished), "tries": line.tries, "approved": bool(line.approved),
+            "id": line.id, "take": line.take, "spoken": line.prompt_text})
+    chapters = []
+    for line in lines:
+        if line["state"] != "missing" and (not chapters or chapters[-1]["section"] != line["section"]):
+            chapters.append({"section": line["section"], "title": titles.get(line["section"], line["section"]),
+                             "start": line["start"]})
     return {"title": manifest.title, "duration": round(manifest.duration, 3), "master": manifest.outputs.get("master"),
             "model": manifest.model, "is_random": manifest.is_random, "note": manifest.note,
             "rendered_at": manifest.rendered_at, "mastering": manifest.mastering or {}, "peaks": list(peaks),
-            "speakers": list(dict.fromkeys(line["speaker"] for line in lines)), "lines": lines}
+            "speakers": list(dict.fromkeys(line["speaker"] for line in lines)), "lines": lines, "chapters": chapters}
 
 
 def render_review(manifest: BuildManifest, peaks: Sequence[Sequence[float]],
-                  names: Mapping[str, str] | None = None) -> str:
+                  names: Mapping[str, str] | None = None, titles: Mapping[str, str] | None = None) -> str:
     """The review page of `manifest` (its outputs relative to the build folder) as HTML text."""
-    data = review_data(manifest, peaks, names)
+    data = review_data(manifest, peaks, names, titles)
     esc = html.escape
     rows = []
     for line in data["lines"]:
         flags = "".join(f'<span class="flag">{esc(f)}</span>' for f in line["flags"])
         if not line["finished"] and line["state"] != "missing":
             flags += '<span class="flag">cut at max_seconds</span>'
-        player = (f'<audio controls preload="none" src="{esc(line["stem"], quote=True)}"></audio>'
+        # the length shows before playing: the browser reads the stem's header (metadata), and the known
+        # duration is written beside it for a browser that does not
+        player = (f'<audio controls preload="metadata" src="{esc(line["stem"], quote=True)}"></audio>'
                   if line["stem"] else '<span class="none">no stem</span>')
+        spoken = (f'<div class="spoken">{esc(line["spoken"])}</div>'
+                  if line["spoken"] and line["spoken"] != line["text"] else "")
+        ident = f'<div class="id">id {esc(line["id"])}</div>' if line["id"] else ""
         rows.append(
             f'<tr class="line {line["state"]}" data-i="{line["i"]}" tabindex="0">'
-            f'<td class="ref">{esc(line["ref"])}</td><td class="speaker">{esc(line["speaker"])}</td>'
-            f'<td class="text">{esc(line["text"])}</td><td class="dur">{line["duration"]:.2f} s</td>'
-            f'<td class="state">{esc(line["state"])}</td><td class="flags">{flags}</td>'
+            f'<td class="ref">{esc(line["ref"])}{ident}</td><td class="speaker">{esc(line["speaker"])}</td>'
+            f'<td class="text"><div class="written">{esc(line["text"])}</div>{spoken}</td>'
+            f'<td class="dur">{line["duration"]:.2f} s</td><td class="state">{esc(line["state"])}</td>'
+            f'<td class="approved">{"approved" if line["approved"] else ""}</td>'
+            f'<td class="take">{esc(str(line["take"])) if line["take"] else ""}</td><td class="flags">{flags}</td>'
             f'<td class="player">{player}</td></tr>')
     note = (f'<p class="warning">{esc(data["note"] or "random-init weights: the audio is noise, not speech")}</p>'
             if data["is_random"] else "")
@@ -127,7 +145,13 @@ _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fafafa}
 h1{font-size:1.4em;margin:0 0 .2em}.summary{color:#555;margin:0 0 .8em}
 .warning{background:#fff3cd;border:1px solid #e0c36a;padding:.4em .6em}
-#wave{width:100%;height:120px;background:#fff;border:1px solid #ddd;display:block;cursor:pointer}
+#track{position:relative}#ruler{width:100%;height:22px;display:block;background:#fafafa;border:1px solid #ddd;
+border-bottom:0}#wave{width:100%;height:120px;background:#fff;border:1px solid #ddd;display:block;cursor:pointer}
+#markers{position:absolute;left:0;right:0;top:0;bottom:0;pointer-events:none}
+.marker{position:absolute;top:0;bottom:0;border-left:2px solid #7a4fb3}
+.marker span{position:absolute;top:24px;left:3px;font-size:11px;background:#f3ecfb;color:#4a2d75;padding:0 3px;
+white-space:nowrap}.spoken{color:#666;font-size:12px}.spoken::before{content:"read as: "}
+.id{color:#666;font-size:12px}td.approved{color:#276738}.block.approved{background:#4d9a5b}
 #lanes{position:relative;border:1px solid #ddd;background:#fff;margin:.5em 0 1em}
 .lane{position:relative;height:26px;border-top:1px solid #eee}.lane:first-child{border-top:0}
 .lane-name{position:absolute;left:4px;top:4px;font-size:12px;color:#666;z-index:1;pointer-events:none}
@@ -160,6 +184,25 @@ _SCRIPT = """
     }
     if (at !== undefined) { ctx.fillStyle = '#c33'; ctx.fillRect(at / total * w, 0, 2, h); }
   }
+  function ruler() {
+    const c = document.getElementById('ruler'), ratio = window.devicePixelRatio || 1;
+    const w = c.width = c.clientWidth * ratio, h = c.height = c.clientHeight * ratio, ctx = c.getContext('2d');
+    const steps = [0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+    const step = steps.find(s => s / total * w >= 70 * ratio) || 3600;
+    ctx.fillStyle = '#555'; ctx.font = (11 * ratio) + 'px sans-serif'; ctx.textBaseline = 'top';
+    for (let t = 0; t <= total + 1e-9; t += step) {
+      const x = Math.round(t / total * (w - 1)), m = Math.floor(t / 60), s = t - m * 60;
+      ctx.fillRect(x, h * 0.55, ratio, h * 0.45);
+      ctx.fillText(m + ':' + (s < 10 ? '0' : '') + s, x + 3 * ratio, 2 * ratio);
+    }
+  }
+  const markers = document.getElementById('markers');
+  data.chapters.forEach(ch => {
+    const m = document.createElement('div'); m.className = 'marker'; m.dataset.section = ch.section;
+    m.style.left = (ch.start / total * 100) + '%';
+    const label = document.createElement('span'); label.textContent = ch.title; m.appendChild(label);
+    markers.appendChild(m);
+  });
   function mark(i) {
     document.querySelectorAll('.playing').forEach(e => e.classList.remove('playing'));
     document.querySelectorAll('[data-i="' + i + '"]').forEach(e => e.classList.add('playing'));
@@ -185,7 +228,7 @@ _SCRIPT = """
     label.textContent = name || '(no speaker)'; lane.appendChild(label);
     data.lines.filter(l => l.speaker === name).forEach(l => {
       const b = document.createElement('div');
-      b.className = 'block ' + l.state + (l.flags.length ? ' flagged' : '');
+      b.className = 'block ' + l.state + (l.flags.length ? ' flagged' : '') + (l.approved ? ' approved' : '');
       b.dataset.i = l.i; b.title = l.ref + ': ' + l.text;
       b.style.left = (l.start / total * 100) + '%';
       b.style.width = (Math.max(l.end - l.start, 0) / total * 100) + '%';
@@ -212,8 +255,8 @@ _SCRIPT = """
       if (i >= 0) mark(i);
     });
   }
-  window.addEventListener('resize', () => draw());
-  draw();
+  window.addEventListener('resize', () => { draw(); ruler(); });
+  draw(); ruler();
   document.body.dataset.ready = 'true';
 })();
 """
@@ -229,10 +272,12 @@ script-src 'unsafe-inline'; media-src 'self' file: data:; img-src data:">
 <p class="summary">{summary}</p>
 {note}
 {master}
+<div id="track"><canvas id="ruler" aria-label="time ruler"></canvas>
 <canvas id="wave" aria-label="waveform of the track"></canvas>
+<div id="markers" aria-label="chapter markers"></div></div>
 <div id="lanes" aria-label="speaker lanes"></div>
-<table id="lines"><thead><tr><th>line</th><th>speaker</th><th>text</th><th>duration</th><th>state</th>
-<th>flags</th><th>stem</th></tr></thead>
+<table id="lines"><thead><tr><th>line</th><th>speaker</th><th>text (and as read)</th><th>duration</th>
+<th>state</th><th>approved</th><th>take</th><th>flags</th><th>stem</th></tr></thead>
 <tbody>
 {rows}
 </tbody></table>

@@ -1,6 +1,7 @@
 """`project clean`: delete a project's render cache and build outputs, and nothing else.
 
-Only files higgs wrote are removed: the project's own `build/` folder whole,
+Only files higgs wrote are removed: the project's own `build/` folder whole (the takes' files with it,
+and their record `.higgs/takes.json`, also when only the cache goes),
 and from a custom --output-dir (remembered by the last render of this very
 folder, see state.py) only the files its manifest lists there.
 """
@@ -35,6 +36,10 @@ def clean_project(project: Project, *, cache: bool = True, build: bool = True, s
         layout.sweep(layout.default_build)
         if build:
             removed.extend(_unpublish(layout, urls))
+        if cache or build:  # a take is its cache entry and its file: both go with either
+            from higgs_cli.project.folder.takes import drop_takes
+
+            removed.extend(drop_takes(layout))
         if cache:
             for folder in (layout.cache_dir, layout.codes_dir):
                 if folder.exists():

@@ -8,6 +8,7 @@ the project's git repository keeps.
         text: 5d41402abc4b  # digest of the line's text when recorded: an edited line drops its entry's effect
         seed: 1041          # a picked take: the seed that made it (a fresh clone renders the same audio)
         take: 3
+        picked: 3b9f0a...   # the cache key of the picked take's audio: kept through project-wide changes
         approved: 9f86d0... # the cache key of the approved audio
         voice: 1f3870be274f # digest of the speaker's voice when approved
 
@@ -45,7 +46,7 @@ TAKE_RANGE = Range(0, 2**31 - 1, integer=True)  # a take's number within its lin
 HEADER = "# Written by higgs (project pick / approve / unapprove). Keep it in git with project.yaml.\n"
 _HEX = re.compile(r"[0-9a-f]{8,64}")
 _FIELDS = {"text": "a hex digest", "seed": "a whole number from 0", "take": "a whole number from 0",
-           "approved": "a cache key (hex)", "voice": "a hex digest"}
+           "approved": "a cache key (hex)", "voice": "a hex digest", "picked": "a cache key (hex)"}
 
 
 @dataclass
@@ -55,6 +56,7 @@ class LockEntry:
     take: int | None = None
     approved: str | None = None
     voice: str | None = None
+    picked: str | None = None  # the picked take's cache key (its audio stays the line's while cached)
 
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -162,7 +164,7 @@ def _mapping(node, bad, what: str, expected: str) -> dict[str, tuple[Node, Node]
 
 
 def _entry(node: Node, bad, name: str) -> LockEntry | None:
-    given = _mapping(node, bad, f"line '{name}'", "text: and seed:/take: or approved:/voice:")
+    given = _mapping(node, bad, f"line '{name}'", "text: and seed:/take:/picked: or approved:/voice:")
     if given is None:
         return None
     values: dict = {}

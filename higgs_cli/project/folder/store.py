@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.fsutil import atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.layout import ProjectLayout
+
+if TYPE_CHECKING:
+    from higgs_cli.plugins.script import Project
 
 SUFFIX = ".npz"  # one file per entry: <key>.npz
 KEY_VERSION = 3  # bump when the key's recipe or the generation semantics change
@@ -49,16 +53,13 @@ def array_digest(array: np.ndarray) -> str:
     return digest.hexdigest()
 
 
-def line_key(request: GenerationRequest, *, model_id: str, codec_id: str) -> str:
-    """The cache key of one request: sha256 over a canonical JSON of its own inputs.
-
-    The lines it hears at render time are not part of it (see the module's note).
-    """
+def line_recipe(request: GenerationRequest, *, model_id: str, codec_id: str) -> dict:
+    """Everything of one request that shapes its audio: what its key is a digest of."""
     history = [{"text": turn.text,
                 "codes": array_digest(turn.codes) if turn.codes is not None else None,
                 "audio": array_digest(turn.audio) if turn.codes is None else None}
                for turn in request.history]
-    recipe = {
+    return {
         "v": KEY_VERSION,
         "model_id": model_id,
         "codec_id": codec_id,
@@ -70,8 +71,58 @@ def line_key(request: GenerationRequest, *, model_id: str, codec_id: str) -> str
         "seed": request.seed,
         "max_frames": request.max_frames,
     }
-    canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _digest(value: object) -> str:
+    canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+def line_key(request: GenerationRequest, *, model_id: str, codec_id: str) -> str:
+    """The cache key of one request: sha256 over a canonical JSON of its own inputs.
+
+    The lines it hears at render time are not part of it (see the module's note).
+    """
+    return _digest(line_recipe(request, model_id=model_id, codec_id=codec_id))
+
+
+# The recipe's fields in the groups a producer changes: why a line's key changed, by name. Every field of
+# line_recipe is in one group (tests/project/editing/test_line_reasons.py checks it).
+RECIPE_PARTS = {"read": ("text",), "voice": ("history",), "scene": ("scene", "system"),
+                "sampling": ("sampling", "max_frames"), "seed": ("seed",), "model": ("v", "model_id", "codec_id")}
+
+
+def described_voices(project: Project) -> list[str]:
+    """The speakers' descriptions (a described voice is spoken through the scene text): what
+    `recipe_parts` counts as the voice, not the scene, where the scene holds it."""
+    return sorted({spk.description.strip() for spk in project.speakers.values() if spk.description
+                   and spk.description.strip()}, key=len, reverse=True)
+
+
+def recipe_parts(line: PlannedLine, request: GenerationRequest | None = None, *, model_id: str,
+                 codec_id: str, voices: Sequence[str] = ()) -> dict[str, str]:
+    """Short digests of each part of a line's recipe (`request`, else its own), and of its text as shown:
+    what a cache entry's meta records (`recipe`) so that status can name what changed since. The
+    `voices` (described_voices) found in the scene or system prompt count as the voice, not the scene."""
+    recipe = line_recipe(request or line.request, model_id=model_id, codec_id=codec_id)
+    prompts = [recipe["scene"] or "", recipe["system"] or ""]
+    described = [v for v in voices if v and any(v in text for text in prompts)]
+    for v in described:  # longest first: a description inside another is not cut out of it
+        prompts = [text.replace(v, "") for text in prompts]
+    parts = {name: _digest([recipe[f] for f in fields])[:16] for name, fields in RECIPE_PARTS.items()}
+    parts["voice"] = _digest([recipe["history"], described])[:16]
+    parts["scene"] = _digest(prompts)[:16]
+    return {"text": _digest(line.display_text)[:16], **parts}
+
+
+def recipe_changes(before: dict, now: dict) -> list[str]:
+    """What differs between two `recipe_parts`, by name: text (the words shown), lexicon (only the words
+    the model reads), voice, scene, sampling, seed, model. Parts `before` lacks are not compared."""
+    changed = [name for name in ("text", "voice", "scene", "sampling", "seed", "model")
+               if name in before and before[name] != now.get(name)]
+    if "text" not in changed and "read" in before and before["read"] != now.get("read"):
+        changed.insert(0, "lexicon")
+    return changed
 
 
 def line_keys(planned: Sequence[PlannedLine], context: Sequence[tuple[int, ...]] | None = None, *, model_id: str,

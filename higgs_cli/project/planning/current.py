@@ -40,9 +40,10 @@ class Current:
     keys: list[str | None]  # None: no fingerprints, or voice codes only the model can make
     store: Store
     unresolved: set[str] = field(default_factory=set)  # speakers whose codes need the model
+    ids: tuple[str, str] | None = None  # the (model_id, codec_id) the keys were made with
 
 
-def _needs_model(line: PlannedLine) -> bool:
+def needs_model(line: PlannedLine) -> bool:
     """Whether the line's prompt holds the planner's stand-in for voice codes not yet encoded."""
     return any(is_placeholder(turn) for turn in line.request.history)
 
@@ -50,7 +51,7 @@ def _needs_model(line: PlannedLine) -> bool:
 def known_keys(planned: list[PlannedLine], context: list[tuple[int, ...]] | None = None, *, model_id: str,
                codec_id: str) -> list[str | None]:
     """Each line's cache key, or None where it depends on voice codes only the model can make."""
-    return [None if _needs_model(line) else line_key(line.request, model_id=model_id, codec_id=codec_id)
+    return [None if needs_model(line) else line_key(line.request, model_id=model_id, codec_id=codec_id)
             for line in planned]
 
 
@@ -67,7 +68,8 @@ def current_for(project: Project, ids: tuple[str, str] | None, *, tasks: Mapping
     store = open_store(project)
     keys = known_keys(planned, model_id=ids[0], codec_id=ids[1]) if ids else [None] * len(planned)
     keys = apply_approvals(project, planned, keys, edits, lock, store)
-    return Current(project, planned, refs, lock, edits, keys, store, set(ctx.unresolved))
+    return Current(project, planned, refs, lock, edits, keys, store, set(ctx.unresolved),
+                   (str(ids[0]), str(ids[1])) if ids else None)
 
 
 def current_lines(project: Project, *, tasks: Mapping[str, Task] | None = None, library: Any = None) -> Current:

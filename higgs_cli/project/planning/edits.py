@@ -2,10 +2,12 @@
 and which lines' context changed since they were rendered. Shared by render and status, so both
 judge a line the same way.
 
-A pick sets the line's seed to its take's (its key is then the take's key: cached when the take
-was made here, the same audio when a fresh clone renders it with the same model). An approval
-whose line kept its text and voice keeps the approved cache entry, whatever changed project-wide
-(defaults, scene, lexicon, model), unless `rerender_approved`.
+A pick keeps its take's audio, as an approval does: while the take's cache entry exists, it is
+the line's audio whatever changed project-wide (defaults, scene, lexicon, voice, model), until the
+line's text changes or the pick is dropped. The line's seed is the take's too, so where the entry
+is gone (a fresh clone, a cleaned cache) the line is generated with that seed and the current
+settings (the same audio when nothing else changed). An approval whose line kept its text and
+voice keeps the approved cache entry, whatever changed project-wide, unless `rerender_approved`.
 """
 
 from __future__ import annotations
@@ -33,11 +35,13 @@ class LineEdit:
     approved: bool = False  # approved, and its text and voice are as they were
     changed_since_approval: bool = False  # approved, then its text or voice changed: rendered anew
     take: int | None = None  # the picked take, when one applies
-    kept: bool = False  # its audio is the approved entry's (not its current key's)
+    picked: str | None = None  # the picked take's cache key (the lock file's `picked`)
+    take_kept: bool = False  # its audio is the picked take's entry (still cached)
+    kept: bool = False  # its audio is a kept entry, the approved or picked one (not its current key's)
 
     def info(self) -> dict:
         """What the manifest records of it (LineAudio.info)."""
-        return {"ref": self.ref, "id": self.id, "approved": self.approved}
+        return {"ref": self.ref, "id": self.id, "approved": self.approved, "take": self.take}
 
 
 def apply_picks(project: Project, planned: list[PlannedLine], refs: LineRefs, lock: LockFile) -> list[LineEdit]:
@@ -49,17 +53,20 @@ def apply_picks(project: Project, planned: list[PlannedLine], refs: LineRefs, lo
         entry = lock.lines.get(name)
         if entry is not None and entry.text == text_digest(line) and entry.seed is not None:
             line.request = replace(line.request, seed=entry.seed)
-            edit.take = entry.take
+            edit.take, edit.picked = entry.take, entry.picked
         edits.append(edit)
     return edits
 
 
 def apply_approvals(project: Project, planned: Sequence[PlannedLine], keys: list[str | None], edits: list[LineEdit],
                     lock: LockFile, store: Store, *, rerender_approved: bool = False) -> list[str | None]:
-    """The keys with each approved line's approved entry in place of its current key (where that
-    entry is still cached and not `rerender_approved`); marks the edits."""
+    """The keys with the kept audio in place of each line's current key: a picked take's entry while it
+    is cached, then an approved line's approved entry (where still cached and not `rerender_approved`);
+    marks the edits."""
     keys = list(keys)
     for i, (line, edit) in enumerate(zip(planned, edits, strict=True)):
+        if edit.picked is not None and store.has(edit.picked):  # through every change but its own text's
+            keys[i], edit.kept, edit.take_kept = edit.picked, True, True
         entry = lock.lines.get(edit.name)
         if entry is None or entry.approved is None:
             continue
