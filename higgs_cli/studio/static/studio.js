@@ -301,6 +301,11 @@
     else if (/^[0-9]$/.test(key)) pick(Number(key));
   });
 
+  // a clicked button or player gives the focus back, so Space and the letters stay the page's keys
+  document.addEventListener('click', e => {
+    const focused = e.target.closest && e.target.closest('button, audio');
+    if (focused) setTimeout(() => focused.blur(), 0);
+  });
   $('approve').addEventListener('click', approve);
   $('make-takes').addEventListener('click', makeTakes);
   $('rerender').addEventListener('click', rerender);
