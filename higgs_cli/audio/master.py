@@ -293,7 +293,7 @@ def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
         from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
         r = _radius(sample_rate)
-        envelope = true_peak_envelope(x, sample_rate)
+        envelope = true_peak_envelope(x, sample_rate, above=ceiling)
         for _ in range(_LIMITER_PASSES):
             if envelope.max() <= ceiling:
                 break
@@ -302,16 +302,17 @@ def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
                                     mode="nearest")
             x = x * gain
             changed = maximum_filter1d((gain < 1.0).astype(np.uint8), 2 * TP_REACH + 1, mode="constant") > 0
-            _remeasure(envelope, x, changed, sample_rate)
+            _remeasure(envelope, x, changed, ceiling, sample_rate)
     return np.clip(x.astype(np.float32), -ceiling32, ceiling32)
 
 
-def _remeasure(envelope: np.ndarray, x: np.ndarray, where: np.ndarray, sample_rate: int) -> None:
-    """Recompute `envelope` in place on the runs of `where`, each with TP_REACH samples of context."""
+def _remeasure(envelope: np.ndarray, x: np.ndarray, where: np.ndarray, ceiling: float, sample_rate: int) -> None:
+    """Recompute `envelope` in place on the runs of `where`, each with TP_REACH samples of context
+    (only where it may exceed `ceiling`: the gain needs no more)."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], where.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):
         lo, hi = max(0, a - TP_REACH), min(x.size, b + TP_REACH)
-        envelope[a:b] = true_peak_envelope(x[lo:hi], sample_rate)[a - lo:b - lo]
+        envelope[a:b] = true_peak_envelope(x[lo:hi], sample_rate, above=ceiling)[a - lo:b - lo]
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:

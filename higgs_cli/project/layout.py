@@ -126,8 +126,8 @@ class ProjectLayout:
         return build, build.resolve() != self.default_build.resolve()
 
     def lock(self, what: str) -> AbstractContextManager[None]:
-        """The lock every writer of `.higgs/` and the build outputs holds."""
-        return exclusive_lock(self.lock_file, what=what)
+        """The lock every writer of `.higgs/` and the build outputs holds (its note says who holds it)."""
+        return exclusive_lock(self.lock_file, what=what, note=True)
 
     @contextlib.contextmanager
     def writing(self, what: str, build: Path) -> Iterator[None]:
@@ -149,9 +149,10 @@ class ProjectLayout:
 
         Call only while holding `lock`.
         """
-        takes = self.takes_dir
+        takes = self.takes_dir  # its folders too, never through a link
+        linked = self.default_build.is_symlink() or takes.is_symlink()
         lines = [f for f in takes.iterdir() if f.is_dir() and not f.is_symlink()] \
-            if takes.is_dir() and not takes.is_symlink() else []
+            if takes.is_dir() and not linked else []
         for folder in (self.cache_dir, self.codes_dir, self.higgs_dir, build, *lines):
             sweep_temporaries(folder)
 

@@ -83,6 +83,10 @@
     if (l.changed_since_approval) cells[4].appendChild(badge('changed since approval', 'changed'));
     if (l.context_changed) cells[4].appendChild(badge('context changed', 'changed'));
     if (l.take) cells[4].appendChild(badge('take ' + l.take, 'take'));
+    if (l.pick_changes && l.pick_changes.length) {
+      cells[4].appendChild(badge('take made under other ' + l.pick_changes.join(', '), 'changed'));
+    }
+    if (l.reasons && l.reasons.length) cells[4].appendChild(badge('next render generates it: ' + l.reasons.join(', '), 'changed'));
     l.flags.forEach(f => cells[4].appendChild(badge(f, 'flag')));
     const play = document.createElement('button');
     play.type = 'button'; play.className = 'play'; play.disabled = !keyAudio(l);
@@ -103,7 +107,8 @@
     $('title').textContent = state.title; document.title = state.title + ': studio';
     const counts = Object.entries(state.counts).filter(e => e[1]).map(e => e[1] + ' ' + e[0]).join(', ');
     $('summary').textContent = state.lines.length + ' lines: ' + counts + (state.marks.approved ?
-      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '');
+      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '')
+      + (state.model_loaded ? '' : '; the model loads when a line is generated');
     $('lock').hidden = !state.lock; $('lock').textContent = state.lock ? 'Locked: ' + state.lock : '';
     const master = $('master');
     const src = state.build.master && state.build.in_project ? url('/files/' + state.build.master,
@@ -219,7 +224,9 @@
     const p = job.progress || {};
     const what = job.kind + ' ' + job.what;
     if (job.state === 'running') {
-      $('job-text').textContent = what + ': ' + (p.stage || '') + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines';
+      const stage = p.stage === 'starting' && !state.model_loaded ? 'loading the model' : (p.stage || '');
+      $('job-text').textContent = what + ': ' + stage + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines'
+        + (p.seconds_made ? ', ' + p.seconds_made + ' s of audio made' : '');
       $('job-bar').value = p.lines ? p.done / p.lines : 0;
     } else if (job.state === 'done') {
       $('job-text').textContent = what + ': done'; $('job-bar').value = 1;
@@ -297,6 +304,11 @@
     else if (/^[0-9]$/.test(key)) pick(Number(key));
   });
 
+  // a clicked button or player gives the focus back, so Space and the letters stay the page's keys
+  document.addEventListener('click', e => {
+    const focused = e.target.closest && e.target.closest('button, audio');
+    if (focused) setTimeout(() => focused.blur(), 0);
+  });
   $('approve').addEventListener('click', approve);
   $('make-takes').addEventListener('click', makeTakes);
   $('rerender').addEventListener('click', rerender);
