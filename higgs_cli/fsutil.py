@@ -344,34 +344,38 @@ def _holder_note() -> str:
 
 
 @contextlib.contextmanager
-def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 0.0) -> Iterator[None]:
-    """Hold an inter-process lock; raise LockedError naming `what` if another process has it, and what
-    that process is when it said so (a note beside the lock file while it is held)."""
+def exclusive_lock(lock_file: str | os.PathLike, *, what: str, timeout: float = 0.0, note: bool = False
+                   ) -> Iterator[None]:
+    """Hold an inter-process lock; raise LockedError naming `what` if another process has it, and, for a
+    lock taken with `note`, what that process is (a note it leaves beside the lock file while it holds it)."""
     from filelock import FileLock, Timeout
 
     lock_file = Path(lock_file)
     lock_file.parent.mkdir(parents=True, exist_ok=True)
-    note = lock_file.with_name(lock_file.name + HOLDER_SUFFIX)
+    holder_file = lock_file.with_name(lock_file.name + HOLDER_SUFFIX)
     lock = FileLock(str(lock_file))
     try:
         lock.acquire(timeout=timeout)
     except Timeout:
         try:
-            holder = read_capped_text(note, 512, what="lock note").strip()
+            holder = read_capped_text(holder_file, 512, what="lock note").strip() if note else ""
         except (OSError, UsageError):
             holder = ""
         held = f" ({holder})" if holder and "\n" not in holder else ""
         raise LockedError(f"{what} is in use by another higgs process{held} (lock {lock_file})",
                           hint="wait for the other command to finish, then try again") from None
     try:
-        with contextlib.suppress(OSError):  # a courtesy: a read-only folder still locks; never through a link
-            fd = os.open(note, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o644)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(_holder_note())
+        if note:
+            with contextlib.suppress(OSError):  # a courtesy: a read-only folder still locks; never through a link
+                fd = os.open(holder_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
+                             0o644)
+                with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                    handle.write(_holder_note())
         yield
     finally:
-        with contextlib.suppress(OSError):
-            note.unlink(missing_ok=True)
+        if note:
+            with contextlib.suppress(OSError):
+                holder_file.unlink(missing_ok=True)
         lock.release()
 
 

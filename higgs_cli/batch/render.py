@@ -194,44 +194,64 @@ def _entry(plan: RowPlan, status: str, **extra) -> dict:
 def render_batch(batch: Batch, session: Session, *, progress: Callable[[int], None] | None = None) -> BatchSummary:
     """Generate the rows whose output is missing or stale, `batch_size` at a time, on `session`."""
     folder = batch.output_dir
+    made = not folder.exists()
     folder.mkdir(exist_ok=True)
-    with exclusive_lock(folder / LOCK, what=f"output folder {folder}"):
-        sweep_temporaries(folder)  # what a batch killed outright (SIGKILL) left half-written
-        plans = _plan(batch, session.model_id, session.codec_id)  # a LazySession loads nothing for these
-        for plan in plans:  # ids are checked as names; this also refuses a link planted where a row goes
-            resolve_inside(folder, plan.file, what="row output")
-        old = {} if batch.settings.force else _read_manifest(folder)
-        foreign = [p.file for p in plans if (folder / p.file).exists() and p.file not in old]
-        if foreign and not batch.settings.force:
-            raise UsageError(f"{folder} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
-                             f"which no batch manifest there lists; refusing to overwrite",
-                             hint="use --force to replace them, or choose another --output-dir")
-        summary = BatchSummary(batch.input.where, str(folder), session.name, bool(session.is_random), [])
-        entries: dict[str, dict] = {}
-        todo = []
-        for plan in plans:
-            if _is_done(folder, plan, old.get(plan.file)):
-                kept = {k: old[plan.file].get(k) for k in ("seconds", "frames", "finished", "sha256")}
-                entries[plan.file] = _entry(plan, "skipped", **kept)
-            else:
-                todo.append(plan)
-        turns = {}
-        size = max(1, batch.settings.batch_size)
-        for start in range(0, len(todo), size):
-            chunk = todo[start:start + size]
-            for plan in chunk:
-                if plan.voice not in turns:
-                    voice = batch.voices[plan.voice]
-                    turns[plan.voice] = voice_turn(voice, session) if voice else None
-            requests = [build_request(p.row.text, voice=turns[p.voice], scene=p.scene, seed=p.seed,
-                                      sampling=batch.settings.sampling, max_seconds=batch.settings.max_seconds)
-                        for p in chunk]
-            results = session.generate(requests, batch_size=size, progress=progress)
-            for plan, result in zip(chunk, results, strict=True):
-                entries[plan.file] = _write_row(folder, plan, result)
-            _write_manifest(folder, summary, entries, plans)
-        summary.rows = [entries[p.file] for p in plans]
+    try:
+        with exclusive_lock(folder / LOCK, what=f"output folder {folder}"):
+            return _render_locked(batch, session, progress)
+    except BaseException:
+        if made:  # failed before its first row (the session did not open): no empty folder left behind
+            _remove_if_only_lock(folder)
+        raise
+
+
+def _remove_if_only_lock(folder: Path) -> None:
+    try:
+        if {entry.name for entry in folder.iterdir()} <= {LOCK}:
+            (folder / LOCK).unlink(missing_ok=True)
+            folder.rmdir()
+    except OSError:  # someone else's file appeared, or the folder went: leave it
+        pass
+
+
+def _render_locked(batch: Batch, session: Session, progress: Callable[[int], None] | None) -> BatchSummary:
+    folder = batch.output_dir
+    sweep_temporaries(folder)  # what a batch killed outright (SIGKILL) left half-written
+    plans = _plan(batch, session.model_id, session.codec_id)  # a LazySession loads nothing for these
+    for plan in plans:  # ids are checked as names; this also refuses a link planted where a row goes
+        resolve_inside(folder, plan.file, what="row output")
+    old = {} if batch.settings.force else _read_manifest(folder)
+    foreign = [p.file for p in plans if (folder / p.file).exists() and p.file not in old]
+    if foreign and not batch.settings.force:
+        raise UsageError(f"{folder} already holds {', '.join(foreign[:3])}{' ...' if len(foreign) > 3 else ''}, "
+                         f"which no batch manifest there lists; refusing to overwrite",
+                         hint="use --force to replace them, or choose another --output-dir")
+    summary = BatchSummary(batch.input.where, str(folder), session.name, bool(session.is_random), [])
+    entries: dict[str, dict] = {}
+    todo = []
+    for plan in plans:
+        if _is_done(folder, plan, old.get(plan.file)):
+            kept = {k: old[plan.file].get(k) for k in ("seconds", "frames", "finished", "sha256")}
+            entries[plan.file] = _entry(plan, "skipped", **kept)
+        else:
+            todo.append(plan)
+    turns = {}
+    size = max(1, batch.settings.batch_size)
+    for start in range(0, len(todo), size):
+        chunk = todo[start:start + size]
+        for plan in chunk:
+            if plan.voice not in turns:
+                voice = batch.voices[plan.voice]
+                turns[plan.voice] = voice_turn(voice, session) if voice else None
+        requests = [build_request(p.row.text, voice=turns[p.voice], scene=p.scene, seed=p.seed,
+                                  sampling=batch.settings.sampling, max_seconds=batch.settings.max_seconds)
+                    for p in chunk]
+        results = session.generate(requests, batch_size=size, progress=progress)
+        for plan, result in zip(chunk, results, strict=True):
+            entries[plan.file] = _write_row(folder, plan, result)
         _write_manifest(folder, summary, entries, plans)
+    summary.rows = [entries[p.file] for p in plans]
+    _write_manifest(folder, summary, entries, plans)
     return summary
 
 

@@ -215,6 +215,9 @@ def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: 
             changed = "" if report.settings_current else " (the title, a pause or an output setting changed)"
             console.print(f"{counts}: run `higgs project render` to update {where}{changed}",
                           highlight=False)
+        why = {r: n for r, n in report.reasons().items() if r != "context"}
+        if why:  # what the render will generate again, by the reason each line names
+            console.print("to generate: " + ", ".join(f"{n} {reason}" for reason, n in why.items()), highlight=False)
         if report.unresolved_voices:
             console.print("voices not yet encoded for this model: " + ", ".join(report.unresolved_voices)
                           + "; their lines are unknown until a render encodes them (it generates only what is "
@@ -224,9 +227,16 @@ def status(path: ProjectPath = Path("."), json_output: JsonFlag = False, quiet: 
 
 
 def _marks(line) -> str:
-    """A status row's marks: approved, changed since approval, context changed, take, flags, id."""
-    marks = [("approved" if line.approved else ""), ("changed since approval" if line.changed_since_approval else ""),
-             ("context changed" if line.context_changed else ""), (f"take {line.take}" if line.take else ""),
+    """A status row's marks: why it is generated again, approved, changed since approval, context changed, take
+    (kept, and made under other settings), flags, id."""
+    take = ""
+    if line.take:
+        other = f", made under other {', '.join(line.pick_changes)}" if line.pick_changes else ""
+        take = f"take {line.take}" + (f" kept{other}" if line.take_kept else "")
+    why = [r for r in line.reasons if r != "context"]
+    marks = [("why: " + ", ".join(why) if why else ""),
+             ("approved" if line.approved else ""), ("changed since approval" if line.changed_since_approval else ""),
+             ("context changed" if line.context_changed else ""), take,
              ("flagged: " + ",".join(f.get("code", "?") for f in line.flags) if line.flags else ""),
              (f"id {line.id}" if line.id else "")]
     return "; ".join(m for m in marks if m)

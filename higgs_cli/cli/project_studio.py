@@ -7,6 +7,7 @@ opens a browser unless --no-open, and serves until Ctrl-C.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -57,12 +58,14 @@ def studio(
     spec = SessionSpec(model=model, revision=revision, device=device, compile=compile_, server=server,
                        no_server=no_server, ray=ray, workers=workers)  # bad options refused before anything loads
     root = find_project_file(path).parent
-    studio_ = Studio(root, tasks=get_tasks(), spec=spec, notes=SESSION_NOTES, batch_size=batch_size)
+    studio_ = Studio(root, tasks=get_tasks(), spec=spec, notes=SESSION_NOTES, batch_size=batch_size,
+                     device=device)
     studio_.project()  # a project that does not load is reported here, not on the page
     running = start_studio(studio_, port=port)
     out.result({"url": running.url, "port": running.port, "project": str(root)},
                lambda console: console.print(f"studio for {root} at\n  {running.url}\n(Ctrl-C stops it)",
                                              highlight=False, soft_wrap=True))
+    sys.stdout.flush()  # the URL now, to a pipe too (a script waits for it while the studio serves)
     if not no_open:
         import webbrowser
 

@@ -71,8 +71,13 @@ def hidden_output() -> Iterator[Captured]:
     """File descriptor 2 into a temporary file for the duration; the text in the yielded `Captured`."""
     captured = Captured()
     for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    saved = os.dup(2)
+        if stream is not None:
+            stream.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing of Ray's can reach the user's
+        yield captured
+        return
     try:
         with tempfile.TemporaryFile() as sink:
             os.dup2(sink.fileno(), 2)

@@ -29,7 +29,7 @@ _FACE = {
     "render_project": "building.render", "RenderSummary": "building.render", "NullProgress": "building.render",
     "check_delivery": "building.delivery",
     "TEMPLATES": "commands.new", "new_project": "commands.new",
-    "project_status": "commands.status", "clean_project": "commands.clean",
+    "project_status": "commands.status", "line_reasons": "commands.status", "clean_project": "commands.clean",
     "list_takes": "commands.takes", "make_takes": "commands.takes", "pick": "commands.takes",
     "unpick": "commands.takes",
     "approve": "commands.approvals", "unapprove": "commands.approvals",
@@ -39,9 +39,9 @@ _FACE = {
 
 __all__ = ["LockFile", "NullProgress", "ProjectLayout", "RenderSummary", "TEMPLATES", "approve", "check_build",
            "check_delivery", "check_library_voices", "clean_project", "find_project_file", "import_project",
-           "library_voice_warnings", "list_snapshots", "list_takes", "load_project", "make_takes", "new_project",
-           "pick", "prepare_project", "prepare_render", "project_status", "published_url", "render_project",
-           "restore_snapshot", "unapprove", "unpick", "unused_entry_warnings"]  # the names of _FACE
+           "library_voice_warnings", "line_reasons", "list_snapshots", "list_takes", "load_project", "make_takes",
+           "new_project", "pick", "prepare_project", "prepare_render", "project_status", "published_url",
+           "render_project", "restore_snapshot", "unapprove", "unpick", "unused_entry_warnings"]  # the names of _FACE
 
 
 def _module(where: str) -> Any:
@@ -105,7 +105,7 @@ if TYPE_CHECKING:
     from higgs_cli.project.commands.clean import clean_project
     from higgs_cli.project.commands.importers import import_project
     from higgs_cli.project.commands.new import TEMPLATES, new_project
-    from higgs_cli.project.commands.status import project_status
+    from higgs_cli.project.commands.status import line_reasons, project_status
     from higgs_cli.project.commands.takes import list_takes, make_takes, pick, unpick
     from higgs_cli.project.folder.lockfile import LockFile
     from higgs_cli.project.folder.place import prepare_project, prepare_render

@@ -126,8 +126,8 @@ class ProjectLayout:
         return build, build.resolve() != self.default_build.resolve()
 
     def lock(self, what: str) -> AbstractContextManager[None]:
-        """The lock every writer of `.higgs/` and the build outputs holds."""
-        return exclusive_lock(self.lock_file, what=what)
+        """The lock every writer of `.higgs/` and the build outputs holds (its note says who holds it)."""
+        return exclusive_lock(self.lock_file, what=what, note=True)
 
     @contextlib.contextmanager
     def writing(self, what: str, build: Path) -> Iterator[None]:

@@ -119,7 +119,7 @@ def start_render(studio: Studio, jobs: Jobs, body: dict) -> dict:
     def work(progress: JobProgress) -> dict:
         kwargs = {} if studio.batch_size is None else {"batch_size": studio.batch_size}
         return render_project(project, session, progress=progress, tasks=studio.tasks, lines=lines,
-                              sections=sections, **kwargs).to_dict()
+                              sections=sections, device=studio.device, **kwargs).to_dict()
 
     return jobs.start("render", what, work)
 

@@ -37,6 +37,7 @@ log = logging.getLogger("higgs.studio")
 MAX_BODY = 256 * 1024
 STATIC = {"studio.js": "text/javascript", "wave.js": "text/javascript", "studio.css": "text/css"}
 _KEY = re.compile(r"[0-9a-f]{64}")
+AUDIO_FILES = (".wav", ".flac", ".mp3", ".ogg", ".opus", ".m4a", ".m4b", ".aac")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; media-src 'self'; "
        "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 
@@ -103,6 +104,10 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
             try:
                 guard(request)
                 if write:
+                    if jobs.busy():  # its own render holds the project lock: say so, not "another process"
+                        job = jobs.current or {}
+                        raise LockedError(f"the studio is busy: {job.get('kind')} {job.get('what')} is running",
+                                          hint="wait for it to finish (the progress is at the top of the page)")
                     data = await body(request)
                     result = await run_in_threadpool(handler, request, data)
                 else:
@@ -131,7 +136,8 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
         return Response(_static(name), media_type=STATIC[name], headers={"X-Content-Type-Options": "nosniff"})
 
     def state(request: Request) -> dict:
-        return {**page_state(studio), "job": jobs.view()}
+        shown = page_state(studio, probe_lock=not jobs.busy())  # while its own job runs, the lock is its own
+        return {**shown, "job": jobs.view()}
 
     def key_audio(request: Request) -> Response:
         key = request.path_params["key"]
@@ -151,9 +157,12 @@ def build_app(studio: Studio, token: str, *, port_hosts: tuple[str, ...] = ()) -
             path = resolve_inside(build, request.path_params["path"], what="file")
         except UsageError as error:
             raise Refused(403, error.message) from None
+        if Path(path).suffix.lower() not in AUDIO_FILES:  # the page plays audio; a build's other files stay put
+            raise Refused(403, f"the studio serves only the build's audio, not {request.path_params['path']}")
         if not Path(path).is_file():
             raise Refused(404, f"no such file in the build: {request.path_params['path']}")
-        return FileResponse(path, headers={"Cache-Control": "no-cache"})
+        return FileResponse(path, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff",
+                                           "Content-Security-Policy": "sandbox; default-src 'none'"})
 
     def takes(request: Request) -> dict:
         return actions.takes_of(studio, request.query_params.get("ref", ""))

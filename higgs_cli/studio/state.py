@@ -32,7 +32,7 @@ class Studio:
     """One project folder and what is needed to render it: tasks, session options, the session."""
 
     def __init__(self, root: Path, *, tasks: Mapping[str, Task], spec: SessionSpec | None = None,
-                 notes: Notes | None = None, batch_size: int | None = None) -> None:
+                 notes: Notes | None = None, batch_size: int | None = None, device: str | None = None) -> None:
         self.root = Path(root)
         self.layout = ProjectLayout(self.root)
         if not self.layout.project_file.is_file():
@@ -41,6 +41,7 @@ class Studio:
         self.spec = spec
         self.notes = notes
         self.batch_size = batch_size
+        self.device = device  # where a render's speech recognition runs (the guards), as `render --device`
         self._session: Any = None
         self._session_model: object = object()  # the project `model:` the session was opened for
         self._lock = threading.Lock()

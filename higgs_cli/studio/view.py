@@ -89,8 +89,8 @@ def _line_settings(project: Project, source: Any) -> dict:
             "pause": source.pause}
 
 
-def page_state(studio: Studio) -> dict:
-    """Everything the page draws, in one JSON-ready dict."""
+def page_state(studio: Studio, *, probe_lock: bool = True) -> dict:
+    """Everything the page draws, in one JSON-ready dict; `probe_lock`: say who holds the project lock."""
     sha = studio.sha()  # before reading: a file changed meanwhile is then refused as stale, never missed
     project = studio.project()
     report = project_status(project, tasks=studio.tasks)
@@ -109,6 +109,8 @@ def page_state(studio: Studio) -> dict:
             "cached": state.state in ("rendered", "stale"), "approved": state.approved,
             "changed_since_approval": state.changed_since_approval, "context_changed": state.context_changed,
             "take": state.take, "flags": [_flag(f) for f in state.flags], "tries": state.tries,
+            "reasons": list(getattr(state, "reasons", []) or []),  # why the next render generates it
+            "pick_changes": getattr(state, "pick_changes", None),  # a kept pick made under other settings
             "seed_used": planned.request.seed, **_line_settings(project, cur.refs.sources[i]),
             "start": round(built.start, 3) if built is not None and not built.missing else None,
             "end": round(built.end, 3) if built is not None and not built.missing else None,
@@ -123,7 +125,7 @@ def page_state(studio: Studio) -> dict:
                 wave = peaks(master_path)
     titles = {s.id: (s.title or s.id) for s in project.sections}
     return {
-        "title": project.title, "sha": sha, "lock": lock_holder(studio),
+        "title": project.title, "sha": sha, "lock": lock_holder(studio) if probe_lock else None,
         "build": {"current": report.outputs_current, "master": master if wave or master_path else None,
                   "duration": round(manifest.duration, 3) if manifest is not None else 0.0,
                   "rendered_at": manifest.rendered_at if manifest is not None else None,

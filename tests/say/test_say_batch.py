@@ -109,6 +109,23 @@ def test_an_interrupted_batch_resumes_and_force_renders_everything_again(cli, fa
     assert (forced["generated"], forced["skipped"]) == (5, 0)
 
 
+def test_a_batch_whose_session_never_opens_leaves_no_folder_behind(cli, fake_sessions, tmp_path):
+    from higgs_cli.errors import UsageError
+
+    def refuse(spec):
+        raise UsageError("the Ray cluster at head:6379 refused the authentication token from $RAY_AUTH_TOKEN")
+
+    sheet = tmp_path / "lines.csv"
+    sheet.write_text("id,text\nhello,Hello there.\n", encoding="utf-8")
+    fake_sessions.make = refuse
+    failed = cli("say", "-i", sheet, "-d", tmp_path / "out")
+    assert failed.exit_code == 2 and "refused the authentication token" in failed.stderr
+    assert not (tmp_path / "out").exists()  # not even the lock file's folder
+    (tmp_path / "kept").mkdir()
+    assert cli("say", "-i", sheet, "-d", tmp_path / "kept").exit_code == 2
+    assert (tmp_path / "kept").is_dir()  # a folder the user had stays
+
+
 def test_files_no_manifest_lists_are_not_overwritten(cli, session, tmp_path):
     sheet = tmp_path / "a.csv"
     sheet.write_text("id,text\nmine,Hello.\n", encoding="utf-8")

@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 WAIT = 30_000  # ms: generous, the machine is shared; every wait is for a state, never a fixed time
 
-pytestmark = [pytest.mark.slow, pytest.mark.needs_chromium]
+pytestmark = pytest.mark.slow  # a render, a server and (one test) a browser
 
 
 class _Opener:
@@ -125,6 +125,8 @@ def test_bad_input_is_a_4xx_with_a_message_never_a_500(studio):
     assert _ask(running, "/api/edit", raw=b"[1, 2]")[0] == 400
     assert _ask(running, "/audio/key/..%2F..%2Fproject.yaml")[0] in (400, 404)
     assert _ask(running, "/files/../project.yaml")[0] in (403, 404)
+    assert _ask(running, "/files/review.html")[0] == 403  # only the build's audio is served
+    assert _ask(running, "/files/manifest.json")[0] == 403
     assert (root / "project.yaml").read_bytes() == before  # nothing was written
 
 
@@ -174,6 +176,7 @@ def _row(page, ref: str):
     return page.locator(f'tr.line[data-ref="{ref}"]')
 
 
+@pytest.mark.needs_chromium
 def test_a_producer_session_in_the_studio(studio):
     sync_api = pytest.importorskip("playwright.sync_api")
     running, root = studio
@@ -249,6 +252,7 @@ def test_a_producer_session_in_the_studio(studio):
             sha = page.locator("body").get_attribute("data-sha")
             page.keyboard.press("Enter")
             page.wait_for_function("(sha) => document.body.dataset.sha !== sha", arg=sha, timeout=WAIT)
+            assert "next render generates it: text" in _row(page, "talk:3").locator(".marks").inner_text()
             page.keyboard.press("r")
             _job_done(page, job)
             page.wait_for_function("() => { const r = document.querySelector('tr.line[data-ref=\"talk:3\"]');"

@@ -33,7 +33,7 @@ from higgs_cli.project.folder.lockfile import LockFile, text_digest
 from higgs_cli.project.folder.manifest import is_build
 from higgs_cli.project.folder.snapshots import record_snapshot
 from higgs_cli.project.folder.state import write_state
-from higgs_cli.project.folder.store import CacheEntry, codes_digest, line_keys, recipe_parts
+from higgs_cli.project.folder.store import CacheEntry, codes_digest, described_voices, line_keys, recipe_parts
 from higgs_cli.project.folder.takes import prune_takes
 from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.planning.edits import LineEdit, apply_approvals, apply_picks, context_changed, refresh_set
@@ -169,9 +169,10 @@ class _RenderSink:
 
     def __init__(self, planned: list[PlannedLine], context: Sequence[tuple[int, ...]], keys: Sequence[str],
                  same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress,
-                 model: ModelIdentity) -> None:
+                 model: ModelIdentity, voices: Sequence[str]) -> None:
         self.planned, self.context, self.keys, self.same = planned, context, keys, same
         self.results, self.store, self.progress, self.model = results, store, progress, model
+        self.voices = voices
         self.generated: set[int] = set()
         self.reports: dict[int, LineReport] = {}
 
@@ -182,7 +183,8 @@ class _RenderSink:
     def done(self, pending: PendingLine, result: GenerationResult, report: LineReport) -> None:
         i = pending.index
         heard = [codes_digest(self.results[j].codes) for j in self.context[i]]
-        recipe = recipe_parts(self.planned[i], model_id=self.model.model_id, codec_id=self.model.codec_id)
+        recipe = recipe_parts(self.planned[i], model_id=self.model.model_id, codec_id=self.model.codec_id,
+                              voices=self.voices)
         written = self.store.put(self.keys[i], result, meta={"heard": heard, "flags": report.flags,
                                                              "tries": report.tries, "seed": report.seed,
                                                              "recipe": recipe})  # status names what changes
@@ -264,7 +266,7 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        sink = _RenderSink(planned, context, keys, same, results, store, progress, model)
+        sink = _RenderSink(planned, context, keys, same, results, store, progress, model, described_voices(project))
         of_key = {keys[i]: i for i in pending}  # the line generated for each key
         jobs = [PendingLine(i, planned[i], after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),
                             retries=planned[i].retries or 0,

@@ -4,6 +4,9 @@ Lines are keyed with the model and codec fingerprints of the last render (or
 those given), and compared with the cache and the build's manifest. A line
 whose key needs voice codes that are not encoded yet (a voice imported again,
 another codec) is "unknown": only the model can tell whether it is cached.
+A line the next render generates says why (`reasons`: text, lexicon, voice,
+scene, sampling, seed, model, ...; planning/reasons.py), from what the last
+build's entry for it recorded.
 """
 
 from __future__ import annotations
@@ -13,13 +16,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from higgs_cli.project.folder.manifest import assembly_digest, read_manifest
+from higgs_cli.project.folder.manifest import assembly_digest, read_manifest, settings_unchanged
 from higgs_cli.project.folder.names import section_numbers
 from higgs_cli.project.folder.state import read_state
+from higgs_cli.project.folder.store import described_voices
 from higgs_cli.project.layout import ProjectLayout
-from higgs_cli.project.planning.current import current_for
+from higgs_cli.project.planning.current import current_for, needs_model
 from higgs_cli.project.planning.edits import context_changed
 from higgs_cli.project.planning.plan import global_context
+from higgs_cli.project.planning.reasons import REASONS, manifest_names, take_changes, why_generated
 
 if TYPE_CHECKING:
     from higgs_cli.plugins.script import Project
@@ -45,6 +50,9 @@ class LineState:
     take: int | None = None  # the picked take
     flags: list[dict] = field(default_factory=list)  # the quality guards' findings on its cached audio
     tries: int = 1
+    reasons: list[str] = field(default_factory=list)  # why a render generates it again (planning/reasons.py)
+    take_kept: bool = False  # its audio is its picked take's (kept through project-wide changes)
+    pick_changes: list[str] | None = None  # a kept pick made under other settings: which ([]: none; None: unknown)
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -59,8 +67,9 @@ class ProjectStatus:
     render only re-assembles); rendered: in the outputs, which are current;
     unknown: its key needs voice codes only the model can make (see
     `unresolved_voices`; a render encodes them, then generates what is missing).
-    `settings_current` is False when the title, a pause, a shown text or an
-    output setting changed since the build: a render re-assembles it.
+    `settings_current` is False when the title, tags, a pause, a section title or
+    an output setting changed since the build (not a line: lines say why in
+    their `reasons`): a render re-assembles it.
     """
 
     lines: list[LineState]
@@ -94,10 +103,16 @@ class ProjectStatus:
                 "context_changed": sum(line.context_changed for line in self.lines),
                 "flagged": sum(bool(line.flags) for line in self.lines)}
 
+    def reasons(self) -> dict[str, int]:
+        """How many lines name each reason (a line may name several), in REASONS order."""
+        counts = {r: sum(r in line.reasons for line in self.lines) for r in REASONS}
+        return {r: n for r, n in counts.items() if n}
+
     def to_dict(self) -> dict:
         return {"model_id": self.model_id, "codec_id": self.codec_id, "build_dir": str(self.build_dir),
                 "outputs_current": self.outputs_current, "settings_current": self.settings_current,
-                "counts": self.counts(), **self.marks(), "unresolved_voices": self.unresolved_voices,
+                "counts": self.counts(), **self.marks(), "reasons": self.reasons(),
+                "unresolved_voices": self.unresolved_voices,
                 "lines": [s.to_dict() for s in self.lines]}
 
 
@@ -147,6 +162,9 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
             built_keys = manifest.keys
             built_at = (build / master).stat().st_mtime
     built = set(built_keys)
+    names = manifest_names(manifest)
+    voices = described_voices(project)
+    built_ids = (manifest.model_id, manifest.codec_id) if manifest is not None else None
 
     states = []
     for i, (line, key, n) in enumerate(zip(planned, keys, section_numbers(planned), strict=True)):
@@ -161,17 +179,34 @@ def project_status(project: Project, session_ids: Any = None, *, out_dir: str | 
             state = STALE
         meta = (store.meta(key) or {}) if mtime is not None else {}
         edit = edits[i]
+        if state == MISSING:
+            reasons = why_generated(line, key, names.get(edit.name), store, ids, built_ids, voices) if key and ids \
+                else ["new"]
+        else:
+            reasons = ["context"] if changed[i] else []
+        pick_changes = None
+        if edit.take_kept and not needs_model(line):
+            pick_changes = take_changes(line, line.request.seed, edit.picked, store, ids, voices)
         states.append(LineState(line.section, n, line.speaker, line.display_text, key, state, ref=edit.ref,
                                 id=edit.id, approved=edit.approved,
                                 changed_since_approval=edit.changed_since_approval, context_changed=changed[i],
                                 take=edit.take, flags=meta["flags"] if isinstance(meta.get("flags"), list) else [],
-                                tries=meta["tries"] if isinstance(meta.get("tries"), int) else 1))
-    # The settings are current when the build's digest is that of these lines with their keys now, or with
-    # the keys the build used (only lines changed: an edit, a pick), whatever else changed.
-    digests = {assembly_digest(project, planned, keys)} if None not in keys else set()
-    if len(built_keys) == len(keys):
-        digests.add(assembly_digest(project, planned, built_keys))
-    settings = bool(built_keys) and manifest.assembly in digests
-    current = bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys and settings
+                                tries=meta["tries"] if isinstance(meta.get("tries"), int) else 1, reasons=reasons,
+                                take_kept=edit.take_kept, pick_changes=pick_changes))
+    # Current: every line in the build, as it would be assembled now. The settings (not the lines) changed
+    # when the build's digest, made again from its own lines with today's settings, differs.
+    now = assembly_digest(project, planned, keys) if None not in keys else None
+    current = (bool(states) and all(s.state == RENDERED for s in states) and built_keys == keys
+               and manifest.assembly == now)
+    settings = settings_unchanged(project, planned, manifest) if built_keys else None
     return ProjectStatus(states, ids[0] if ids else None, ids[1] if ids else None, build, current,
-                         sorted(cur.unresolved), settings_current=settings or not built_keys)
+                         sorted(cur.unresolved), settings_current=settings is not False)
+
+
+def line_reasons(project: Project, *, tasks: Mapping[str, Task] | None = None, library: Any = None,
+                 out_dir: str | Path | None = None) -> dict[str, dict]:
+    """Each line by ref: {state, reasons (why the next render generates it again; ["context"] for a
+    cached line `--refresh-context` would redo; [] for none), take, take_kept, pick_changes}. Loads no model."""
+    return {line.ref: {"state": line.state, "reasons": line.reasons, "take": line.take, "take_kept": line.take_kept,
+                       "pick_changes": line.pick_changes}
+            for line in project_status(project, tasks=tasks, library=library, out_dir=out_dir)}

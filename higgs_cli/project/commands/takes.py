@@ -22,7 +22,7 @@ from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.project.folder.cache import open_store
 from higgs_cli.project.folder.lockfile import LockEntry, LockFile, text_digest
-from higgs_cli.project.folder.store import codes_digest, line_key, line_keys, recipe_changes, recipe_parts
+from higgs_cli.project.folder.store import codes_digest, described_voices, line_key, line_keys, recipe_parts
 from higgs_cli.project.folder.takes import (
     line_record,
     prune_takes,
@@ -35,6 +35,7 @@ from higgs_cli.project.layout import ProjectLayout
 from higgs_cli.project.planning.current import Current, current_lines, needs_model
 from higgs_cli.project.planning.edits import apply_approvals, apply_picks
 from higgs_cli.project.planning.plan import global_context, plan_project
+from higgs_cli.project.planning.reasons import take_changes
 from higgs_cli.project.planning.refs import LineRefs
 from higgs_cli.sessions.identity import ModelIdentity
 from higgs_cli.sessions.lazy import LazySession, as_session
@@ -106,13 +107,14 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
             raise HiggsError(f"the model returned {len(results)} results for {count} requests")
         digests = [codes_digest(heard[j].codes) for j in deps]
         checker = LineChecker(project.guards, root=project.root)  # each take checked as a render checks a line
+        voices = described_voices(project)
         for k, (seed, request, result) in enumerate(zip(seeds, requests, results, strict=True), start=start):
             own = replace(line.request, seed=seed)  # its key and recipe: the line's request without its context
             key = line_key(own, model_id=model.model_id, codec_id=model.codec_id)
             flags = checker.check(request, result, line)
             store.put(key, result, meta={"heard": digests, "seed": seed, "tries": 1, "flags": flags, "take": k,
                                          "recipe": recipe_parts(line, own, model_id=model.model_id,
-                                                                codec_id=model.codec_id)})
+                                                                codec_id=model.codec_id, voices=voices)})
             write_take_audio(layout, name, k, result.audio, trim=project.output.trim_silence)
             record["takes"].append({"take": k, "seed": seed, "key": key, "seconds": round(result.seconds, 3),
                                     "finished": bool(result.finished), "model_id": model.model_id,
@@ -153,20 +155,9 @@ def _listing(cur: Current, i: int) -> dict:
 
 def _changes(cur: Current, i: int, seed: int, key: str | None) -> list[str] | None:
     """What differs between the take (`seed`, cached under `key`) and line i's settings now; None: unknown."""
-    line = cur.planned[i]
-    if needs_model(line):  # its voice codes are not encoded for these settings: only a render can tell
+    if needs_model(cur.planned[i]):  # its voice codes are not encoded for these settings: only a render can tell
         return None
-    request = replace(line.request, seed=seed)
-    model_id, codec_id = cur.ids or ("", "")
-    if cur.ids is not None and key == line_key(request, model_id=model_id, codec_id=codec_id):
-        return []
-    recipe = (cur.store.meta(key) or {}).get("recipe") if key else None
-    if not isinstance(recipe, dict):  # made before takes recorded their recipe, or its entry is gone
-        return None if cur.ids is None else ["settings"]
-    now = recipe_parts(line, request, model_id=model_id, codec_id=codec_id)
-    if cur.ids is None:  # no render yet to say which model: compare the rest
-        recipe = {k: v for k, v in recipe.items() if k != "model"}
-    return [c for c in recipe_changes(recipe, now) if c != "seed"] or (["settings"] if cur.ids else [])
+    return take_changes(cur.planned[i], seed, key, cur.store, cur.ids, described_voices(cur.project))
 
 
 def _uses(cur: Current, i: int, takes: list[dict]) -> dict:

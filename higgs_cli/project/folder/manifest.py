@@ -130,6 +130,23 @@ def assembly_digest(project: Project, planned: list[PlannedLine], keys: list[str
     """A digest of everything that shapes the outputs besides the lines' audio: the title and
     tags, the output settings, and each line's key, place, speaker, shown text and pause. A build made
     from other inputs is not current, even when every line is cached."""
+    return _assembly(project, [[key, line.section, line.speaker, line.display_text, line.pause_after, line.extra]
+                               for line, key in zip(planned, keys, strict=True)])
+
+
+def settings_unchanged(project: Project, planned: list[PlannedLine], manifest: BuildManifest) -> bool | None:
+    """Whether what shapes the outputs besides the lines themselves (the title and tags, the output
+    settings, section titles, pauses) is as the build was made: its digest made again from the build's
+    own lines (keys, places, speakers, texts) with today's pauses. None when lines were added or removed
+    since (it cannot tell), or the build records no digest."""
+    if not isinstance(manifest.assembly, str) or len(manifest.lines) != len(planned):
+        return None
+    rows = [[built.key, built.section, built.speaker, built.text, line.pause_after, built.extra]
+            for built, line in zip(manifest.lines, planned, strict=True)]
+    return _assembly(project, rows) == manifest.assembly
+
+
+def _assembly(project: Project, rows: list[list]) -> str:
     settings = {k: v for k, v in asdict(project.output).items() if k not in NOT_ASSEMBLY}
     if project.output.format not in ("mp3", "m4b") and project.output.profile != "acx":
         del settings["bitrate"]  # only a lossy master has one (ACX makes an MP3): another format's file is the same
@@ -140,8 +157,7 @@ def assembly_digest(project: Project, planned: list[PlannedLine], keys: list[str
         "cover": file_sha256(cover) if cover is not None and cover.is_file() else None,
         "output": settings,
         "section_titles": {section.id: section.title for section in project.sections if section.title},
-        "lines": [[key, line.section, line.speaker, line.display_text, line.pause_after, line.extra]
-                  for line, key in zip(planned, keys, strict=True)],
+        "lines": rows,
     }
     canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()

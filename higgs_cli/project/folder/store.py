@@ -24,6 +24,7 @@ import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -31,6 +32,9 @@ from higgs_cli.engine.request import GenerationRequest, GenerationResult
 from higgs_cli.fsutil import atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.layout import ProjectLayout
+
+if TYPE_CHECKING:
+    from higgs_cli.plugins.script import Project
 
 SUFFIX = ".npz"  # one file per entry: <key>.npz
 KEY_VERSION = 3  # bump when the key's recipe or the generation semantics change
@@ -88,12 +92,26 @@ RECIPE_PARTS = {"read": ("text",), "voice": ("history",), "scene": ("scene", "sy
                 "sampling": ("sampling", "max_frames"), "seed": ("seed",), "model": ("v", "model_id", "codec_id")}
 
 
+def described_voices(project: Project) -> list[str]:
+    """The speakers' descriptions (a described voice is spoken through the scene text): what
+    `recipe_parts` counts as the voice, not the scene, where the scene holds it."""
+    return sorted({spk.description.strip() for spk in project.speakers.values() if spk.description
+                   and spk.description.strip()}, key=len, reverse=True)
+
+
 def recipe_parts(line: PlannedLine, request: GenerationRequest | None = None, *, model_id: str,
-                 codec_id: str) -> dict[str, str]:
+                 codec_id: str, voices: Sequence[str] = ()) -> dict[str, str]:
     """Short digests of each part of a line's recipe (`request`, else its own), and of its text as shown:
-    what a cache entry's meta records (`recipe`) so that status can name what changed since."""
+    what a cache entry's meta records (`recipe`) so that status can name what changed since. The
+    `voices` (described_voices) found in the scene or system prompt count as the voice, not the scene."""
     recipe = line_recipe(request or line.request, model_id=model_id, codec_id=codec_id)
+    prompts = [recipe["scene"] or "", recipe["system"] or ""]
+    described = [v for v in voices if v and any(v in text for text in prompts)]
+    for v in described:  # longest first: a description inside another is not cut out of it
+        prompts = [text.replace(v, "") for text in prompts]
     parts = {name: _digest([recipe[f] for f in fields])[:16] for name, fields in RECIPE_PARTS.items()}
+    parts["voice"] = _digest([recipe["history"], described])[:16]
+    parts["scene"] = _digest(prompts)[:16]
     return {"text": _digest(line.display_text)[:16], **parts}
 
 

@@ -83,6 +83,10 @@
     if (l.changed_since_approval) cells[4].appendChild(badge('changed since approval', 'changed'));
     if (l.context_changed) cells[4].appendChild(badge('context changed', 'changed'));
     if (l.take) cells[4].appendChild(badge('take ' + l.take, 'take'));
+    if (l.pick_changes && l.pick_changes.length) {
+      cells[4].appendChild(badge('take made under other ' + l.pick_changes.join(', '), 'changed'));
+    }
+    if (l.reasons && l.reasons.length) cells[4].appendChild(badge('next render generates it: ' + l.reasons.join(', '), 'changed'));
     l.flags.forEach(f => cells[4].appendChild(badge(f, 'flag')));
     const play = document.createElement('button');
     play.type = 'button'; play.className = 'play'; play.disabled = !keyAudio(l);

@@ -45,6 +45,9 @@ def test_the_issue_story_a_pick_after_a_scene_change_keeps_the_takes_audio(cli, 
     human = cli("project", "takes", show, "intro:2").stdout
     assert "the next render uses take 1's audio, kept (made under other settings: scene)" in human
     assert "take-1.wav" in human and "other scene" in human
+    line = run_json(cli, "status", show)["lines"][1]
+    assert line["take"] == 1 and line["take_kept"] and line["pick_changes"] == ["scene"] and line["reasons"] == []
+    assert "take 1 kept, made under other scene" in cli("project", "status", show).stdout
 
     models = len(fake_model)
     summary = run_json(cli, "render", show)
