@@ -30,7 +30,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("higgs_cli.audio.loudness", "TruePeakMeter.add", "true-peak measure"),
     ("higgs_cli.audio.loudness", "TruePeakMeter.finish", "true-peak measure"),
     ("higgs_cli.audio.master", "_limit", "limiter"),
-    ("higgs_cli.audio.master", "master_blocks", "limiter"),
+    ("higgs_cli.audio.master", "master_blocks", "limiter (waited for)"),
     ("higgs_cli.project.building.mastering", "write_audio_blocks", "encode"),
     ("higgs_cli.audio.subtitles", "build_cues", "subtitles"),
     ("higgs_cli.audio.subtitles", "to_srt", "subtitles"),
