@@ -26,6 +26,7 @@ STAGES: list[tuple[str, str, str]] = [
     ("higgs_cli.audio.master", "trim_silence", "trim"),
     ("higgs_cli.project.building.assemble", "write_audio", "stems"),
     ("higgs_cli.audio.master", "assemble_stream", "mix"),
+    ("higgs_cli.project.building.mixing", "LineMixer.result", "mix (waited for)"),
     ("higgs_cli.audio.loudness", "LoudnessMeter.add", "loudness"),
     ("higgs_cli.audio.loudness", "TruePeakMeter.add", "true-peak measure"),
     ("higgs_cli.audio.loudness", "TruePeakMeter.finish", "true-peak measure"),
