@@ -31,6 +31,7 @@ lint: install
 bench: install
 	$(BIN)/python benchmarks/bench_engine.py
 	$(BIN)/python benchmarks/bench_server.py
+	$(BIN)/python benchmarks/bench_pipeline.py --minutes 1,10 --json benchmarks/results/pipeline.json
 
 # Checks and measures the GPU path (under 8 minutes on a GPU); without one, a CPU smoke form.
 gpu-check: install

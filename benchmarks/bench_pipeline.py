@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -107,9 +106,19 @@ class CachedSession:
         raise RuntimeError("the benchmark project has no voice to encode")
 
 
-def _rss() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+def _status_mib(field: str) -> float:
+    """A memory figure of this process from /proc/self/status (VmRSS, VmHWM), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _reset_peak() -> None:
+    """Start the peak-memory mark (VmHWM) afresh: a process forked from a big one inherits its mark."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
 
 
 def child(args: argparse.Namespace) -> None:
@@ -123,14 +132,18 @@ def child(args: argparse.Namespace) -> None:
     folder = Path(args.child)
     project = load_project(folder / "project.yaml")
     session = CachedSession(Path(args.bank), args.slow_generation)
+    import scipy.ndimage  # noqa: F401  (what a render imports on first use: loaded before the memory base,
+    import scipy.signal  # noqa: F401   so the peak is what the render holds, not the libraries)
+
     import higgs_cli.project.building.render  # noqa: F401  (the modules the clock wraps, loaded now)
 
     clock = StageClock().install()
-    base = _rss()
+    _reset_peak()
+    base = _status_mib("VmRSS")
     started = time.perf_counter()
     summary = render_project(project, session, batch_size=8)
     wall = time.perf_counter() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - base
+    peak = _status_mib("VmHWM") - base
     clock.uninstall()
     audio_s = summary.duration
     encodes = {}
@@ -142,7 +155,16 @@ def child(args: argparse.Namespace) -> None:
         with sf.SoundFile(str(master)) as source:
             write_audio_blocks(folder / f"encoded.{fmt}", source.blocks(1 << 18, dtype="float32"))
         encodes[fmt] = time.perf_counter() - started
-    print(json.dumps({"wall": wall, "audio_s": audio_s, "lines": summary.lines, "stages": dict(clock.seconds),
+    import hashlib
+
+    build = master.parent
+    digest = hashlib.sha256()  # what must not change: the master, stems, subtitles and the measured figures
+    for path in sorted(p for p in build.rglob("*") if p.is_file() and p.suffix in (".wav", ".srt", ".vtt")):
+        digest.update(path.relative_to(build).as_posix().encode() + path.read_bytes())
+    digest.update(json.dumps(summary.mastering, sort_keys=True).encode())
+    print(json.dumps({"wall": wall, "outputs": digest.hexdigest(), "mastering": summary.mastering,
+                      "audio_s": audio_s, "lines": summary.lines, "stages": dict(clock.seconds),
+                      "threaded": sorted(clock.threaded),
                       "generation": summary.generation_time, "slept": session.slept, "peak_mib": peak,
                       "encodes": encodes}))
 
@@ -178,10 +200,13 @@ def table(results: list[dict]) -> str:
     def cell(seconds: float, audio: float) -> str:
         return f"{seconds:.2f} s ({audio / seconds:,.0f}x)" if seconds > 0 else "0"
 
+    threaded = {s for r in results for s in r.get("threaded", ())}
     for stage in stages:
-        rows.append([stage] + [cell(r["stages"].get(stage, 0.0), r["audio_s"]) for r in results])
-    rows.append(["other"] + [cell(r["wall"] - sum(r["stages"].values()) - r["slept"], r["audio_s"])
-                             for r in results])
+        rows.append([stage + (" *" if stage in threaded else "")]
+                    + [cell(r["stages"].get(stage, 0.0), r["audio_s"]) for r in results])
+    rows.append(["other (main thread)"]
+                + [cell(r["wall"] - sum(v for k, v in r["stages"].items() if k not in r.get("threaded", ()))
+                        - r["slept"], r["audio_s"]) for r in results])
     rows.append(["render (whole)"] + [cell(r["wall"] - r["slept"], r["audio_s"]) for r in results])
     if any(r["slept"] for r in results):
         rows.append(["render wall / generation"] + [f"{r['wall']:.2f} / {r['slept']:.2f} s" for r in results])
@@ -191,7 +216,10 @@ def table(results: list[dict]) -> str:
     rows.append(["peak MiB per hour"] + [f"{r['peak_mib'] * 3600 / r['audio_s']:,.0f} ({r['peak_mib']:.0f} MiB)"
                                          for r in results])
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
-    return "\n".join("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows)
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) + " |" for row in rows]
+    if threaded:
+        lines.append("* on worker threads (seconds summed over threads), beside the main thread")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -224,6 +252,11 @@ def main() -> None:
                 results.append(result)
                 print(f"{label} {minutes:g} min: {result['wall']:.2f} s", flush=True)
         print(table(results))
+        for minutes in sorted({r["minutes"] for r in results}):
+            same = {r["outputs"] for r in results if r["minutes"] == minutes}
+            if len(codes) > 1:
+                print(f"{minutes:g} min: outputs (master, stems, subtitles, figures) "
+                      f"{'identical' if len(same) == 1 else 'DIFFER'} between old and new")
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)
             args.json.write_text(json.dumps({"codec": codec, "renders": results}, indent=2) + "\n")

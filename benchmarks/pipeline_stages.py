@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import threading
 import time
 from collections import defaultdict
 
@@ -25,11 +26,12 @@ STAGES: list[tuple[str, str, str]] = [
     ("higgs_cli.audio.master", "trim_silence", "trim"),
     ("higgs_cli.project.building.assemble", "write_audio", "stems"),
     ("higgs_cli.audio.master", "assemble_stream", "mix"),
+    ("higgs_cli.project.building.mixing", "LineMixer.result", "mix (waited for)"),
     ("higgs_cli.audio.loudness", "LoudnessMeter.add", "loudness"),
     ("higgs_cli.audio.loudness", "TruePeakMeter.add", "true-peak measure"),
     ("higgs_cli.audio.loudness", "TruePeakMeter.finish", "true-peak measure"),
     ("higgs_cli.audio.master", "_limit", "limiter"),
-    ("higgs_cli.audio.master", "master_blocks", "limiter"),
+    ("higgs_cli.audio.master", "master_blocks", "limiter (waited for)"),
     ("higgs_cli.project.building.mastering", "write_audio_blocks", "encode"),
     ("higgs_cli.audio.subtitles", "build_cues", "subtitles"),
     ("higgs_cli.audio.subtitles", "to_srt", "subtitles"),
@@ -45,24 +47,37 @@ STAGES: list[tuple[str, str, str]] = [
 
 
 class StageClock:
-    """Exclusive seconds per stage over the calls made while installed."""
+    """Exclusive seconds per stage over the calls made while installed, on any thread: a stage run on
+    worker threads counts the seconds of each (`threaded` names the stages some worker ran)."""
 
     def __init__(self) -> None:
         self.seconds: dict[str, float] = defaultdict(float)
         self.calls: dict[str, int] = defaultdict(int)
-        self._stack: list[list] = []  # [stage, started, child seconds]
+        self.threaded: set[str] = set()
+        self._local = threading.local()  # each thread's stack of [stage, started, child seconds]
+        self._lock = threading.Lock()
         self._undo: list[tuple[object, str, object]] = []
+
+    @property
+    def _stack(self) -> list[list]:
+        if not hasattr(self._local, "stack"):
+            self._local.stack = []
+        return self._local.stack
 
     def _enter(self, stage: str) -> None:
         self._stack.append([stage, time.perf_counter(), 0.0])
 
     def _leave(self) -> None:
-        stage, started, children = self._stack.pop()
+        stack = self._stack
+        stage, started, children = stack.pop()
         spent = time.perf_counter() - started
-        self.seconds[stage] += spent - children
-        self.calls[stage] += 1
-        if self._stack:
-            self._stack[-1][2] += spent
+        with self._lock:
+            self.seconds[stage] += spent - children
+            self.calls[stage] += 1
+            if threading.current_thread() is not threading.main_thread():
+                self.threaded.add(stage)
+        if stack:
+            stack[-1][2] += spent
 
     def wrap(self, fn, stage: str):
         if inspect.isgeneratorfunction(fn):

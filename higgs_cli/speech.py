@@ -73,9 +73,11 @@ def check_sampling(sampling: Sampling, *, seed: int | None = None, max_seconds: 
             raise UsageError(f"--{key.replace('_', '-')} must be {rule.describe()}, got {value}")
 
 
-def voice_turn(voice: ResolvedVoice, session: Session, library=None) -> Turn:
-    """The reference Turn of a resolved voice on `session` (library voices use their cached codes)."""
-    return reference_turn(voice, codec_id=session.codec_id, encode=session.encode_audio, library=library)
+def voice_turn(voice: ResolvedVoice, session: Session, library=None, *, adapter: bool = True) -> Turn:
+    """The reference Turn of a resolved voice on `session` (library voices use their cached codes, and
+    their trained adapter unless `adapter` is False)."""
+    return reference_turn(voice, codec_id=session.codec_id, encode=session.encode_audio, library=library,
+                          adapter=adapter)
 
 
 def build_request(text: str, *, voice: Turn | None = None, scene: str | None = None,
@@ -109,6 +111,7 @@ class SayJob:
     seed: int = DEFAULT_SEED
     max_seconds: float = DEFAULT_MAX_SECONDS
     stream: bool = False
+    no_adapter: bool = False  # a trained library voice without its adapter (A/B listening)
 
     @property
     def to_stdout(self) -> bool:
@@ -224,7 +227,7 @@ def run(prepared: PreparedSay, session: Session, *, progress: Callable[[int], No
         stdout: BinaryIO | None = None) -> SayResult:
     """Generate the prepared job on `session` and write its audio (the file appears when complete)."""
     job = prepared.job
-    turn = voice_turn(prepared.voice, session) if prepared.voice else None
+    turn = voice_turn(prepared.voice, session, adapter=not job.no_adapter) if prepared.voice else None
     request = build_request(job.text, voice=turn, scene=job.scene, sampling=job.sampling, seed=job.seed,
                             max_seconds=job.max_seconds)
     sink = stdout if stdout is not None else sys.stdout.buffer

@@ -137,16 +137,42 @@ def _interpolator(up: int) -> np.ndarray:
     return firwin(2 * _TP_HALF * up + 1, 1.0 / up, window=("kaiser", _TP_BETA))
 
 
-def true_peak_envelope(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+def true_peak_envelope(x: np.ndarray, sample_rate: int = SAMPLE_RATE, *, above: float | None = None) -> np.ndarray:
     """For each sample, the largest magnitude of the band-limited signal from it to the next sample.
 
     The signal is oversampled (at least 192 kHz); the envelope is never below
     the sample's own magnitude. Values within TP_REACH samples of either end
     assume silence beyond the ends.
+
+    With `above`, only the values that may exceed it are computed (the rest hold the sample's
+    own magnitude, which is then under `above`): what a limiter or a peak meter needs, for a
+    fraction of the work. A value is skipped when a bound on it (the samples it reads, weighted by
+    the interpolator's largest taps) cannot reach `above`; the values computed are the same, bit for bit.
     """
+    x = np.asarray(x, dtype=np.float64)
+    if above is None or x.size == 0:
+        return _envelope(x, sample_rate)
+    magnitude = np.abs(x)
+    # each oversampled value is a weighted sum of the 2 * _TP_HALF + 1 samples around it: weighting their
+    # magnitudes by each tap's largest weight over the phases bounds it (an eighth of the work at 24 kHz)
+    full = np.convolve(magnitude, _tap_bound(_oversampling(sample_rate))[::-1])
+    reach = full[_TP_HALF:_TP_HALF + x.size] * (1.0 + 1e-9)
+    out = magnitude
+    runs = _runs((reach > above) | (magnitude > above))
+    if runs:
+        # the runs, each with its context, measured in one call: a value reads only its own context
+        spans = [(max(0, a - TP_REACH), min(x.size, b + TP_REACH)) for a, b in runs]
+        envelope = _envelope(np.concatenate([x[lo:hi] for lo, hi in spans]), sample_rate)
+        at = 0
+        for (a, b), (lo, hi) in zip(runs, spans, strict=True):
+            out[a:b] = envelope[at + a - lo:at + b - lo]
+            at += hi - lo
+    return out
+
+
+def _envelope(x: np.ndarray, sample_rate: int) -> np.ndarray:
     from scipy.signal import resample_poly
 
-    x = np.asarray(x, dtype=np.float64)
     if x.size == 0:
         return x
     up = _oversampling(sample_rate)
@@ -154,8 +180,32 @@ def true_peak_envelope(x: np.ndarray, sample_rate: int = SAMPLE_RATE) -> np.ndar
     return np.maximum(fine.max(axis=1), np.abs(x))
 
 
+@functools.cache
+def _tap_bound(up: int) -> np.ndarray:
+    """For each of the 2 * _TP_HALF + 1 samples an oversampled value reads (earliest first), the largest
+    magnitude its weight takes over the `up` phases."""
+    taps = _interpolator(up) * up
+    span = 2 * _TP_HALF
+    return np.array([max((abs(taps[p + up * (span - i)]) for p in range(up) if p + up * (span - i) < taps.size),
+                         default=0.0) for i in range(span + 1)])
+
+
+_RUN_GAP = 4 * TP_REACH  # runs closer than this are measured as one (less context measured twice)
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """The [start, end) runs of True in `mask`, runs less than _RUN_GAP apart joined."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.view(np.int8), [0]])))
+    starts, ends = edges[::2], edges[1::2]
+    if starts.size == 0:
+        return []
+    keep = np.concatenate([[True], starts[1:] - ends[:-1] >= _RUN_GAP])
+    return list(zip(starts[keep].tolist(), np.concatenate([ends[:-1][keep[1:]], ends[-1:]]).tolist(), strict=True))
+
+
 class TruePeakMeter:
-    """The true peak of audio fed in pieces: each piece is oversampled with its neighbours around it."""
+    """The true peak of audio fed in pieces: each piece is oversampled with its neighbours around it
+    (only where it may exceed the peak found so far)."""
 
     def __init__(self, sample_rate: int = SAMPLE_RATE) -> None:
         self.sample_rate = sample_rate
@@ -167,14 +217,15 @@ class TruePeakMeter:
         x = np.concatenate([self._held, np.asarray(audio, dtype=np.float64)])
         end = max(self._context, x.size - TP_REACH)  # samples before `end` have their right-hand context
         if end > self._context:
-            self.peak = max(self.peak, float(true_peak_envelope(x, self.sample_rate)[self._context:end].max()))
+            envelope = true_peak_envelope(x, self.sample_rate, above=self.peak)
+            self.peak = max(self.peak, float(envelope[self._context:end].max()))
         start = max(0, end - TP_REACH)
         self._held, self._context = x[start:], end - start
 
     def finish(self) -> float:
         """The true peak as linear magnitude (0 for silence); call once, after the last piece."""
         if self._held.size > self._context:
-            rest = true_peak_envelope(self._held, self.sample_rate)[self._context:]
+            rest = true_peak_envelope(self._held, self.sample_rate, above=self.peak)[self._context:]
             self.peak = max(self.peak, float(rest.max()))
         self._held, self._context = np.zeros(0), 0
         return self.peak

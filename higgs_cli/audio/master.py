@@ -25,6 +25,7 @@ from higgs_cli.audio.loudness import (
 )
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError
+from higgs_cli.threads import ordered_map
 
 __all__ = ["LoudnessMeter", "MasterReport", "MasteredStream", "assemble", "assemble_stream", "master",
            "master_blocks", "master_report", "master_track", "measure_loudness", "trim_silence"]
@@ -252,15 +253,20 @@ def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: f
     """The mastered track in blocks: samples [0, total) from `read(lo, hi)`, times `gain`, limited.
 
     Each block is limited with enough of its neighbours around it that the
-    result equals limiting the whole track at once.
+    result equals limiting the whole track at once, so blocks are limited a
+    few at a time on worker threads (threads.py; `read` must be safe to call
+    from several threads) and yielded in order.
     """
     ceiling = 10.0 ** (peak_db / 20.0)
     margin = _LIMITER_PASSES * _pass_reach(sample_rate) + TP_REACH  # what one sample's result depends on
-    for start in range(0, total, block):
+
+    def limited(start: int) -> np.ndarray:
         stop = min(total, start + block)
         lo, hi = max(0, start - margin), min(total, stop + margin)
         x = np.asarray(read(lo, hi), dtype=np.float64) * gain
-        yield _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
+        return _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
+
+    yield from ordered_map(limited, range(0, total, block))
 
 
 def _radius(sample_rate: int) -> int:
@@ -293,7 +299,7 @@ def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
         from scipy.ndimage import maximum_filter1d, minimum_filter1d, uniform_filter1d
 
         r = _radius(sample_rate)
-        envelope = true_peak_envelope(x, sample_rate)
+        envelope = true_peak_envelope(x, sample_rate, above=ceiling)
         for _ in range(_LIMITER_PASSES):
             if envelope.max() <= ceiling:
                 break
@@ -302,16 +308,17 @@ def _limit(x: np.ndarray, ceiling: float, sample_rate: int) -> np.ndarray:
                                     mode="nearest")
             x = x * gain
             changed = maximum_filter1d((gain < 1.0).astype(np.uint8), 2 * TP_REACH + 1, mode="constant") > 0
-            _remeasure(envelope, x, changed, sample_rate)
+            _remeasure(envelope, x, changed, ceiling, sample_rate)
     return np.clip(x.astype(np.float32), -ceiling32, ceiling32)
 
 
-def _remeasure(envelope: np.ndarray, x: np.ndarray, where: np.ndarray, sample_rate: int) -> None:
-    """Recompute `envelope` in place on the runs of `where`, each with TP_REACH samples of context."""
+def _remeasure(envelope: np.ndarray, x: np.ndarray, where: np.ndarray, ceiling: float, sample_rate: int) -> None:
+    """Recompute `envelope` in place on the runs of `where`, each with TP_REACH samples of context
+    (only where it may exceed `ceiling`: the gain needs no more)."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], where.astype(np.int8), [0]])))
     for a, b in zip(edges[::2], edges[1::2]):
         lo, hi = max(0, a - TP_REACH), min(x.size, b + TP_REACH)
-        envelope[a:b] = true_peak_envelope(x[lo:hi], sample_rate)[a - lo:b - lo]
+        envelope[a:b] = true_peak_envelope(x[lo:hi], sample_rate, above=ceiling)[a - lo:b - lo]
 
 
 def _mono(audio: np.ndarray) -> np.ndarray:

@@ -58,6 +58,8 @@ def say(
         "--voice", help="Voice to clone: a library voice name or a reference audio file.")] = None,
     transcript: Annotated[Optional[str], typer.Option(
         "--transcript", help="What is said in --voice AUDIO (library voices have their own).")] = None,
+    no_adapter: Annotated[bool, typer.Option("--no-adapter", help=(
+        "Speak a trained --voice without its adapter (the base model), for A/B listening.")) ] = False,
     scene: Annotated[Optional[str], typer.Option("--scene", help="Scene description, e.g. 'a quiet room'.")] = None,
     seed: SeedOption = DEFAULT_SEED,
     temperature: TemperatureOption = SAMPLING.temperature,
@@ -109,7 +111,7 @@ def say(
     job = speech.SayJob(
         text=speech.read_text(text), output=output, scene=scene, seed=seed, max_seconds=max_seconds, stream=stream,
         voice=speech.VoiceChoice(voice or "", transcript) if voice or transcript else None,
-        sampling=sampling)
+        sampling=sampling, no_adapter=no_adapter)
     prepared = speech.prepare(job)
     session = open_session(spec, notes=SESSION_NOTES)
     if stream:

@@ -135,3 +135,32 @@ def train(
                       f"adapter {outcome.adapter_digest[:12]}")
 
     out.result(outcome.to_dict(), human)
+
+
+@app.command()
+def merge(
+    name: Name,
+    output: Annotated[Path, typer.Option("--output", "-o", show_default=False,
+                                         help="The folder to write the merged checkpoint to.")],
+    dtype: Annotated[str | None, typer.Option("--dtype", show_default=False, help=(
+        "Store the weights as bf16, fp16 or fp32 (default: as the base checkpoint stores them)."))] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the output folder if it exists.")] = False,
+    model: ModelOption = None,
+    revision: RevisionOption = None,
+    json_output: JsonFlag = False,
+    quiet: QuietFlag = False,
+) -> None:
+    """Write the base model with voice NAME's adapter merged into it: a full checkpoint transformers loads
+    as is (and `--model DIR` speaks with, without the adapter)."""
+    from higgs_cli.cli.progress import status
+    from higgs_cli.engine.checkpoint import locate, resolve_model
+    from higgs_cli.errors import UsageError
+    from higgs_cli.training.merge import merge_voice
+
+    if dtype is not None and dtype not in ("bf16", "fp16", "fp32"):
+        raise UsageError(f"--dtype {dtype}: choose bf16, fp16 or fp32")
+    model_dir = locate(resolve_model(model), revision=revision).model_dir
+    with status(f"merging {name}'s adapter into {model_dir}"):
+        done = merge_voice(name, output, model_dir, dtype=dtype, force=force)
+    out.result(done, lambda console: console.print(Text.assemble("wrote ", (str(output), "bold"), f": {model_dir} "
+                                                                 f"with {name}'s adapter merged")))

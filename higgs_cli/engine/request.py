@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from higgs_cli.errors import UsageError
+
 SAMPLE_RATE = 24_000
 """Samples a second of the audio the codec takes and gives (the model's only rate)."""
 FRAME_RATE = 25
@@ -98,6 +100,15 @@ GREEDY = Sampling(temperature=0.0, top_k=None, top_p=1.0, ras_window=0)
 
 
 @dataclass(frozen=True)
+class Adapter:
+    """A trained LoRA adapter a request is spoken with: its folder (peft's layout) and its digest, which
+    names it in cache keys and in the engine's groups (`higgs_cli/voices/adapter.py`)."""
+
+    path: str
+    digest: str
+
+
+@dataclass(frozen=True)
 class Turn:
     """One earlier exchange in the prompt: a text and the audio spoken for it.
 
@@ -110,6 +121,7 @@ class Turn:
     text: str
     codes: np.ndarray | None = None
     audio: np.ndarray | None = None
+    adapter: Adapter | None = None  # a trained voice's LoRA adapter: the line is spoken with it applied
 
     def __post_init__(self) -> None:
         if self.codes is None and self.audio is None:
@@ -127,6 +139,16 @@ class GenerationRequest:
     seed: int = 0
     max_frames: int = 750
     system: str = "Generate audio following instruction."
+
+    @property
+    def adapter(self) -> Adapter | None:
+        """The trained adapter this line is spoken with: its voice's (the reference turn that carries
+        one); UsageError when its turns carry two different ones."""
+        found = {turn.adapter for turn in self.history if turn.adapter is not None}
+        if len(found) > 1:
+            raise UsageError("a line cannot be spoken with two trained voices' adapters at once",
+                             hint="give one of the voices --no-adapter")
+        return next(iter(found), None)
 
 
 @dataclass

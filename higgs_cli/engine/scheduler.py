@@ -40,6 +40,7 @@ from higgs_cli.engine.decode.loop import CAPACITY_BUCKET, Job, JobSource, decode
 from higgs_cli.engine.decode.sampling import Mode
 from higgs_cli.engine.decode.tickets import Cancelled, ModelCall, Ticket
 from higgs_cli.engine.request import GenerationRequest, GenerationResult
+from higgs_cli.errors import UsageError
 
 __all__ = ["Cancelled", "QueueFull", "Scheduler", "Ticket"]
 
@@ -100,6 +101,11 @@ class Scheduler:
 
     def submit_many(self, requests: Sequence[GenerationRequest]) -> list[Ticket]:
         """Queue several requests at once, or none of them (QueueFull) when they do not all fit."""
+        if any(request.adapter is not None for request in requests):
+            # the shared decode loop runs one set of weights for every slot: a voice's adapter is
+            # applied only by ModelSession.generate (grouped by adapter), not here yet
+            raise UsageError("this server cannot speak a voice with its trained adapter yet",
+                             hint="generate without the server (--no-server), or use the voice without its adapter")
         with self._cond:  # check and reserve in one step, so a burst cannot all pass the check
             if self._stopping:
                 raise Cancelled("the server is shutting down")

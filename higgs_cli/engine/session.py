@@ -78,6 +78,7 @@ class ModelSession:
         eager_cpu_bf16 = device.type == "cpu" and dtype == torch.bfloat16 and not compile and cpu_has_bf16()
         self.runner = Runner(model, column_major=not compile and dtype == torch.float32, packed=eager_cpu_bf16)
         self.prefixes = PrefixStore()
+        self.adapter_prefixes: dict[str, PrefixStore] = {}  # a voice adapter's digest -> its prompts' keys/values
         self.model_id = fingerprint_folder(files.model_dir)
         self.num_codebooks = model.config.num_codebooks
         self.compiled_decode = self._compile_decode() if compile else None
@@ -251,9 +252,33 @@ class ModelSession:
                         progress: Callable[[int], None] | None = None,
                         on_frame: Callable[[int, np.ndarray], None] | None = None,
                         reuse_prefixes: bool = True) -> list[tuple[np.ndarray, bool]]:
-        """Delayed frames (N, K) per request, as the model produced them, and whether it ended them."""
+        """Delayed frames (N, K) per request, as the model produced them, and whether it ended them.
+
+        Requests with a voice's adapter run in groups, one per adapter, with its weights merged in
+        (`training/apply.py`); each group has its own prefix store."""
+        groups: dict[object, list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request.adapter, []).append(index)
+        if list(groups) == [None]:
+            return self._run(requests, None, batch_size, progress, on_frame, reuse_prefixes)
+        from higgs_cli.engine.training.apply import applied
+
+        made: list = [None] * len(requests)
+        for adapter, indexes in groups.items():
+            with applied(self, adapter):
+                rows = self._run([requests[i] for i in indexes], adapter, batch_size, progress, on_frame,
+                                 reuse_prefixes)
+            for index, row in zip(indexes, rows):
+                made[index] = row
+        return made
+
+    def _run(self, requests, adapter, batch_size, progress, on_frame, reuse_prefixes):
+        prefixes = None
+        if reuse_prefixes:
+            prefixes = self.prefixes if adapter is None else self.adapter_prefixes.setdefault(adapter.digest,
+                                                                                               PrefixStore())
         return run_jobs(self.runner, self._jobs(requests), slots=batch_size, device=self.device, dtype=self.dtype,
-                        prefixes=self.prefixes if reuse_prefixes else None, on_frames=progress, on_frame=on_frame,
+                        prefixes=prefixes, on_frames=progress, on_frame=on_frame,
                         compiled_decode=self.compiled_decode, graphs=self.graphs, workspaces=self.workspaces)
 
     def generate(self, requests: Sequence[GenerationRequest], *, batch_size: int = DEFAULT_BATCH_SIZE,

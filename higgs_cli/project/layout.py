@@ -149,9 +149,10 @@ class ProjectLayout:
 
         Call only while holding `lock`.
         """
-        takes = self.takes_dir
+        takes = self.takes_dir  # its folders too, never through a link
+        linked = self.default_build.is_symlink() or takes.is_symlink()
         lines = [f for f in takes.iterdir() if f.is_dir() and not f.is_symlink()] \
-            if takes.is_dir() and not takes.is_symlink() else []
+            if takes.is_dir() and not linked else []
         for folder in (self.cache_dir, self.codes_dir, self.higgs_dir, build, *lines):
             sweep_temporaries(folder)
 

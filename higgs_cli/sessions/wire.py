@@ -75,6 +75,11 @@ def audio_from(value, field: str, *, max_samples: int) -> np.ndarray:
 
 
 def request_to_json(request: GenerationRequest) -> dict:
+    if request.adapter is not None:  # a server reads no adapter files a client names
+        from higgs_cli.errors import UsageError
+
+        raise UsageError("a voice with a trained adapter cannot be spoken through a server yet",
+                         hint="generate here with --no-server, or use the voice without its adapter")
     history = [{"text": turn.text,
                 "codes": pack(turn.codes, "int16") if turn.codes is not None else None,
                 "audio": pack(turn.audio, "float32") if turn.codes is None else None} for turn in request.history]

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from higgs_cli.engine.request import Turn
+from higgs_cli.engine.request import Adapter, Turn
 from higgs_cli.errors import UsageError
 
 Encoder = Callable[[np.ndarray], np.ndarray]
@@ -77,19 +77,30 @@ def resolve_choice(choice: VoiceChoice, library=None) -> ResolvedVoice:
 
 
 def reference_turn(voice: ResolvedVoice, *, codec_id: str | None = None, encode: Encoder | None = None,
-                   library=None) -> Turn:
+                   library=None, adapter: bool = True) -> Turn:
     """The reference Turn of a resolved voice: its transcript by `reference_text`, with its audio.
 
     A library voice takes its codes for `codec_id` from the library's cache, encoding the
-    recording with `encode` on a miss (whatever `encode` raises propagates)."""
+    recording with `encode` on a miss (whatever `encode` raises propagates), and carries its
+    trained adapter (`higgs voice train`) unless `adapter` is False (`--no-adapter`)."""
     text = reference_text(voice.transcript)
     if voice.library_name is not None:
         if codec_id is None or encode is None:
             raise ValueError("a library voice's reference turn needs the codec id and an encoder")
         from higgs_cli.voices.library import VoiceLibrary
 
-        codes = (library or VoiceLibrary()).codes(voice.library_name, codec_id, encode)
-        return Turn(text, codes=np.asarray(codes))
+        library = library or VoiceLibrary()
+        codes = library.codes(voice.library_name, codec_id, encode)
+        return Turn(text, codes=np.asarray(codes),
+                    adapter=voice_adapter(library.get(voice.library_name).path) if adapter else None)
     if voice.codes is not None:
         return Turn(text, codes=voice.codes)
     return Turn(text, audio=voice.audio)
+
+
+def voice_adapter(folder: Path) -> Adapter | None:
+    """The trained adapter of the library voice in `folder`, as the engine takes it (None: it has none)."""
+    from higgs_cli.voices.adapter import find_adapter
+
+    found = find_adapter(folder)
+    return Adapter(str(found.path), found.digest) if found else None

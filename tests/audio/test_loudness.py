@@ -158,3 +158,15 @@ def test_track_meter_watch_passes_blocks_through():
     blocks = [speechy(1.0, seed=s) for s in range(4)]
     assert all(a is b for a, b in zip(meter.watch(blocks), blocks, strict=True))
     assert meter.result().loudness_lufs == pytest.approx(measure_loudness(np.concatenate(blocks)), abs=1e-9)
+
+
+@pytest.mark.parametrize("size", [5, 40, 24_000])
+def test_true_peak_envelope_above_a_level_is_exact_where_it_matters(size):
+    """`above` skips only values that cannot reach the level; the rest are the same bits."""
+    x = speechy(1.0, seed=3)[:size] * 2.5
+    whole = true_peak_envelope(x)
+    for level in (0.05, 0.5, 1.0, float(whole.max())):
+        part = true_peak_envelope(x, above=level)
+        loud = whole > level
+        assert np.array_equal(part[loud], whole[loud])
+        assert (part[~loud] <= level).all()

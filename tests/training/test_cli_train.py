@@ -22,9 +22,11 @@ def voice_and_data(cli, tmp_path):
     return data
 
 
-def test_train_stores_the_adapter_with_the_voice(cli, tiny_model, voice_and_data, tmp_path, _isolated_home):
+def test_train_stores_the_adapter_with_the_voice(cli, tiny_model, voice_and_data, tmp_path, _isolated_home,
+                                                monkeypatch):
+    monkeypatch.setenv("HIGGS_DTYPE", "fp32")  # a CPU with bf16 units packs bf16 weights, where no adapter applies
     args = ("--json", "voice", "train", "narrator", voice_and_data, "--model", tiny_model, "--steps", "2",
-            "--batch-size", "2", "--rank", "2", "--eval-every", "1", "--checkpoint-every", "1",
+            "--lr", "2e-2", "--batch-size", "2", "--rank", "2", "--eval-every", "1", "--checkpoint-every", "1",
             "--validation-fraction", "0.34", "--target", "attention", "--target", "audio_lm_head")
     result = cli(*args)
     assert result.exit_code == 0, result.output
@@ -41,6 +43,20 @@ def test_train_stores_the_adapter_with_the_voice(cli, tiny_model, voice_and_data
     assert shown["adapter"]["digest"] == summary["adapter"] and shown["adapter"]["rank"] == 2
     text = cli("voice", "show", "narrator").stdout
     assert "adapter:" in text and "loss:" in text
+
+    # the voice speaks with its adapter; --no-adapter speaks with the base model
+    say = ("say", "Hello there.", "--voice", "narrator", "--model", tiny_model, "--no-server", "--temperature", "0",
+           "--max-seconds", "0.6")
+    assert cli(*say, "-o", tmp_path / "trained.wav").exit_code == 0
+    assert cli(*say, "--no-adapter", "-o", tmp_path / "base.wav").exit_code == 0
+    assert (tmp_path / "trained.wav").read_bytes() != (tmp_path / "base.wav").read_bytes()
+
+    # merge writes a checkpoint transformers loads as is
+    merged = tmp_path / "merged"
+    result = cli("voice", "merge", "narrator", "-o", merged, "--model", tiny_model)
+    assert result.exit_code == 0, result.output
+    assert (merged / "model.safetensors").is_file() and (merged / "config.json").is_file()
+    assert cli("voice", "merge", "narrator", "-o", merged, "--model", tiny_model).exit_code == 2  # exists
 
     # export and import carry the adapter
     archive = tmp_path / "voices.tar.gz"

@@ -25,14 +25,10 @@ and, when the target was missed, a note why. A delivery profile
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import numpy as np
 
 from higgs_cli.audio.io import write_audio
 from higgs_cli.audio.profiles import apply_profile
@@ -41,7 +37,8 @@ from higgs_cli.errors import HiggsError
 from higgs_cli.fsutil import atomic_dir, atomic_path
 from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.building.delivery import check_delivery, section_spans
-from higgs_cli.project.building.mastering import SECTIONS_DIR, line_highpass, write_master
+from higgs_cli.project.building.mastering import SECTIONS_DIR, write_master
+from higgs_cli.project.building.mixing import LineMixer
 from higgs_cli.project.building.review import REVIEW, render_review
 from higgs_cli.project.folder.manifest import OUTPUT_KINDS, BuildManifest, ManifestLine, assembly_digest, read_manifest
 from higgs_cli.project.folder.names import section_numbers, slugify, stem_names
@@ -66,17 +63,17 @@ class LineAudio:
 
 
 def write_build(project: Project, build: Path, planned: list[PlannedLine], keys: list[str],
-                lines: list[LineAudio], store: Store, model: ModelIdentity) -> tuple[dict[str, Any], BuildManifest]:
+                lines: list[LineAudio], store: Store, model: ModelIdentity,
+                mixer: LineMixer | None = None) -> tuple[dict[str, Any], BuildManifest]:
     """Write the build of `planned` into `build`; return the outputs (absolute paths) and the manifest.
 
     The track is never held whole: each line is read from the cache, trimmed,
     written as a stem and mixed into a temporary file of samples while its
-    loudness is measured; the master is then limited and encoded block by block.
+    loudness is measured (mixing.py; a render hands over the `mixer` that did
+    this while lines were generated); the master is then limited and encoded block by block.
     Lines never rendered (`LineAudio.missing`) are left out of the master, the
     stems and the subtitles, and listed in the manifest as missing.
     """
-    from higgs_cli.audio.cleanup import DC_BLOCK_HZ, highpass, remove_dc
-    from higgs_cli.audio.master import LoudnessMeter, assemble_stream, trim_silence
     from higgs_cli.audio.subtitles import Cue, build_cues, to_srt, to_webvtt
 
     cover = check_delivery(project)
@@ -99,42 +96,23 @@ def write_build(project: Project, build: Path, planned: list[PlannedLine], keys:
         tmp = {name: commit.enter_context(atomic_path(outputs[name]))
                for name in ("manifest", "review", "vtt", "srt", "master") if name in outputs}
         stems_tmp = commit.enter_context(atomic_dir(build / "stems")) if settings.stems else None
-        numbers = section_numbers(planned)
-        corners = line_highpass(project, planned, settings.highpass)
-
-        def clips() -> Iterator[np.ndarray]:
-            for i in kept:
-                entry = store.get(keys[i])
-                if entry is None:
-                    raise HiggsError(f"the cache entry of {planned[i].section}:{numbers[i] + 1} vanished during "
-                                     f"the render", hint="render again")
-                audio = remove_dc(entry.audio)  # before trimming: an offset would read as sound
-                if settings.trim_silence:
-                    trimmed = trim_silence(audio)
-                    audio = trimmed if trimmed.size else audio  # an all-silent line keeps its length
-                if stems_tmp is not None and audio.size:
-                    write_audio(stems_tmp / stems[i], audio)  # unmastered, but DC-free
-                sizes[i] = audio.size
-                yield highpass(audio, corners[i]) if corners[i] > DC_BLOCK_HZ else audio
-
-        meter = LoudnessMeter()
-        with tempfile.TemporaryFile(dir=ProjectLayout(project.root).higgs_dir) as mix:
-            energy = 0.0
-
-            def sink(piece: np.ndarray) -> None:
-                nonlocal energy
-                meter.add(piece)
-                energy += float(np.dot(piece.astype(np.float64), piece.astype(np.float64)))
-                mix.write(np.ascontiguousarray(piece, dtype=np.float32).tobytes())
-
-            total, kept_spans = assemble_stream(clips(), len(kept), [planned[i].pause_after for i in kept[:-1]], sink,
-                                                crossfade_ms=settings.crossfade_ms)
-            mix.flush()
-            sections = section_spans([planned[i].section for i in kept],
-                                     [round(a * SAMPLE_RATE) for a, _ in kept_spans], total)
-            master = write_master(project, settings, tmp["master"], mix, total, meter, energy, sections, cover,
-                                  split_dir=commit.enter_context(atomic_dir(build / SECTIONS_DIR))
-                                  if settings.split == "section" else None)
+        if mixer is None:  # a build from the cache alone: every line is ready
+            mixer = commit.enter_context(LineMixer(project, planned, keys, kept, store,
+                                                   folder=ProjectLayout(project.root).higgs_dir))
+            mixer.ready(kept)
+        if mixer.kept != kept:
+            raise RuntimeError("the mixer was given other lines than the build keeps")
+        mix = mixer.result()
+        for i in kept:
+            sizes[i] = mix.stem_at[i][1]
+            if stems_tmp is not None and sizes[i]:
+                write_audio(stems_tmp / stems[i], mix.stem_audio(i))  # unmastered, but DC-free
+        sections = section_spans([planned[i].section for i in kept], [round(a * SAMPLE_RATE) for a, _ in mix.spans],
+                                 mix.total)
+        master = write_master(project, settings, tmp["master"], mix.file, mix.total, mix.meter, mix.energy, sections,
+                              cover, split_dir=commit.enter_context(atomic_dir(build / SECTIONS_DIR))
+                              if settings.split == "section" else None)
+        kept_spans = mix.spans
         if stems_tmp is not None:
             outputs["stems"] = [build / "stems" / stems[i] for i in kept if sizes.get(i)]
         if master.section_files:

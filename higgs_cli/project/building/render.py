@@ -4,7 +4,8 @@ A render holds the project's lock. Lines found in the cache are not generated
 again; the rest go to the model in batches, in waves that respect
 `context_from` (a line waits for the lines it hears). Each result is cached as
 soon as its batch returns, so an interrupted render resumes where it stopped.
-Only when every line exists are the outputs written.
+Each cached line is mixed in order meanwhile, on a thread of its own (mixing.py);
+only when every line exists are the outputs written.
 
 The session may be a `LazySession` (lazy.py): the model then loads only when a
 line must be generated or a voice encoded, so a render whose lines are all
@@ -13,7 +14,7 @@ cached re-assembles without it. Everything that needs no model is checked first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -28,6 +29,7 @@ from higgs_cli.plugins.task import PlannedLine
 from higgs_cli.project.building.assemble import LineAudio, write_build
 from higgs_cli.project.building.generate import CALL_BATCHES, LineReport, PendingLine, generate_missing
 from higgs_cli.project.building.guards import LineChecker
+from higgs_cli.project.building.mixing import LineMixer
 from higgs_cli.project.folder.cache import open_store
 from higgs_cli.project.folder.lockfile import LockFile, text_digest
 from higgs_cli.project.folder.manifest import is_build
@@ -169,10 +171,11 @@ class _RenderSink:
 
     def __init__(self, planned: list[PlannedLine], context: Sequence[tuple[int, ...]], keys: Sequence[str],
                  same: Mapping[str, list[int]], results: dict[int, _Done], store, progress: RenderProgress,
-                 model: ModelIdentity, voices: Sequence[str]) -> None:
+                 model: ModelIdentity, voices: Sequence[str],
+                 on_cached: Callable[[list[int]], None] = lambda lines: None) -> None:
         self.planned, self.context, self.keys, self.same = planned, context, keys, same
         self.results, self.store, self.progress, self.model = results, store, progress, model
-        self.voices = voices
+        self.voices, self.on_cached = voices, on_cached
         self.generated: set[int] = set()
         self.reports: dict[int, LineReport] = {}
 
@@ -194,6 +197,7 @@ class _RenderSink:
             self.generated.add(j)
             self.reports[j] = report
             self.progress.line_done(self.planned[j].section, result.seconds)
+        self.on_cached(self.same[self.keys[i]])  # the mixer may take them now
 
 
 def render_project(project: Project, session: Any, *, out_dir: str | Path | None = None,
@@ -266,22 +270,30 @@ def render_project(project: Project, session: Any, *, out_dir: str | Path | None
         progress.start([(s, sum(p.section == s for p in planned),
                          sum(planned[i].section == s for i in cached)) for s in order])
 
-        sink = _RenderSink(planned, context, keys, same, results, store, progress, model, described_voices(project))
-        of_key = {keys[i]: i for i in pending}  # the line generated for each key
-        jobs = [PendingLine(i, planned[i], after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),
-                            retries=planned[i].retries or 0,
-                            seconds=speech_seconds(planned[i].display_text, planned[i].request.max_frames / FRAME_RATE))
-                for i in pending]
-        stats = generate_missing(session, jobs, sink, batch_size=batch_size, progress=progress,
-                                 checks=partial(LineChecker, project.guards, root=project.root, session=session,
-                                                device=device))
-        generated, reports = sink.generated, sink.reports
+        # the lines the build will hold, mixed in order while the rest are generated (mixing.py)
+        mixer = LineMixer(project, planned, keys, sorted({*results, *(j for i in pending for j in same[keys[i]])}),
+                          store, folder=layout.higgs_dir)
+        with mixer:  # closed (its threads joined) before the lock is released, on Ctrl-C too
+            mixer.ready(results)
+            mixer.start()
+            sink = _RenderSink(planned, context, keys, same, results, store, progress, model,
+                               described_voices(project), on_cached=mixer.ready)
+            of_key = {keys[i]: i for i in pending}  # the line generated for each key
+            jobs = [PendingLine(i, planned[i], retries=planned[i].retries or 0,
+                                after=tuple(of_key.get(keys[j], j) for j in context[i] if j not in results),
+                                seconds=speech_seconds(planned[i].display_text,
+                                                       planned[i].request.max_frames / FRAME_RATE))
+                    for i in pending]
+            stats = generate_missing(session, jobs, sink, batch_size=batch_size, progress=progress,
+                                     checks=partial(LineChecker, project.guards, root=project.root, session=session,
+                                                    device=device))
+            generated, reports = sink.generated, sink.reports
 
-        changed = [c and not k for c, k in zip(context_changed(keys, context, store, _metas(keys, results)), kept,
-                                               strict=True)]
-        progress.stage("assembling")
-        audio = [_line_audio(i, results, generated, reports, edits) for i in range(len(planned))]
-        outputs, manifest = write_build(project, build, planned, keys, audio, store, model)
+            changed = [c and not k for c, k in zip(context_changed(keys, context, store, _metas(keys, results)),
+                                                   kept, strict=True)]
+            progress.stage("assembling")
+            audio = [_line_audio(i, results, generated, reports, edits) for i in range(len(planned))]
+            outputs, manifest = write_build(project, build, planned, keys, audio, store, model, mixer=mixer)
         flags = [line.flags for line in manifest.lines]
         made = len({keys[i] for i in generated})  # identical lines were generated once
         snapshot = record_snapshot(layout, build, manifest, outputs, generated=made)

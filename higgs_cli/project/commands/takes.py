@@ -22,11 +22,13 @@ from higgs_cli.errors import HiggsError, UsageError
 from higgs_cli.project.building.guards import LineChecker
 from higgs_cli.project.folder.cache import open_store
 from higgs_cli.project.folder.lockfile import LockEntry, LockFile, text_digest
+from higgs_cli.project.folder.manifest import is_build
 from higgs_cli.project.folder.store import codes_digest, described_voices, line_key, line_keys, recipe_parts
 from higgs_cli.project.folder.takes import (
     line_record,
     prune_takes,
     read_takes,
+    take_file,
     valid_takes,
     write_take_audio,
     write_takes,
@@ -70,6 +72,7 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
         raise UsageError(f"--count must be from 1 to {MAX_TAKES}, not {count}")
     lock = LockFile.of(project)
     layout = ProjectLayout(project.root)
+    layout.check_folders(layout.default_build, custom=False, is_render=is_build)  # no link planted in build/
     session = as_session(session)
     with layout.writing(f"project {project.title}", layout.default_build):
         store = open_store(project)  # as a render: a shared cache (voice codes too) is read and written through
@@ -98,6 +101,7 @@ def make_takes(project: Project, session: Any, ref: str, *, count: int, library:
                                                                  "takes": []}
         record["takes"] = valid_takes(record)
         start = max((t["take"] for t in record["takes"]), default=0) + 1
+        take_file(layout, name, start)  # a link planted on the way is refused before the model loads
         seeds = [(own_seed + _SEED_STEP * k) % 2**32 for k in range(start, start + count)]
         requests = [replace(line.request, history=history, seed=s) for s in seeds]
         if isinstance(session, LazySession):

@@ -57,7 +57,9 @@ def line_recipe(request: GenerationRequest, *, model_id: str, codec_id: str) -> 
     """Everything of one request that shapes its audio: what its key is a digest of."""
     history = [{"text": turn.text,
                 "codes": array_digest(turn.codes) if turn.codes is not None else None,
-                "audio": array_digest(turn.audio) if turn.codes is None else None}
+                "audio": array_digest(turn.audio) if turn.codes is None else None,
+                # a trained voice's adapter (only then: the keys of lines without one are unchanged)
+                **({"adapter": turn.adapter.digest} if turn.adapter is not None else {})}
                for turn in request.history]
     return {
         "v": KEY_VERSION,

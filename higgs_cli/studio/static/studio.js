@@ -107,7 +107,8 @@
     $('title').textContent = state.title; document.title = state.title + ': studio';
     const counts = Object.entries(state.counts).filter(e => e[1]).map(e => e[1] + ' ' + e[0]).join(', ');
     $('summary').textContent = state.lines.length + ' lines: ' + counts + (state.marks.approved ?
-      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '');
+      ', ' + state.marks.approved + ' approved' : '') + (state.build.current ? '; the build is current' : '')
+      + (state.model_loaded ? '' : '; the model loads when a line is generated');
     $('lock').hidden = !state.lock; $('lock').textContent = state.lock ? 'Locked: ' + state.lock : '';
     const master = $('master');
     const src = state.build.master && state.build.in_project ? url('/files/' + state.build.master,
@@ -169,7 +170,7 @@
       }
       list.appendChild(li);
     });
-    if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes three'));
+    if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes some'));
     $('uses').textContent = takes.uses && takes.uses.says ? 'The next render uses ' + takes.uses.says + '.' : '';
   }
 
@@ -223,7 +224,9 @@
     const p = job.progress || {};
     const what = job.kind + ' ' + job.what;
     if (job.state === 'running') {
-      $('job-text').textContent = what + ': ' + (p.stage || '') + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines';
+      const stage = p.stage === 'starting' && !state.model_loaded ? 'loading the model' : (p.stage || '');
+      $('job-text').textContent = what + ': ' + stage + ' ' + (p.done || 0) + '/' + (p.lines || 0) + ' lines'
+        + (p.seconds_made ? ', ' + p.seconds_made + ' s of audio made' : '');
       $('job-bar').value = p.lines ? p.done / p.lines : 0;
     } else if (job.state === 'done') {
       $('job-text').textContent = what + ': done'; $('job-bar').value = 1;
@@ -250,7 +253,16 @@
   }
 
   const approve = () => { const l = line(); if (l) act('/api/approve', { ref: l.ref, approved: !l.approved }); };
-  const makeTakes = () => { const l = line(); if (l) act('/api/takes', { ref: l.ref, count: 3 }); };
+  const makeTakes = () => {
+    const l = line(), count = Math.min(9, Math.max(1, parseInt($('take-count').value, 10) || 3));
+    if (l) act('/api/takes', { ref: l.ref, count });
+  };
+  function playFrom() {  // the master from the selected line on
+    const l = line(), master = $('master');
+    if (!l || l.start === null || !master.src) return;
+    stopAll(); master.currentTime = l.start; master.play().catch(() => {});
+    document.body.dataset.played = 'master@' + l.ref;
+  }
   const rerender = () => { const l = line(); if (l) act('/api/render', { lines: [l.ref] }); };
   const pick = n => { const l = line(); if (l) act('/api/pick', { ref: l.ref, take: n }); };
 
@@ -293,6 +305,7 @@
     else if (key === 'j' || key === 'J' || key === 'ArrowDown') { e.preventDefault(); select(selected + 1); }
     else if (key === 'k' || key === 'K' || key === 'ArrowUp') { e.preventDefault(); select(selected - 1); }
     else if (key === 'a' || key === 'A') approve();
+    else if (key === 'p' || key === 'P') playFrom();
     else if (key === 't' || key === 'T') makeTakes();
     else if (key === 'r' || key === 'R') rerender();
     else if (key === 'e' || key === 'E') { e.preventDefault(); openEditor(); }
@@ -301,8 +314,14 @@
     else if (/^[0-9]$/.test(key)) pick(Number(key));
   });
 
+  // a clicked button or player gives the focus back, so Space and the letters stay the page's keys
+  document.addEventListener('click', e => {
+    const focused = e.target.closest && e.target.closest('button, audio');
+    if (focused) setTimeout(() => focused.blur(), 0);
+  });
   $('approve').addEventListener('click', approve);
   $('make-takes').addEventListener('click', makeTakes);
+  $('play-from').addEventListener('click', playFrom);
   $('rerender').addEventListener('click', rerender);
   $('render-section').addEventListener('click', () => { const l = line(); if (l) act('/api/render', { sections: [l.section] }); });
   $('render-all').addEventListener('click', () => act('/api/render', {}));

@@ -114,3 +114,15 @@ def test_line_names_become_safe_folder_names():
     odd = line_folder("../../etc/passwd")
     assert "/" not in odd and not odd.startswith(".") and odd != line_folder("..-..-etc-passwd")
     assert ProjectLayout("/p").take_audio("talk:2", 3).as_posix() == "/p/build/takes/talk~2/take-3.wav"
+
+
+def test_takes_never_write_through_a_link_planted_in_the_build(cli, fake_model, tmp_path):
+    show = write(tmp_path / "show")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (show / "build").mkdir()
+    (show / "build" / "takes").symlink_to(elsewhere)
+    result = cli("project", "takes", show, "talk:1", "--count", "1")
+    assert result.exit_code == 2 and "symbolic link" in result.output and "Traceback" not in result.output
+    assert not any(elsewhere.iterdir()) and not (show / ".higgs" / "takes.json").exists()
+    assert not fake_model or not fake_model[-1].requests  # refused before anything was generated
