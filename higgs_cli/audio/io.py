@@ -6,7 +6,8 @@ used: a missing file, a folder, something that is not audio, a sample rate
 outside 1 to 768 kHz, no samples, NaN or infinite samples, or more seconds
 than the caller allows (judged from the header before decoding, and again
 while decoding). Files are decoded block by block into 24 kHz mono, so memory
-follows the length of the result, not the size or rate of the file.
+follows the length of the result, not the size or rate of the file; `audio_blocks`
+hands the result out in blocks, for recordings too long to hold whole.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +30,7 @@ from higgs_cli.errors import AudioError, UsageError
 from higgs_cli.fsutil import atomic_path
 
 __all__ = ["DEFAULT_MP3_KBPS", "M4B", "Chapter", "Cover", "file_rate", "MP3_BITRATES_KBPS",
-           "SAMPLE_RATE", "duration", "is_silent",
+           "SAMPLE_RATE", "audio_blocks", "duration", "is_silent",
            "can_write", "load_audio", "peak_db", "supported_output_formats", "write_audio", "write_audio_blocks"]
 
 MIN_RATE, MAX_RATE = 1_000, 768_000
@@ -48,6 +49,15 @@ M4B = "m4b"  # AAC in MP4, written through PyAV (mp4.py), not libsndfile
 
 def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> np.ndarray:
     """Read `path` as float32 mono at SAMPLE_RATE, clipped to [-1, 1]."""
+    [audio] = audio_blocks(path, max_seconds=max_seconds, block_seconds=None)
+    return audio
+
+
+def audio_blocks(path: str | os.PathLike, *, max_seconds: float | None = None,
+                 block_seconds: float | None = 60.0) -> Iterator[np.ndarray]:
+    """`path` as float32 mono at SAMPLE_RATE, clipped to [-1, 1], in blocks of at least `block_seconds`
+    (the last may be shorter; None: one block, the whole file): a long recording is read without
+    holding all of it. What `load_audio` refuses is refused when it is met."""
     path = Path(path)
     if not path.exists():
         raise AudioError(f"audio file {path} does not exist", hint="check the path and the spelling of the file name")
@@ -55,12 +65,25 @@ def load_audio(path: str | os.PathLike, *, max_seconds: float | None = None) -> 
         raise AudioError(f"{path} is a folder, not an audio file", hint="give the path of one audio file")
     if path.stat().st_size == 0:
         raise AudioError(f"{path} is an empty file (0 bytes)", hint="export or record the audio again")
-
+    chunks = _read_soundfile(path, max_seconds)
     try:
-        decoder = _read_soundfile(path, max_seconds)
+        first = next(chunks)  # a decoder yields at least its tail, or raises
     except _UnknownFormat as unknown:
-        decoder = _read_pyav(path, max_seconds, why=str(unknown))
-    audio = decoder.finish()
+        chunks = _read_pyav(path, max_seconds, why=str(unknown))
+        first = next(chunks)
+    size = math.inf if block_seconds is None else max(1, int(block_seconds * SAMPLE_RATE))
+    held, count = [first], len(first)
+    for chunk in chunks:
+        if count >= size:
+            yield _finished(held)
+            held, count = [], 0
+        held.append(chunk)
+        count += len(chunk)
+    yield _finished(held)
+
+
+def _finished(chunks: list[np.ndarray]) -> np.ndarray:
+    audio = np.concatenate(chunks) if len(chunks) > 1 else chunks[0]
     return np.ascontiguousarray(np.clip(audio, -1.0, 1.0), dtype=np.float32)
 
 
@@ -73,31 +96,34 @@ class _Decoder:
                              hint=_READ_HINT)
         self.path, self.rate, self.max_seconds = path, rate, max_seconds
         self.frames = 0
-        self.parts: list[np.ndarray] = []
+        self.made = 0  # 24 kHz samples handed out
         self.resampler = None
         if rate != SAMPLE_RATE:
             import soxr
 
             self.resampler = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float64", quality="HQ")
 
-    def add(self, data: np.ndarray) -> None:
+    def add(self, data: np.ndarray) -> np.ndarray:
+        """The 24 kHz mono samples that `data` completes (a resampler holds a few back)."""
         if not np.isfinite(data).all():
             raise AudioError(f"{self.path} contains NaN or infinite samples",
                              hint="the file is damaged; export it again")
         self.frames += data.shape[0]
         _check_length(self.path, self.frames / self.rate, self.max_seconds)
         mono = data.mean(axis=1, dtype=np.float64) if data.shape[1] > 1 else data[:, 0].astype(np.float64)
-        self.parts.append(self.resampler.resample_chunk(mono) if self.resampler else mono)
+        out = self.resampler.resample_chunk(mono) if self.resampler else mono
+        self.made += len(out)
+        return out
 
     def finish(self) -> np.ndarray:
+        """The last samples; AudioError when the file gave none."""
         if self.frames == 0:
             raise AudioError(f"{self.path} contains no audio samples", hint="export or record the audio again")
-        if self.resampler is not None:
-            self.parts.append(self.resampler.resample_chunk(np.zeros(0), last=True))
-        audio = np.concatenate(self.parts)
-        if audio.size == 0:
+        tail = self.resampler.resample_chunk(np.zeros(0), last=True) if self.resampler is not None else np.zeros(0)
+        self.made += len(tail)
+        if self.made == 0:
             raise AudioError(f"{self.path} is too short to use ({self.frames} samples)", hint="use a longer recording")
-        return audio
+        return tail
 
 
 def _check_length(path: Path, seconds: float, max_seconds: float | None) -> None:
@@ -110,8 +136,9 @@ class _UnknownFormat(Exception):
     """libsndfile could not open the file; another decoder may."""
 
 
-def _read_soundfile(path: Path, max_seconds: float | None) -> _Decoder:
-    """The file decoded block by block; _UnknownFormat when libsndfile cannot open it."""
+def _read_soundfile(path: Path, max_seconds: float | None) -> Iterator[np.ndarray]:
+    """The file decoded block by block into 24 kHz mono chunks; _UnknownFormat (before any chunk)
+    when libsndfile cannot open it."""
     try:
         handle = sf.SoundFile(str(path))
     except (sf.LibsndfileError, RuntimeError, TypeError) as error:
@@ -123,18 +150,19 @@ def _read_soundfile(path: Path, max_seconds: float | None) -> _Decoder:
         decoder = _Decoder(path, rate, max_seconds)
         if handle.frames > 0:
             _check_length(path, handle.frames / rate, max_seconds)
-        try:
-            while True:
+        while True:
+            try:
                 data = handle.read(_BLOCK_FRAMES, dtype="float32", always_2d=True)
                 if data.shape[0] == 0:
                     break
-                decoder.add(data)
-        except (sf.LibsndfileError, RuntimeError) as error:
-            raise AudioError(f"{path} is damaged: {error}", hint=_READ_HINT) from None
-    return decoder
+                chunk = decoder.add(data)
+            except (sf.LibsndfileError, RuntimeError) as error:
+                raise AudioError(f"{path} is damaged: {error}", hint=_READ_HINT) from None
+            yield chunk
+    yield decoder.finish()
 
 
-def _read_pyav(path: Path, max_seconds: float | None, *, why: str) -> _Decoder:
+def _read_pyav(path: Path, max_seconds: float | None, *, why: str) -> Iterator[np.ndarray]:
     """Decode through PyAV (its own FFmpeg libraries: M4B, AAC and most media; no ffmpeg program)."""
     from higgs_cli.audio.av_read import NotDecodable, av_blocks
 
@@ -144,12 +172,12 @@ def _read_pyav(path: Path, max_seconds: float | None, *, why: str) -> _Decoder:
             if decoder is None:
                 decoder = _Decoder(path, rate, max_seconds)
             if block.shape[0]:
-                decoder.add(block)
+                yield decoder.add(block)
     except NotDecodable:
         raise AudioError(f"{path} is not a readable audio file ({why})", hint=_READ_HINT) from None
     if decoder is None:
         raise AudioError(f"{path} contains no audio samples", hint="export or record the audio again")
-    return decoder
+    yield decoder.finish()
 
 
 @functools.cache

@@ -25,6 +25,7 @@ from higgs_cli.audio.loudness import (
 )
 from higgs_cli.engine.request import SAMPLE_RATE
 from higgs_cli.errors import AudioError
+from higgs_cli.threads import ordered_map
 
 __all__ = ["LoudnessMeter", "MasterReport", "MasteredStream", "assemble", "assemble_stream", "master",
            "master_blocks", "master_report", "master_track", "measure_loudness", "trim_silence"]
@@ -252,15 +253,20 @@ def master_blocks(read: Callable[[int, int], np.ndarray], total: int, *, gain: f
     """The mastered track in blocks: samples [0, total) from `read(lo, hi)`, times `gain`, limited.
 
     Each block is limited with enough of its neighbours around it that the
-    result equals limiting the whole track at once.
+    result equals limiting the whole track at once, so blocks are limited a
+    few at a time on worker threads (threads.py; `read` must be safe to call
+    from several threads) and yielded in order.
     """
     ceiling = 10.0 ** (peak_db / 20.0)
     margin = _LIMITER_PASSES * _pass_reach(sample_rate) + TP_REACH  # what one sample's result depends on
-    for start in range(0, total, block):
+
+    def limited(start: int) -> np.ndarray:
         stop = min(total, start + block)
         lo, hi = max(0, start - margin), min(total, stop + margin)
         x = np.asarray(read(lo, hi), dtype=np.float64) * gain
-        yield _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
+        return _limit(x, ceiling, sample_rate)[start - lo:stop - lo]
+
+    yield from ordered_map(limited, range(0, total, block))
 
 
 def _radius(sample_rate: int) -> int:

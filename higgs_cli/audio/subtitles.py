@@ -116,6 +116,8 @@ def _pages(text: str, max_chars: int, max_lines: int, label: int) -> list[str]:
 
 def _columns(text: str) -> int:
     """Display width: Chinese, Japanese and Korean characters take two columns."""
+    if text.isascii():  # no wide character: the common case, measured without a look-up per character
+        return len(text)
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 

@@ -24,7 +24,7 @@ PACKAGE = ROOT / "higgs_cli"
 ROOMS = ("higgs_cli.project.layout", "higgs_cli.project.reading", "higgs_cli.project.folder",
          "higgs_cli.project.planning", "higgs_cli.project.building", "higgs_cli.project.commands")
 # what a module below the workstation (audio/, the generic half of storage/) may import besides itself
-FOUNDATION = ("higgs_cli.errors", "higgs_cli.fsutil", "higgs_cli.home", "higgs_cli.engine")
+FOUNDATION = ("higgs_cli.errors", "higgs_cli.fsutil", "higgs_cli.home", "higgs_cli.threads", "higgs_cli.engine")
 GENERIC_STORAGE = ("higgs_cli.storage.urls", "higgs_cli.storage.remote", "higgs_cli.storage.objects",
                    "higgs_cli.storage.files", "higgs_cli.storage")
 

@@ -270,3 +270,22 @@ def test_a_servers_opus_answer_is_the_same_bytes_each_time():
     assert first == second and first[:4] == b"OggS"
     back, rate = sf.read(io.BytesIO(first))
     assert rate == SAMPLE_RATE and abs(len(back) / rate - 1.0) < 0.05  # still a valid Opus stream
+
+
+@pytest.mark.parametrize("ext, rate", [("wav", 44_100), ("flac", SAMPLE_RATE), ("m4b", SAMPLE_RATE)])
+def test_blocks_are_the_file_read_whole_a_block_at_a_time(tmp_path, ext, rate):
+    from higgs_cli.audio.io import audio_blocks, can_write
+
+    if not can_write(ext):
+        pytest.skip(f"{ext} cannot be written here")
+    path = tmp_path / f"long.{ext}"
+    if ext == "wav":
+        sf.write(path, sine(7.0, rate), rate)
+    else:
+        write_audio(path, sine(7.0, SAMPLE_RATE), SAMPLE_RATE)
+    blocks = list(audio_blocks(path, block_seconds=2.0))
+    assert len(blocks) in (3, 4) and all(len(b) >= 2 * SAMPLE_RATE for b in blocks[:-1])
+    assert all(b.dtype == np.float32 for b in blocks)
+    assert np.array_equal(np.concatenate(blocks), load_audio(path))
+    with pytest.raises(AudioError, match="at most 5 s"):
+        list(audio_blocks(path, max_seconds=5.0, block_seconds=1.0))

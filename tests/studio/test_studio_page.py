@@ -223,6 +223,9 @@ def test_a_producer_session_in_the_studio(studio):
                                    "('player').paused", timeout=WAIT)
             page.keyboard.press("Space")  # and pause it
             page.wait_for_function("() => document.getElementById('player').paused", timeout=WAIT)
+            page.keyboard.press("p")  # the master from this line on
+            page.wait_for_function("() => !document.getElementById('master').paused", timeout=WAIT)
+            page.evaluate("() => document.getElementById('master').pause()")
 
             # three takes of talk:1 (J moves down), pick the second, re-render it, approve it
             page.keyboard.press("j")

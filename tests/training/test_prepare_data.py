@@ -241,3 +241,23 @@ def test_what_recognition_heard_is_cached_by_content_and_identity(tmp_path):
     assert first(clip, 24_000) == first(clip, 24_000) == "heard 1"
     assert HeardCache(recognizer, tmp_path / "heard", "whisper-b")(clip, 24_000) == "heard 2"
     assert first(tone(1.1), 24_000) == "heard 3" and len(calls) == 3
+
+
+def test_a_recording_is_cut_a_window_at_a_time_as_if_read_whole(tmp_path, session, monkeypatch):
+    from higgs_cli.training.data import clips
+
+    recording = write(tmp_path / "book.wav", bursts(12))  # 31.2 s: cuts at 12.4 s and 24.8 s read whole
+    heard = lambda audio, rate: "words"  # noqa: E731
+
+    def spans(window):
+        monkeypatch.setattr(clips, "WINDOW_SECONDS", window)
+        data = prepare_data(recording, session, cache_dir=tmp_path / "cache", recognizer=heard,
+                            validation_fraction=0)
+        return [[float(x) for x in e.source.removeprefix("book.wav [").removesuffix(" s]").split("-")]
+                for e in data.train]
+
+    whole = spans(3600.0)
+    assert np.allclose(whole, [[0.2, 12.85], [13.15, 25.85], [26.15, 31.05]], atol=0.05), whole
+    # the first window ends inside the second cut: carried over, grown; silence is found on a frame
+    # grid that starts with the window, so edges may move by a hop (21 ms)
+    assert np.allclose(spans(21.0), whole, atol=0.025)

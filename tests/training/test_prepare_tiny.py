@@ -24,7 +24,7 @@ def test_the_real_codec_encodes_each_clip_once(tiny_session, tmp_path):
         assert abs(example.frames - example.seconds * FRAME_RATE) <= 1
     # the codes are the trimmed clip's as encode_audio gives them, transposed: undelayed, nothing added
     [first] = [e for e in data.train + data.validation if e.source == "a.wav"]
-    clip = cutting.trim(cutting.load(folder / "a.wav", long=False))
+    clip = cutting.trim(cutting.load(folder / "a.wav"))
     assert np.array_equal(first.codes, tiny_session.encode_audio(clip).T)
     again = prepare_data(folder, tiny_session, cache_dir=cache, validation_fraction=0.5)
     assert again.report.encoded == 0 and again.digest == data.digest

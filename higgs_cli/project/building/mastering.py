@@ -15,6 +15,7 @@ temporary file) at section boundaries; each gets its own room tone and tags.
 from __future__ import annotations
 
 import math
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,9 +96,8 @@ def write_master(project: Project, settings: OutputSettings, path: Path, mix: IO
     tail = round(profile.tail_tone_s * SAMPLE_RATE) if tone else 0
     gain, target = _gain(profile, meter, energy, total + head + tail, settings.loudness)
 
-    def read(source: IO[bytes], lo: int, hi: int) -> np.ndarray:
-        source.seek(lo * 4)
-        return np.frombuffer(source.read((hi - lo) * 4), dtype=np.float32)
+    def read(source: IO[bytes], lo: int, hi: int) -> np.ndarray:  # from any thread: no shared file position
+        return np.frombuffer(os.pread(source.fileno(), (hi - lo) * 4, lo * 4), dtype=np.float32)
 
     mastered = MasteredStream(lambda lo, hi: read(mix, lo, hi), total, gain=gain, loudness=target,
                               peak_db=settings.peak)

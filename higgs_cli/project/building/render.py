@@ -4,7 +4,8 @@ A render holds the project's lock. Lines found in the cache are not generated
 again; the rest go to the model in batches, in waves that respect
 `context_from` (a line waits for the lines it hears). Each result is cached as
 soon as its batch returns, so an interrupted render resumes where it stopped.
-Only when every line exists are the outputs written.
+Each cached line is mixed in order meanwhile, on a thread of its own (mixing.py);
+only when every line exists are the outputs written.
 
 The session may be a `LazySession` (lazy.py): the model then loads only when a
 line must be generated or a voice encoded, so a render whose lines are all

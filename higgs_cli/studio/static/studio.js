@@ -170,7 +170,7 @@
       }
       list.appendChild(li);
     });
-    if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes three'));
+    if (!takes.takes.length) list.appendChild(document.createTextNode('none yet: T makes some'));
     $('uses').textContent = takes.uses && takes.uses.says ? 'The next render uses ' + takes.uses.says + '.' : '';
   }
 
@@ -253,7 +253,16 @@
   }
 
   const approve = () => { const l = line(); if (l) act('/api/approve', { ref: l.ref, approved: !l.approved }); };
-  const makeTakes = () => { const l = line(); if (l) act('/api/takes', { ref: l.ref, count: 3 }); };
+  const makeTakes = () => {
+    const l = line(), count = Math.min(9, Math.max(1, parseInt($('take-count').value, 10) || 3));
+    if (l) act('/api/takes', { ref: l.ref, count });
+  };
+  function playFrom() {  // the master from the selected line on
+    const l = line(), master = $('master');
+    if (!l || l.start === null || !master.src) return;
+    stopAll(); master.currentTime = l.start; master.play().catch(() => {});
+    document.body.dataset.played = 'master@' + l.ref;
+  }
   const rerender = () => { const l = line(); if (l) act('/api/render', { lines: [l.ref] }); };
   const pick = n => { const l = line(); if (l) act('/api/pick', { ref: l.ref, take: n }); };
 
@@ -296,6 +305,7 @@
     else if (key === 'j' || key === 'J' || key === 'ArrowDown') { e.preventDefault(); select(selected + 1); }
     else if (key === 'k' || key === 'K' || key === 'ArrowUp') { e.preventDefault(); select(selected - 1); }
     else if (key === 'a' || key === 'A') approve();
+    else if (key === 'p' || key === 'P') playFrom();
     else if (key === 't' || key === 'T') makeTakes();
     else if (key === 'r' || key === 'R') rerender();
     else if (key === 'e' || key === 'E') { e.preventDefault(); openEditor(); }
@@ -311,6 +321,7 @@
   });
   $('approve').addEventListener('click', approve);
   $('make-takes').addEventListener('click', makeTakes);
+  $('play-from').addEventListener('click', playFrom);
   $('rerender').addEventListener('click', rerender);
   $('render-section').addEventListener('click', () => { const l = line(); if (l) act('/api/render', { sections: [l.section] }); });
   $('render-all').addEventListener('click', () => act('/api/render', {}));

@@ -7,6 +7,7 @@ loudest frame, `top_db` below it), in numpy: librosa is not a dependency of higg
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +24,8 @@ CLIPPED_LEVEL = 0.999  # |sample| at full scale
 CLIPPED_FRACTION = 0.001  # more than 0.1 % of samples at full scale: the recording clipped
 NEAR_SILENT_DB = -50.0  # RMS below this (dBFS): noise floor, not speech
 MAX_CLIP_FILE_SECONDS = 600.0  # a transcribed file is one utterance: longer files are refused unread
-MAX_RECORDING_SECONDS = 3600.0  # an untranscribed recording is read whole (~350 MB an hour, twice that while read)
+MAX_RECORDING_SECONDS = 24 * 3600.0  # an untranscribed recording is read WINDOW_SECONDS at a time
+WINDOW_SECONDS = 300.0  # what is held of a recording while it is cut (~30 MB)
 MIN_PAUSE = 0.3  # seconds of silence that separate phrases
 TARGET_CUT = 10.0  # a cut of a long recording grows phrase by phrase until it is this long
 MAX_CUT = 20.0  # ... and never past this (well under MAX_SECONDS)
@@ -43,10 +45,31 @@ class Clip:
         return audio_io.duration(self.audio)
 
 
-def load(path, *, long: bool) -> np.ndarray:
-    """A file as 24 kHz mono float32 (any rate or channel count is resampled and downmixed);
-    AudioError for what cannot be read or is longer than the cap for its kind."""
-    return audio_io.load_audio(path, max_seconds=MAX_RECORDING_SECONDS if long else MAX_CLIP_FILE_SECONDS)
+def load(path) -> np.ndarray:
+    """A transcribed clip's file as 24 kHz mono float32 (any rate or channel count is resampled and
+    downmixed); AudioError for what cannot be read or is longer than MAX_CLIP_FILE_SECONDS."""
+    return audio_io.load_audio(path, max_seconds=MAX_CLIP_FILE_SECONDS)
+
+
+def recording_cuts(path) -> Iterator[tuple[np.ndarray, int, int]]:
+    """A long recording's utterances as (audio, start, end), start and end in samples from the start
+    of the file, read WINDOW_SECONDS at a time: the last cut of a window may go on in the next, so
+    it is carried over and cut again with it (a cut with no pause in a whole window is not: the checks
+    drop it as too long). AudioError, when met, for what cannot be read."""
+    carry, offset = np.zeros(0, dtype=np.float32), 0  # offset: where `carry` starts in the file
+    blocks = audio_io.audio_blocks(path, max_seconds=MAX_RECORDING_SECONDS, block_seconds=WINDOW_SECONDS)
+    block = next(blocks)
+    while block is not None:
+        following = next(blocks, None)
+        window = np.concatenate([carry, block]) if carry.size else block
+        spans = cuts(window)
+        # the last cut may go on (or grow) in the next window, unless it has had no pause in a whole one
+        last = bool(following is not None and spans and spans[-1][1] - spans[-1][0] <= WINDOW_SECONDS * SAMPLE_RATE)
+        for start, end in spans[:-1] if last else spans:
+            yield window[start:end], offset + start, offset + end
+        keep = spans[-1][0] if last else window.size
+        carry, offset = window[keep:], offset + keep
+        block = following
 
 
 def voiced_spans(audio: np.ndarray, top_db: float = TOP_DB) -> list[tuple[int, int]]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from higgs_cli.engine.request import SAMPLE_RATE
@@ -74,40 +74,50 @@ def prepare_data(source: str | os.PathLike, session, *, cache_dir: Path, validat
     return PreparedData(train, validation, report, digest(train, validation))
 
 
-def _clips_of(item: Item, recognizer: Recognizer | None, report: PrepareReport) -> list[Clip]:
-    """The clips of one recording (the dropped ones in `report`): a transcribed file is one clip,
-    trimmed; an untranscribed one is cut at pauses and each cut transcribed."""
-    try:
-        audio = cutting.load(item.audio, long=item.text is None)
-    except (AudioError, UsageError) as error:
-        report.drop(item.where, error.message)  # says what is wrong: unreadable, empty, too long
-        return []
+def _clips_of(item: Item, recognizer: Recognizer | None, report: PrepareReport) -> Iterator[Clip]:
+    """The clips of one recording, one at a time (the dropped ones in `report`): a transcribed file is
+    one clip, trimmed; an untranscribed one is cut at pauses, a window at a time, and each cut
+    transcribed."""
     if item.text is not None:
-        audio = cutting.trim(audio)
+        try:
+            audio = cutting.trim(cutting.load(item.audio))
+        except (AudioError, UsageError) as error:
+            report.drop(item.where, error.message)  # says what is wrong: unreadable, empty, too long
+            return
         reason = cutting.problem(audio)
         if reason is None and recognizer is not None:
             reason = mismatch(item.text, recognizer(audio, SAMPLE_RATE))
-        if reason is not None:
+        if reason is None:
+            yield Clip(audio, item.text, item.where)
+        else:
             report.drop(item.where, reason)
-            return []
-        return [Clip(audio, item.text, item.where)]
+        return
     assert recognizer is not None
-    spans = cutting.cuts(audio)
-    if not spans:
-        report.drop(item.where, "silent")
-    found = []
-    for start, end in spans:
-        piece, where = audio[start:end], cutting.span_name(item.where, start, end)
+    pieces, any_cut = cutting.recording_cuts(item.audio), False
+    while True:
+        try:  # only the reading: what the recognizer raises is not this file's fault
+            piece, start, end = next(pieces)
+        except StopIteration:
+            break
+        except (AudioError, UsageError) as error:
+            kept = " (its cuts before that are kept)" if any_cut else ""
+            report.drop(item.where, error.message + kept)
+            return
+        any_cut = True
+        where = cutting.span_name(item.where, start, end)
         reason = cutting.problem(piece)
         if reason is None:
-            heard = recognizer(piece, SAMPLE_RATE)
+            heard = recognizer(piece, SAMPLE_RATE)  # outside the try: its errors are not "no words"
             try:
-                found.append(Clip(piece, training_text(heard), where))
-                continue
+                text = training_text(heard)
             except UsageError:
                 reason = "speech recognition heard no words"
+            else:
+                yield Clip(piece, text, where)
+                continue
         report.drop(where, reason)
-    return found
+    if not any_cut:
+        report.drop(item.where, "silent")
 
 
 def _nothing_usable(source: str | os.PathLike, report: PrepareReport) -> UsageError:
