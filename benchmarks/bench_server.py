@@ -131,6 +131,25 @@ def timed_say(home: Path, *args: str) -> float:
     return time.perf_counter() - start
 
 
+def print_throughput(figures: dict, args) -> None:
+    audio = figures["audio_seconds"]
+    print(f"\n{os.cpu_count()} CPUs, load average (1, 5, 15 min) at the start "
+          + "/".join(f"{x:.1f}" for x in figures["load_before"]))
+    print(f"{args.requests} requests of {args.frames} frames, {audio:.1f} s of audio, {args.slots} slots:")
+    print(f"  one at a time  {figures['sequential_wall_s']:7.2f} s wall  {figures['sequential_audio_s_per_s']:6.2f} "
+          f"audio s/s  latency p50 {figures['sequential_p50_s']:.2f} s  p95 {figures['sequential_p95_s']:.2f} s")
+    print(f"  all at once    {figures['concurrent_wall_s']:7.2f} s wall  {figures['concurrent_audio_s_per_s']:6.2f} "
+          f"audio s/s  latency p50 {figures['concurrent_p50_s']:.2f} s  p95 {figures['concurrent_p95_s']:.2f} s")
+    print(f"  throughput ratio {figures['throughput_ratio']:.2f}x (target >= {TARGET_THROUGHPUT_RATIO:g}x: "
+          f"{'met' if figures['throughput_ratio'] >= TARGET_THROUGHPUT_RATIO else 'MISSED'}); by round: "
+          + ", ".join(f"{r:.2f}x" for r in figures["round_ratios"])
+          + " (all at once: " + ", ".join(f"{w:.1f}" for w in figures["concurrent_walls_s"]) + " s)")
+    print(f"  time to first audio (streamed pcm): alone {figures['first_audio_alone_s']:.2f} s; with "
+          f"{args.requests} at once p50 {figures['first_audio_loaded_p50_s']:.2f} s, "
+          f"p95 {figures['first_audio_loaded_p95_s']:.2f} s")
+    sys.stdout.flush()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, help="checkpoint folder [default: a small random one, made once]")
@@ -139,6 +158,8 @@ def main() -> int:
     parser.add_argument("--slots", type=int, default=32, help="the server's --max-batch")
     parser.add_argument("--rounds", type=int, default=4, help="sequential groups, each beside a concurrent run")
     parser.add_argument("--say-runs", type=int, default=3, help="runs of each kind of `higgs say` (best kept)")
+    parser.add_argument("--no-compile", action="store_true",
+                        help="no second server with --compile (its build takes minutes on a loaded machine)")
     parser.add_argument("--out", type=Path, default=ROOT / "results" / "server.json")
     args = parser.parse_args()
 
@@ -190,47 +211,42 @@ def main() -> int:
             concurrent_p95_s=percentile([t for t, _ in together], 95),
             first_audio_alone_s=alone_first, first_audio_loaded_p50_s=statistics.median(firsts),
             first_audio_loaded_p95_s=percentile(firsts, 95))
-        print("starting a second server with --compile ...", flush=True)
-        compiled, compiled_url, figures["compiled_server_ready_s"] = start_server(model, home, args.slots,
-                                                                                  "--compile")
+        print_throughput(figures, args)  # now: a later failure (or Ctrl-C) still leaves these
+        if not args.no_compile:
+            print("starting a second server with --compile ...", flush=True)
+            compiled, compiled_url, figures["compiled_server_ready_s"] = start_server(model, home, args.slots,
+                                                                                      "--compile")
         line = ("Short line.", "-o", str(home / "say.wav"), "--max-seconds", "2")
         warm, warm_compiled, loading = [], [], []
         for _ in range(max(1, args.say_runs)):
             warm.append(timed_say(home, *line, "--server", url))
-            warm_compiled.append(timed_say(home, *line, "--server", compiled_url))
+            if compiled is not None:
+                warm_compiled.append(timed_say(home, *line, "--server", compiled_url))
             loading.append(timed_say(home, *line, "--model", str(model), "--no-server"))
         figures.update(say_warm_server_runs_s=warm, say_warm_compiled_server_runs_s=warm_compiled,
                        say_in_process_runs_s=loading, say_warm_server_s=min(warm),
-                       say_warm_compiled_server_s=min(warm_compiled), say_in_process_s=min(loading))
+                       say_warm_compiled_server_s=min(warm_compiled, default=None), say_in_process_s=min(loading))
         figures["say_speedup"] = figures["say_in_process_s"] / figures["say_warm_server_s"]
-        figures["say_speedup_compiled"] = figures["say_in_process_s"] / figures["say_warm_compiled_server_s"]
+        if warm_compiled:
+            figures["say_speedup_compiled"] = figures["say_in_process_s"] / figures["say_warm_compiled_server_s"]
     finally:
         for server in (proc, compiled):
             if server is not None:
                 stop(server)
-    figures["load_after"] = os.getloadavg()
-    print(f"\n{os.cpu_count()} CPUs, load average (1, 5, 15 min) "
-          + " -> ".join("/".join(f"{x:.1f}" for x in figures[k]) for k in ("load_before", "load_after")))
-    print(f"{args.requests} requests of {args.frames} frames, {audio:.1f} s of audio, {args.slots} slots:")
-    print(f"  one at a time  {figures['sequential_wall_s']:7.2f} s wall  {figures['sequential_audio_s_per_s']:6.2f} "
-          f"audio s/s  latency p50 {figures['sequential_p50_s']:.2f} s  p95 {figures['sequential_p95_s']:.2f} s")
-    print(f"  all at once    {figures['concurrent_wall_s']:7.2f} s wall  {figures['concurrent_audio_s_per_s']:6.2f} "
-          f"audio s/s  latency p50 {figures['concurrent_p50_s']:.2f} s  p95 {figures['concurrent_p95_s']:.2f} s")
-    print(f"  throughput ratio {figures['throughput_ratio']:.2f}x (target >= {TARGET_THROUGHPUT_RATIO:g}x: "
-          f"{'met' if figures['throughput_ratio'] >= TARGET_THROUGHPUT_RATIO else 'MISSED'}); by round: "
-          + ", ".join(f"{r:.2f}x" for r in figures["round_ratios"])
-          + " (all at once: " + ", ".join(f"{w:.1f}" for w in figures["concurrent_walls_s"]) + " s)")
-    print(f"  time to first audio (streamed pcm): alone {figures['first_audio_alone_s']:.2f} s; with "
-          f"{args.requests} at once p50 {figures['first_audio_loaded_p50_s']:.2f} s, "
-          f"p95 {figures['first_audio_loaded_p95_s']:.2f} s")
     runs = len(figures["say_in_process_runs_s"])
+    figures["load_after"] = os.getloadavg()
+    print("load average at the end " + "/".join(f"{x:.1f}" for x in figures["load_after"]))
     for label, key in (("warm server", "say_speedup"), ("warm server with --compile", "say_speedup_compiled")):
+        if key not in figures:
+            print(f"higgs say through a {label}: not run (--no-compile)")
+            continue
         warm_s = figures["say_warm_server_s" if key == "say_speedup" else "say_warm_compiled_server_s"]
         print(f"higgs say, one short line: {label} {warm_s:.2f} s, loading the model "
               f"{figures['say_in_process_s']:.2f} s (best of {runs} each): {figures[key]:.2f}x "
               f"(target >= {TARGET_SAY_SPEEDUP:g}x: {'met' if figures[key] >= TARGET_SAY_SPEEDUP else 'MISSED'})")
-    print(f"  (the --compile server was ready in {figures['compiled_server_ready_s']:.0f} s; its batch-1 step is "
-          f"built once and kept in {home})")
+    if "compiled_server_ready_s" in figures:
+        print(f"  (the --compile server was ready in {figures['compiled_server_ready_s']:.0f} s; its batch-1 step "
+              f"is built once and kept in {home})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"wrote {args.out}")
