@@ -19,6 +19,12 @@ from importlib import resources
 from pathlib import Path
 
 import numpy as np
+
+# FileResponse opens files through anyio.open_file, which anyio imports lazily, on first use; that
+# first use would be on the server's thread, importing beside whatever the main thread imports.
+# Import it here, once, with the app (under pytest, two threads importing at once can break its
+# assertion rewriter: "AST constructor recursion depth mismatch" on Python 3.11).
+from anyio import open_file as _open_file  # noqa: F401
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
