@@ -72,3 +72,11 @@ RayOption = Annotated[Optional[str], typer.Option(
          "`say` with --input-file).")]
 WorkersOption = Annotated[Optional[int], typer.Option(
     "--workers", show_default=False, help="With --ray: Ray workers, each holding one model [default: one per GPU].")]
+
+
+# training data, shared by `voice prepare` and `voice train`
+ValidationFractionOption = Annotated[float, typer.Option(
+    "--validation-fraction", min=0.0, max=0.9, help="Share of the clips held out for validation.")]
+AsrModelOption = Annotated[Optional[str], typer.Option("--asr-model", show_default=False, help=(
+    "A local Whisper checkpoint (folder, or a name in the local Hugging Face cache): transcribes "
+    "recordings without transcripts and drops clips whose transcript does not match."))]

@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from higgs_cli.cli.factory import make_app
-from higgs_cli.cli.options import DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
+from higgs_cli.cli.options import (
+    AsrModelOption,
+    DeviceOption,
+    JsonFlag,
+    ModelOption,
+    QuietFlag,
+    RevisionOption,
+    ValidationFractionOption,
+)
 from higgs_cli.cli.output import out
 from higgs_cli.errors import UsageError
 from higgs_cli.voices.library import Voice, VoiceLibrary
@@ -178,12 +186,9 @@ def prepare(
     data: Annotated[Path, typer.Argument(metavar="DATA", show_default=False, help=(
         "A folder of audio files with same-named .txt transcripts, a CSV/TSV/JSONL sheet (audio, text), "
         "or a recording without a transcript (cut and transcribed with --asr-model)."))],
-    validation_fraction: Annotated[float, typer.Option("--validation-fraction", min=0.0, max=0.9,
-                                                       help="Share of the clips held out for validation.")] = 0.1,
+    validation_fraction: ValidationFractionOption = 0.1,
     seed: Annotated[int, typer.Option("--seed", help="Chooses the validation clips: same seed, same split.")] = 0,
-    asr_model: Annotated[str | None, typer.Option("--asr-model", show_default=False, help=(
-        "A local Whisper checkpoint (folder, or a name in the local Hugging Face cache): transcribes "
-        "recordings without transcripts and drops clips whose transcript does not match."))] = None,
+    asr_model: AsrModelOption = None,
     model: ModelOption = None,
     revision: RevisionOption = None,
     device: DeviceOption = None,

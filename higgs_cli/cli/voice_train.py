@@ -13,7 +13,15 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
-from higgs_cli.cli.options import DeviceOption, JsonFlag, ModelOption, QuietFlag, RevisionOption
+from higgs_cli.cli.options import (
+    AsrModelOption,
+    DeviceOption,
+    JsonFlag,
+    ModelOption,
+    QuietFlag,
+    RevisionOption,
+    ValidationFractionOption,
+)
 from higgs_cli.cli.output import out
 from higgs_cli.cli.voice import Name, app
 from higgs_cli.engine.training.settings import RANGES, TARGET_GROUPS, TrainSettings, expand_targets
@@ -86,12 +94,10 @@ def train(
         = DEFAULTS.checkpoint_every,
     seed: Annotated[int, _opt("seed", "Seed: the same seed, data and settings give the same run", "--seed")]
         = DEFAULTS.seed,
-    validation_fraction: Annotated[float, typer.Option("--validation-fraction", min=0.0, max=0.9,
-                                                       help="Share of the clips held out for validation.")] = 0.1,
+    validation_fraction: ValidationFractionOption = 0.1,
     resume: Annotated[bool, typer.Option("--resume", help=(
         "Continue this voice's last run from its newest checkpoint (same data and settings).")) ] = False,
-    asr_model: Annotated[str | None, typer.Option("--asr-model", show_default=False, help=(
-        "A local Whisper checkpoint: transcribes recordings without transcripts."))] = None,
+    asr_model: AsrModelOption = None,
     model: ModelOption = None,
     revision: RevisionOption = None,
     device: DeviceOption = None,
